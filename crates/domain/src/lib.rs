@@ -1,0 +1,14 @@
+//! ciphub's domain: the types and rules of the CIP community, with no IO, no async, no SQL, no HTTP.
+//!
+//! Everything that decides something (is this slug valid, may this user do that, is this audit
+//! chain intact) lives here, so the store and the server only move data and ask.
+
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod identity;
+pub mod policy;
+pub mod registry;
+pub mod slug;
+
+pub use slug::Slug;

@@ -1,0 +1,220 @@
+//! ciphub's store: the only crate with SQL. One `Store` over SQLite (the embedded default) or
+//! PostgreSQL (the scale-out store), picked by the database URL's scheme.
+//!
+//! Invariant: every method is one unit of work, and every method that changes state appends to
+//! the audit chain in the same transaction (see `write.rs`).
+
+#![forbid(unsafe_code)]
+
+mod audit;
+pub mod clock;
+mod error;
+mod registry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod users;
+mod write;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+pub use audit::AuditPage;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::StoreError;
+pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
+pub use users::{NewUser, TokenLookup, TokenRecord, UserPatch, UserRecord};
+pub use write::By;
+
+/// The database engine behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::Config(format!(
+                "database URL must start with sqlite:, postgres: or postgresql:, not {scheme:?}"
+            ))),
+        }
+    }
+
+    /// The backend's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Backend::from_url(&format!("{s}:"))
+    }
+}
+
+/// The database URL of the embedded store in a data directory.
+pub fn sqlite_url_for_dir(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("ciphub.db").display())
+}
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a writer waits for SQLite's lock before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The store: a pool over one database and the clock that stamps what it writes.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to the database at `url` with default options and the system clock.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default(), Arc::new(SystemClock)).await
+    }
+
+    /// Connects to the database at `url`.
+    pub async fn connect_with(
+        url: &str,
+        options: StoreOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = Backend::from_url(url)?;
+        let busy_ms = options.busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy timeout makes
+                        // writers queue instead of failing; foreign keys are off by default.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        let busy = format!("PRAGMA busy_timeout = {busy_ms}");
+                        conn.execute(sqlx::AssertSqlSafe(busy)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Connect(redact_url(url), e))?;
+        Ok(Self {
+            pool,
+            backend,
+            clock,
+        })
+    }
+
+    /// Runs the migrations this version has that the database does not.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The clock that stamps writes.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_scheme() {
+        assert_eq!(Backend::from_url("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://h/db").ok(), Some(Backend::Postgres));
+        let err = Backend::from_url("mysql://h/db").unwrap_err().to_string();
+        assert!(err.contains("\"mysql\""), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://ciphub:s3cret@db:5432/ciphub"),
+            "postgres://ciphub:***@db:5432/ciphub"
+        );
+        assert_eq!(redact_url("sqlite:///data/ciphub.db"), "sqlite:///data/ciphub.db");
+    }
+}

@@ -1,0 +1,133 @@
+//! Fresh, migrated databases for tests, on the backend the environment asks for.
+//!
+//! `CIPHUB_TEST_DATABASE_URL` unset or `sqlite`: a new SQLite file in a temporary directory.
+//! Set to a `postgres://` URL: a new database created on that server for each test, dropped
+//! when the test's `TestDb` is dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection, Executor};
+
+use crate::{Backend, Clock, Store, StoreError, StoreOptions, SystemClock, sqlite_url_for_dir};
+
+/// The environment variable naming the test backend.
+pub const TEST_DB_ENV: &str = "CIPHUB_TEST_DATABASE_URL";
+
+/// A fresh database that lives as long as this value.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh database with the system clock.
+    pub async fn new() -> Result<Self, StoreError> {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A fresh, migrated database whose store uses `clock`.
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
+        let (url, dir, pg_drop) = if requested.is_empty() || requested == "sqlite" {
+            let dir = tempfile::tempdir().map_err(|e| StoreError::Config(e.to_string()))?;
+            (sqlite_url_for_dir(dir.path()), Some(dir), None)
+        } else {
+            if Backend::from_url(&requested)? != Backend::Postgres {
+                return Err(StoreError::Config(format!(
+                    "{TEST_DB_ENV} must be unset, \"sqlite\" or a postgres:// URL"
+                )));
+            }
+            let name = fresh_name();
+            let mut admin = sqlx::PgConnection::connect(&requested)
+                .await
+                .map_err(|e| StoreError::Connect(crate::redact_url(&requested), e))?;
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await?;
+            admin.close().await?;
+            let url = replace_db_name(&requested, &name);
+            (url, None, Some((requested, name)))
+        };
+        let options = StoreOptions {
+            max_connections: 8,
+            ..StoreOptions::default()
+        };
+        let store = Store::connect_with(&url, options, clock).await?;
+        store.migrate().await?;
+        Ok(Self {
+            store,
+            url,
+            _dir: dir,
+            pg_drop,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg_drop.take() {
+            // Drop runs inside the test's runtime; a thread with its own runtime can block.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = c.execute(sqlx::AssertSqlSafe(sql)).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn fresh_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "ciphub_t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// `url` with its database name replaced by `name` (query string kept).
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
+    let host = rest.split('/').next().unwrap_or(rest);
+    match query {
+        Some(q) => format!("{scheme}://{host}/{name}?{q}"),
+        None => format!("{scheme}://{host}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn db_name_is_replaced() {
+        assert_eq!(
+            super::replace_db_name("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            super::replace_db_name("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+    }
+}

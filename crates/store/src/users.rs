@@ -1,0 +1,499 @@
+//! Users, their roles, API tokens and browser sessions.
+
+use ciphub_domain::Slug;
+use ciphub_domain::identity::{Role, Roles, UserName, check_roles};
+use ciphub_domain::policy::Actor;
+use ciphub_domain::registry::OrgKind;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::clock::{from_us, to_us};
+use crate::error::conflict_on_unique;
+use crate::{By, Store, StoreError};
+
+/// A user as stored, without the password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub name: UserName,
+    pub display_name: String,
+    pub org: Slug,
+    pub org_kind: OrgKind,
+    pub roles: Roles,
+    pub disabled: bool,
+    pub created: DateTime<Utc>,
+}
+
+impl UserRecord {
+    /// The user as the access policy sees it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.id,
+            user: self.name.clone(),
+            org: self.org.clone(),
+            org_kind: self.org_kind,
+            roles: self.roles.clone(),
+        }
+    }
+}
+
+/// A user to create. The password, if any, arrives already hashed.
+#[derive(Clone)]
+pub struct NewUser {
+    pub org: Slug,
+    pub name: UserName,
+    pub display_name: String,
+    pub roles: Roles,
+    pub password_hash: Option<String>,
+}
+
+/// Changes to a user; `None` leaves a field alone.
+#[derive(Clone, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub roles: Option<Roles>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+/// An API token's record; the token itself is never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub user: UserName,
+    pub label: String,
+    pub created: DateTime<Utc>,
+    pub expires: Option<DateTime<Utc>>,
+    pub revoked: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// What a presented token (or session) turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenLookup {
+    Valid(UserRecord),
+    Unknown,
+    Expired,
+    Revoked,
+    UserDisabled,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    name: String,
+    display_name: String,
+    org: String,
+    org_kind: String,
+    disabled_us: Option<i64>,
+    created_us: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    user_name: String,
+    label: String,
+    created_us: i64,
+    expires_us: Option<i64>,
+    revoked_us: Option<i64>,
+    last_used_us: Option<i64>,
+}
+
+impl TokenRow {
+    fn into_record(self) -> Result<TokenRecord, StoreError> {
+        Ok(TokenRecord {
+            id: self.id,
+            user: UserName::parse(&self.user_name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            label: self.label,
+            created: from_us(self.created_us),
+            expires: self.expires_us.map(from_us),
+            revoked: self.revoked_us.map(from_us),
+            last_used: self.last_used_us.map(from_us),
+        })
+    }
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.name, u.display_name, o.slug AS org, o.kind AS org_kind, \
+     u.disabled_us, u.created_us FROM users u JOIN organizations o ON o.id = u.org_id";
+
+const TOKEN_SELECT: &str = "SELECT t.id, u.name AS user_name, t.label, t.created_us, t.expires_us, \
+     t.revoked_us, t.last_used_us FROM api_tokens t JOIN users u ON u.id = t.user_id";
+
+fn corrupt(e: impl ToString) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl Store {
+    async fn user_from_row(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        row: UserRow,
+    ) -> Result<UserRecord, StoreError> {
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+                .bind(row.id)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(UserRecord {
+            id: row.id,
+            name: UserName::parse(&row.name).map_err(corrupt)?,
+            display_name: row.display_name,
+            org: Slug::parse(&row.org).map_err(corrupt)?,
+            org_kind: row.org_kind.parse().map_err(corrupt)?,
+            roles: roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            disabled: row.disabled_us.is_some(),
+            created: from_us(row.created_us),
+        })
+    }
+
+    /// Creates a user in an existing organization with roles that fit it.
+    pub async fn create_user(&self, new: &NewUser, by: &By) -> Result<UserRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let org: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, kind FROM organizations WHERE slug = $1")
+                .bind(new.org.as_str())
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let (org_id, kind) = org.ok_or_else(|| StoreError::not_found("organization", &new.org))?;
+        let kind: OrgKind = kind.parse().map_err(corrupt)?;
+        check_roles(&new.roles, kind)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (org_id, name, display_name, password_hash, created_us) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(new.name.as_str())
+        .bind(&new.display_name)
+        .bind(&new.password_hash)
+        .bind(w.now_us)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, "user", &new.name))?;
+        for role in &new.roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.audit(
+            "user.create",
+            "user",
+            new.name.as_str(),
+            json!({"org": new.org, "roles": new.roles, "password_set": new.password_hash.is_some()}),
+        )
+        .await?;
+        let now = w.now_us;
+        w.commit().await?;
+        Ok(UserRecord {
+            id,
+            name: new.name.clone(),
+            display_name: new.display_name.clone(),
+            org: new.org.clone(),
+            org_kind: kind,
+            roles: new.roles.clone(),
+            disabled: false,
+            created: from_us(now),
+        })
+    }
+
+    /// A user by name.
+    pub async fn get_user(&self, name: &str) -> Result<UserRecord, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE u.name = $1")))
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let row = row.ok_or_else(|| StoreError::not_found("user", name))?;
+        self.user_from_row(&mut conn, row).await
+    }
+
+    /// A user and the password hash to check a login against; `None` when there is no such user.
+    pub async fn user_for_login(
+        &self,
+        name: &str,
+    ) -> Result<Option<(UserRecord, Option<String>)>, StoreError> {
+        let hash: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT password_hash FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        match hash {
+            None => Ok(None),
+            Some((hash,)) => Ok(Some((self.get_user(name).await?, hash))),
+        }
+    }
+
+    /// The users of one organization, or of all when `org` is `None`, by name.
+    pub async fn list_users(&self, org: Option<&Slug>) -> Result<Vec<UserRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{USER_SELECT} WHERE ($1 IS NULL OR o.slug = $1) ORDER BY u.name"
+        )))
+        .bind(org.map(|o| o.as_str()))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.user_from_row(&mut conn, row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Changes a user; disabling one also ends its sessions.
+    pub async fn update_user(
+        &self,
+        name: &UserName,
+        patch: &UserPatch,
+        by: &By,
+    ) -> Result<UserRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let user: Option<(i64, String)> = sqlx::query_as(
+            "SELECT u.id, o.kind FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.name = $1",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let (id, kind) = user.ok_or_else(|| StoreError::not_found("user", name))?;
+        let kind: OrgKind = kind.parse().map_err(corrupt)?;
+        let mut detail = serde_json::Map::new();
+        if let Some(display) = &patch.display_name {
+            sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
+                .bind(id)
+                .bind(display)
+                .execute(&mut *w.tx)
+                .await?;
+            detail.insert("display_name".into(), json!(display));
+        }
+        if let Some(roles) = &patch.roles {
+            check_roles(roles, kind)?;
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+            for role in roles {
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(role.as_str())
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            detail.insert("roles".into(), json!(roles));
+        }
+        if let Some(disabled) = patch.disabled {
+            sqlx::query("UPDATE users SET disabled_us = $2 WHERE id = $1")
+                .bind(id)
+                .bind(disabled.then_some(w.now_us))
+                .execute(&mut *w.tx)
+                .await?;
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            detail.insert("disabled".into(), json!(disabled));
+        }
+        if let Some(hash) = &patch.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(hash)
+                .execute(&mut *w.tx)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+            detail.insert("password_changed".into(), json!(true));
+        }
+        w.audit("user.update", "user", name.as_str(), serde_json::Value::Object(detail))
+            .await?;
+        w.commit().await?;
+        self.get_user(name.as_str()).await
+    }
+
+    /// Records a new API token for a user; the caller keeps the token, the store its hash.
+    pub async fn create_token(
+        &self,
+        user: &UserName,
+        token_hash: &str,
+        label: &str,
+        expires: Option<DateTime<Utc>>,
+        by: &By,
+    ) -> Result<TokenRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(user.as_str())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let user_id = user_id.ok_or_else(|| StoreError::not_found("user", user))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (user_id, token_hash, label, created_us, expires_us) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(label)
+        .bind(w.now_us)
+        .bind(expires.map(to_us))
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.audit(
+            "token.issue",
+            "token",
+            &id.to_string(),
+            json!({"user": user, "label": label, "expires": expires}),
+        )
+        .await?;
+        let now = w.now_us;
+        w.commit().await?;
+        Ok(TokenRecord {
+            id,
+            user: user.clone(),
+            label: label.to_owned(),
+            created: from_us(now),
+            expires,
+            revoked: None,
+            last_used: None,
+        })
+    }
+
+    /// The tokens of one user, newest first.
+    pub async fn list_tokens(&self, user: &UserName) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{TOKEN_SELECT} WHERE u.name = $1 ORDER BY t.id DESC"
+        )))
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TokenRow::into_record).collect()
+    }
+
+    /// One token's record.
+    pub async fn get_token(&self, id: i64) -> Result<TokenRecord, StoreError> {
+        let row: Option<TokenRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or_else(|| StoreError::not_found("token", id))?
+            .into_record()
+    }
+
+    /// Revokes a token; revoking twice keeps the first time.
+    pub async fn revoke_token(&self, id: i64, by: &By) -> Result<TokenRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
+        )
+        .bind(id)
+        .bind(w.now_us)
+        .execute(&mut *w.tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            w.audit("token.revoke", "token", &id.to_string(), json!({}))
+                .await?;
+            w.commit().await?;
+        }
+        self.get_token(id).await
+    }
+
+    /// Finds the user behind a token hash and says whether it may be used now.
+    pub async fn lookup_token(&self, token_hash: &str) -> Result<TokenLookup, StoreError> {
+        let row: Option<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT t.id, u.name, t.expires_us, t.revoked_us FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id, user, expires, revoked)) = row else {
+            return Ok(TokenLookup::Unknown);
+        };
+        let now = to_us(self.clock.now());
+        if revoked.is_some() {
+            return Ok(TokenLookup::Revoked);
+        }
+        if expires.is_some_and(|e| e <= now) {
+            return Ok(TokenLookup::Expired);
+        }
+        // Last use is bookkeeping, not a state change: it is not audited.
+        sqlx::query("UPDATE api_tokens SET last_used_us = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let user = self.get_user(&user).await?;
+        Ok(if user.disabled {
+            TokenLookup::UserDisabled
+        } else {
+            TokenLookup::Valid(user)
+        })
+    }
+
+    /// Starts a browser session for a user who has just logged in.
+    pub async fn create_session(
+        &self,
+        user: &UserRecord,
+        session_hash: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_us, expires_us) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(session_hash)
+        .bind(user.id)
+        .bind(w.now_us)
+        .bind(to_us(expires))
+        .execute(&mut *w.tx)
+        .await?;
+        w.audit("session.login", "user", user.name.as_str(), json!({}))
+            .await?;
+        w.commit().await
+    }
+
+    /// Finds the user behind a session cookie's hash.
+    pub async fn lookup_session(&self, session_hash: &str) -> Result<TokenLookup, StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT u.name, s.expires_us FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((user, expires)) = row else {
+            return Ok(TokenLookup::Unknown);
+        };
+        if expires <= to_us(self.clock.now()) {
+            return Ok(TokenLookup::Expired);
+        }
+        let user = self.get_user(&user).await?;
+        Ok(if user.disabled {
+            TokenLookup::UserDisabled
+        } else {
+            TokenLookup::Valid(user)
+        })
+    }
+
+    /// Ends a browser session.
+    pub async fn delete_session(&self, session_hash: &str, by: &By) -> Result<(), StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(session_hash)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            let who = by.user.clone().unwrap_or_default();
+            w.audit("session.logout", "user", &who, json!({})).await?;
+            w.commit().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! The store test suite. It runs on SQLite by default and on PostgreSQL when
+//! `CIPHUB_TEST_DATABASE_URL` is a postgres:// URL; every test gets a fresh database.
+
+mod store {
+    mod audit;
+    mod helpers;
+    mod registry;
+    mod users;
+}

@@ -1,0 +1,22 @@
+//! Shared set-up for store tests.
+
+use ciphub_domain::registry::shipped_profile;
+use ciphub_store::By;
+use ciphub_store::testkit::TestDb;
+
+/// A fresh database with the Japanese profile loaded.
+pub async fn jp_db() -> TestDb {
+    let db = TestDb::new().await.expect("fresh database");
+    let profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
+    db.store
+        .apply_profile(&profile, &By::system())
+        .await
+        .expect("profile loads");
+    db
+}
+
+/// A raw connection to the same database, to tamper with it as an intruder would.
+pub async fn raw(db: &TestDb) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&db.url).await.expect("raw connection")
+}
