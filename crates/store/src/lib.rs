@@ -28,7 +28,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
 pub use users::{NewUser, TokenLookup, TokenRecord, UserPatch, UserRecord};
-pub use write::By;
+pub use write::{AuditEvent, By};
 
 /// The database engine behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

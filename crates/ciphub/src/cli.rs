@@ -1,0 +1,183 @@
+//! The command line, as clap parses it. `config.rs` turns these raw arguments into settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ciphub: information sharing for critical-infrastructure protection.
+///
+/// Runs the community registry, incident reporting, alerts and the audit trail for a national
+/// CIP system. The data lives in SQLite (a file in the data directory, the default) or in
+/// PostgreSQL (--database-url postgres://...).
+///
+/// Quick start:  ciphub serve --demo
+#[derive(Parser, Debug)]
+#[command(name = "ciphub", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// A TOML configuration file (see README); flags and CIPHUB_* variables override it.
+    #[arg(long, global = true, env = "CIPHUB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format: text for people, json for log collectors.
+    #[arg(long, global = true, env = "CIPHUB_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the data lives. Give at most one; without either, ./ciphub-data is used.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DbArgs {
+    /// Directory of the embedded SQLite store (created if missing).
+    #[arg(long, env = "CIPHUB_DATA_DIR", value_name = "DIR", conflicts_with = "database_url")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "CIPHUB_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the database, run migrations and load a jurisdiction profile.
+    Init {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The profile to load: jp-cip-4 (Japan, the default), eu-nis2, or a path to a .toml file.
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+    },
+    /// Run the web server.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on.
+        #[arg(long, env = "CIPHUB_LISTEN", value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Load demo organizations and users (and a data directory, ./ciphub-demo-data, if none
+        /// is given), then print how to log in.
+        #[arg(long)]
+        demo: bool,
+        /// How many demo operators: small (3 per CEPTOAR) or full (one per published member, about 4,300).
+        #[arg(long, value_enum, default_value = "small", requires = "demo")]
+        demo_scale: DemoScale,
+    },
+    /// Run the database migrations this version has and the database lacks.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Measure ciphub on this machine (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Demo data sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoScale {
+    Small,
+    Full,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user to an organization.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The organization's slug (see GET /api/v1/organizations).
+        #[arg(long, value_name = "SLUG")]
+        org: String,
+        /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// A role: admin, coordinator, analyst, secretariat, reporter, viewer, executive.
+        /// Repeat the flag or separate with commas for several.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// A display name (default: the login name).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Read a password (at least 12 characters) from the first line of standard input.
+        /// Without it the user can only use API tokens.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this organization's users.
+        #[arg(long, value_name = "SLUG")]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue an API token for a user; prints only the token on standard output.
+    Issue {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The user's login name.
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// Lifetime, such as 30d, 12h or 1y (default 90d; at most 366d).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// What the token is for.
+        #[arg(long, value_name = "TEXT", default_value = "cli")]
+        label: String,
+    },
+    /// Revoke an API token by its id.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the whole audit chain; exits 1 and names the first broken entry if it is not intact.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Build an audit chain of N entries in a scratch database and time its verification.
+    Audit {
+        /// Entries in the chain.
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Verification runs to time.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}

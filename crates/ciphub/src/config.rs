@@ -1,0 +1,123 @@
+//! Settings: the TOML file, overridden by CIPHUB_* variables and flags (which clap reads).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ciphub_store::sqlite_url_for_dir;
+use serde::Deserialize;
+
+use crate::cli::{DbArgs, LogFormat};
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Directory of the embedded store.
+    pub data_dir: Option<PathBuf>,
+    /// Database URL; wins over data_dir.
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// The jurisdiction profile loaded into an empty registry.
+    pub profile: Option<String>,
+    /// Largest request body in bytes.
+    pub body_limit: Option<usize>,
+    /// Session lifetime, such as "12h".
+    pub session_ttl: Option<String>,
+    /// Mark session cookies Secure (keep true unless behind nothing but plain HTTP on a LAN).
+    pub secure_cookies: Option<bool>,
+    /// Failed logins per user within login_window before logins are refused.
+    pub login_failures: Option<u32>,
+    pub login_window: Option<String>,
+    /// Database connections in the pool.
+    pub max_connections: Option<u32>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    /// Reads the file at `path`, or the defaults when there is none.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("configuration file {} is not valid", path.display()))
+    }
+
+    /// The database URL from flags, environment, then this file; `fallback_dir` otherwise.
+    /// Creates the data directory of an embedded store.
+    pub fn database_url(&self, db: &DbArgs, fallback_dir: &Path) -> anyhow::Result<String> {
+        if let Some(url) = &db.database_url {
+            return Ok(url.clone());
+        }
+        let dir = match (&db.data_dir, &self.database_url, &self.data_dir) {
+            (Some(dir), _, _) => dir.clone(),
+            (None, Some(url), _) => return Ok(url.clone()),
+            (None, None, Some(dir)) => dir.clone(),
+            (None, None, None) => fallback_dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve data directory {}", dir.display()))?;
+        Ok(sqlite_url_for_dir(&dir))
+    }
+
+    /// The server's settings.
+    pub fn server(&self) -> anyhow::Result<ciphub_server::ServerConfig> {
+        let mut c = ciphub_server::ServerConfig::default();
+        if let Some(n) = self.body_limit {
+            if n == 0 {
+                bail!("body_limit must be larger than 0");
+            }
+            c.body_limit = n;
+        }
+        if let Some(t) = &self.session_ttl {
+            c.session_ttl = duration("session_ttl", t)?;
+        }
+        if let Some(b) = self.secure_cookies {
+            c.secure_cookies = b;
+        }
+        if let Some(n) = self.login_failures {
+            c.login_failures = n;
+        }
+        if let Some(t) = &self.login_window {
+            c.login_window = duration("login_window", t)?;
+        }
+        Ok(c)
+    }
+}
+
+fn duration(key: &str, text: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text)
+        .with_context(|| format!("{key} = {text:?} is not a duration such as 12h or 30m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig = toml::from_str("database_url = \"postgres://db/ciphub\"").expect("toml");
+        let db = DbArgs {
+            data_dir: None,
+            database_url: Some("sqlite://x.db".into()),
+        };
+        assert_eq!(file.database_url(&db, Path::new("unused")).expect("url"), "sqlite://x.db");
+        let none = DbArgs::default();
+        assert_eq!(file.database_url(&none, Path::new("unused")).expect("url"), "postgres://db/ciphub");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_named() {
+        let err = toml::from_str::<FileConfig>("listen_addr = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+        let file: FileConfig = toml::from_str("session_ttl = \"forever\"").expect("toml");
+        assert!(file.server().unwrap_err().to_string().contains("session_ttl"));
+    }
+}

@@ -1,0 +1,91 @@
+//! `/api/v1/audit`: the audit trail, limited to what the caller may see.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use ciphub_domain::audit::AuditEntry;
+use ciphub_domain::policy;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::rfc3339;
+use crate::auth::Authed;
+use crate::error::AppError;
+
+/// The most entries one page may hold.
+pub const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// One audit entry.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryJson {
+    pub seq: i64,
+    pub at: String,
+    /// The acting user, or null for the system.
+    pub actor_user: Option<String>,
+    pub actor_org: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub hash: String,
+}
+
+impl From<AuditEntry> for AuditEntryJson {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: rfc3339(chrono::DateTime::from_timestamp_micros(e.at_us).unwrap_or_default()),
+            actor_user: e.actor_user,
+            actor_org: e.actor_org,
+            action: e.action,
+            object_type: e.object_type,
+            object_id: e.object_id,
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+            hash: e.hash,
+        }
+    }
+}
+
+/// A page of the audit trail.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPageJson {
+    pub entries: Vec<AuditEntryJson>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// Paging through the audit trail.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Entries after this sequence number (default 0).
+    pub after: Option<i64>,
+    /// At most this many entries (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// Lists audit entries the caller may see, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditPageJson), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    authed: Authed,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPageJson>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+        return Err(AppError::malformed(
+            "invalid_query",
+            format!("limit must be from 1 to {MAX_AUDIT_PAGE}"),
+            Some("limit".into()),
+        ));
+    }
+    let scope = policy::audit_scope(&authed.actor());
+    let page = state.store.audit_page(&scope, q.after.unwrap_or(0), limit).await?;
+    Ok(Json(AuditPageJson {
+        entries: page.entries.into_iter().map(AuditEntryJson::from).collect(),
+        next_after: page.next_after,
+    }))
+}

@@ -1,0 +1,218 @@
+//! `/api/v1/organizations`: the registry's organizations, their members, and adding new ones.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ciphub_domain::Slug;
+use ciphub_domain::policy::{self, Action};
+use ciphub_domain::registry::{OrgKind, Organization};
+use ciphub_store::{By, OrgFilter, OrgRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::AppError;
+use crate::json::ApiJson;
+
+/// A short reference to an organization.
+#[derive(Serialize, ToSchema)]
+pub struct OrgRefJson {
+    pub slug: String,
+    pub kind: String,
+    pub name_en: String,
+    pub name_ja: Option<String>,
+    pub abbrev: Option<String>,
+}
+
+impl From<&OrgRecord> for OrgRefJson {
+    fn from(r: &OrgRecord) -> Self {
+        Self {
+            slug: r.org.slug.to_string(),
+            kind: r.org.kind.to_string(),
+            name_en: r.org.name_en.clone(),
+            name_ja: r.org.name_ja.clone(),
+            abbrev: r.org.abbrev.clone(),
+        }
+    }
+}
+
+/// An organization.
+#[derive(Serialize, ToSchema)]
+pub struct OrgJson {
+    pub slug: String,
+    /// coordinator, ministry, ceptoar, council, agency, operator or external.
+    pub kind: String,
+    pub name_en: String,
+    pub name_ja: Option<String>,
+    pub abbrev: Option<String>,
+    pub sectors: Vec<String>,
+    pub services: Vec<String>,
+    /// Sectors this ministry is responsible for.
+    pub responsible_for: Vec<String>,
+    /// The CEPTOARs and councils it belongs to.
+    pub member_of: Vec<String>,
+    pub members_published: Option<String>,
+    pub members_count: Option<u32>,
+}
+
+fn strings(v: &[Slug]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+impl From<&OrgRecord> for OrgJson {
+    fn from(r: &OrgRecord) -> Self {
+        let o = &r.org;
+        Self {
+            slug: o.slug.to_string(),
+            kind: o.kind.to_string(),
+            name_en: o.name_en.clone(),
+            name_ja: o.name_ja.clone(),
+            abbrev: o.abbrev.clone(),
+            sectors: strings(&o.sectors),
+            services: strings(&o.services),
+            responsible_for: strings(&o.responsible_for),
+            member_of: strings(&o.member_of),
+            members_published: o.members_published.clone(),
+            members_count: o.members_count,
+        }
+    }
+}
+
+/// An organization with its members (for CEPTOARs and councils).
+#[derive(Serialize, ToSchema)]
+pub struct OrgDetailJson {
+    #[serde(flatten)]
+    pub organization: OrgJson,
+    pub members: Vec<OrgRefJson>,
+}
+
+/// Filters for listing organizations.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrgQuery {
+    /// Only organizations of this kind.
+    pub kind: Option<String>,
+    /// Only organizations in this sector.
+    pub sector: Option<String>,
+}
+
+/// A new organization.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrgJson {
+    pub slug: String,
+    pub kind: String,
+    pub name_en: String,
+    #[serde(default)]
+    pub name_ja: Option<String>,
+    #[serde(default)]
+    pub abbrev: Option<String>,
+    #[serde(default)]
+    pub sectors: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub responsible_for: Vec<String>,
+    #[serde(default)]
+    pub member_of: Vec<String>,
+}
+
+fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string())))
+        .collect()
+}
+
+impl TryFrom<NewOrgJson> for Organization {
+    type Error = AppError;
+    fn try_from(j: NewOrgJson) -> Result<Self, AppError> {
+        Ok(Organization {
+            slug: Slug::parse(&j.slug).map_err(|e| AppError::invalid("slug", e.to_string()))?,
+            kind: j.kind.parse().map_err(|e: ciphub_domain::registry::UnknownOrgKind| {
+                AppError::invalid("kind", e.to_string())
+            })?,
+            name_en: j.name_en,
+            name_ja: j.name_ja,
+            abbrev: j.abbrev,
+            sectors: parse_slugs("sectors", &j.sectors)?,
+            services: parse_slugs("services", &j.services)?,
+            responsible_for: parse_slugs("responsible_for", &j.responsible_for)?,
+            member_of: parse_slugs("member_of", &j.member_of)?,
+            members_published: None,
+            members_count: None,
+        })
+    }
+}
+
+/// Lists organizations, optionally of one kind and in one sector.
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "registry", params(OrgQuery),
+    responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    authed: Authed,
+    query: Result<Query<OrgQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<OrgJson>>, AppError> {
+    policy::check(&authed.actor(), Action::ReadRegistry)?;
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            k.parse::<OrgKind>()
+                .map_err(|e| AppError::malformed("invalid_query", e.to_string(), Some("kind".into())))
+        })
+        .transpose()?;
+    let sector = match q.sector.as_deref() {
+        None => None,
+        Some(s) => {
+            let known = state.store.list_sectors().await?;
+            if !known.iter().any(|k| k.sector.slug.as_str() == s) {
+                return Err(AppError::malformed(
+                    "invalid_query",
+                    format!("unknown sector {s:?}; GET /api/v1/sectors lists them"),
+                    Some("sector".into()),
+                ));
+            }
+            Some(Slug::parse(s).map_err(|e| AppError::malformed("invalid_query", e.to_string(), Some("sector".into())))?)
+        }
+    };
+    let orgs = state.store.list_organizations(&OrgFilter { kind, sector }).await?;
+    Ok(Json(orgs.iter().map(OrgJson::from).collect()))
+}
+
+/// One organization, with its members when it is a CEPTOAR or a council.
+#[utoipa::path(get, path = "/api/v1/organizations/{slug}", tag = "registry",
+    params(("slug" = String, Path, description = "The organization's slug")),
+    responses((status = 200, body = OrgDetailJson), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_organization(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(slug): Path<String>,
+) -> Result<Json<OrgDetailJson>, AppError> {
+    policy::check(&authed.actor(), Action::ReadRegistry)?;
+    let slug = Slug::parse(&slug).map_err(|_| AppError::NotFound(format!("organization {slug:?} does not exist")))?;
+    let detail = state.store.get_organization(&slug).await?;
+    Ok(Json(OrgDetailJson {
+        organization: OrgJson::from(&detail.record),
+        members: detail.members.iter().map(OrgRefJson::from).collect(),
+    }))
+}
+
+/// Adds an organization (an operator joining, a new agency). Needs the admin role at the coordinator.
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "registry", request_body = NewOrgJson,
+    responses((status = 201, body = OrgJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_organization(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<NewOrgJson>,
+) -> Result<(StatusCode, Json<OrgJson>), AppError> {
+    let actor = authed.actor();
+    policy::check(&actor, Action::ManageRegistry)?;
+    let org = Organization::try_from(body)?;
+    let mut added = state.store.add_organizations(&[org], &By::actor(&actor)).await?;
+    let rec = added.pop().ok_or_else(|| AppError::Internal("no organization added".into()))?;
+    Ok((StatusCode::CREATED, Json(OrgJson::from(&rec))))
+}

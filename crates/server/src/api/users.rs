@@ -1,0 +1,220 @@
+//! `/api/v1/users`: creating, listing and changing users. Admins manage their own
+//! organization's users; admins at the coordinator manage everyone's.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ciphub_domain::Slug;
+use ciphub_domain::identity::{Password, Role, Roles, UserName};
+use ciphub_domain::policy::{self, Action};
+use ciphub_store::{By, NewUser, UserPatch, UserRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::rfc3339;
+use crate::auth::{Authed, hash_password_async};
+use crate::error::AppError;
+use crate::json::ApiJson;
+
+/// A user.
+#[derive(Serialize, ToSchema)]
+pub struct UserJson {
+    pub name: String,
+    pub display_name: String,
+    /// The slug of the user's organization.
+    pub org: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created: String,
+}
+
+impl From<&UserRecord> for UserJson {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            name: u.name.to_string(),
+            display_name: u.display_name.clone(),
+            org: u.org.to_string(),
+            roles: u.roles.iter().map(ToString::to_string).collect(),
+            disabled: u.disabled,
+            created: rfc3339(u.created),
+        }
+    }
+}
+
+/// A new user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserJson {
+    /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
+    pub name: String,
+    /// The organization's slug.
+    pub org: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    /// At least 12 characters; without one, the user signs in with API tokens only.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Changes to a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatchJson {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Which users to list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// Only users of this organization (default: the caller's).
+    pub org: Option<String>,
+}
+
+fn parse_roles(v: &[String]) -> Result<Roles, AppError> {
+    v.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.parse::<Role>()
+                .map_err(|e| AppError::invalid(format!("roles[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
+fn parse_org(field: &str, s: &str) -> Result<Slug, AppError> {
+    Slug::parse(s).map_err(|e| AppError::invalid(field, e.to_string()))
+}
+
+/// Lists the users of an organization.
+#[utoipa::path(get, path = "/api/v1/users", tag = "identity", params(UserQuery),
+    responses((status = 200, body = [UserJson]), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    authed: Authed,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<UserJson>>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let actor = authed.actor();
+    let org = match q.org.as_deref() {
+        Some(o) => parse_org("org", o)?,
+        None => actor.org.clone(),
+    };
+    policy::check(&actor, Action::ManageUsers { org: &org })?;
+    let users = state.store.list_users(Some(&org)).await?;
+    Ok(Json(users.iter().map(UserJson::from).collect()))
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "identity", request_body = NewUserJson,
+    responses((status = 201, body = UserJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<NewUserJson>,
+) -> Result<(StatusCode, Json<UserJson>), AppError> {
+    let actor = authed.actor();
+    let org = parse_org("org", &body.org)?;
+    policy::check(&actor, Action::ManageUsers { org: &org })?;
+    let name = UserName::parse(&body.name).map_err(|e| AppError::invalid("name", e.to_string()))?;
+    let roles = parse_roles(&body.roles)?;
+    if roles.is_empty() {
+        return Err(AppError::invalid("roles", "a user needs at least one role"));
+    }
+    let password_hash = match body.password {
+        Some(p) => {
+            let p = Password::new(p).map_err(|e| AppError::invalid("password", e.to_string()))?;
+            Some(hash_password_async(p.expose().to_owned()).await?)
+        }
+        None => None,
+    };
+    let new = NewUser {
+        org,
+        display_name: body.display_name.unwrap_or_else(|| name.to_string()),
+        name,
+        roles,
+        password_hash,
+    };
+    let user = state
+        .store
+        .create_user(&new, &By::actor(&actor))
+        .await
+        .map_err(|e| match e {
+            ciphub_store::StoreError::NotFound { .. } => AppError::from_store_for("org", e),
+            ciphub_store::StoreError::User(_) => AppError::from_store_for("roles", e),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(UserJson::from(&user))))
+}
+
+/// Loads a user the caller may manage (or is).
+async fn managed_user(state: &AppState, authed: &Authed, name: &str) -> Result<UserRecord, AppError> {
+    let user = state.store.get_user(name).await?;
+    if user.id != authed.0.id {
+        policy::check(&authed.actor(), Action::ManageUsers { org: &user.org })?;
+    }
+    Ok(user)
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{name}", tag = "identity",
+    params(("name" = String, Path, description = "Login name")),
+    responses((status = 200, body = UserJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> Result<Json<UserJson>, AppError> {
+    let user = managed_user(&state, &authed, &name).await?;
+    Ok(Json(UserJson::from(&user)))
+}
+
+/// Changes a user's display name, roles, password or whether it is disabled.
+#[utoipa::path(patch, path = "/api/v1/users/{name}", tag = "identity", request_body = UserPatchJson,
+    params(("name" = String, Path, description = "Login name")),
+    responses((status = 200, body = UserJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UserPatchJson>,
+) -> Result<Json<UserJson>, AppError> {
+    let actor = authed.actor();
+    let user = state.store.get_user(&name).await?;
+    // Changing roles, passwords or access is an administrator's act, even on oneself.
+    policy::check(&actor, Action::ManageUsers { org: &user.org })?;
+    let roles = body.roles.as_deref().map(parse_roles).transpose()?;
+    if body.disabled == Some(true) && user.id == actor.user_id {
+        return Err(AppError::invalid("disabled", "you cannot disable your own account"));
+    }
+    let password_hash = match body.password {
+        Some(p) => {
+            let p = Password::new(p).map_err(|e| AppError::invalid("password", e.to_string()))?;
+            Some(hash_password_async(p.expose().to_owned()).await?)
+        }
+        None => None,
+    };
+    let patch = UserPatch {
+        display_name: body.display_name,
+        roles,
+        disabled: body.disabled,
+        password_hash,
+    };
+    let updated = state
+        .store
+        .update_user(&user.name, &patch, &By::actor(&actor))
+        .await
+        .map_err(|e| AppError::from_store_for("roles", e))?;
+    Ok(Json(UserJson::from(&updated)))
+}

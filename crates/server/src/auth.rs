@@ -1,0 +1,167 @@
+//! Authentication: bearer tokens and session cookies in, an `Authed` user out. Secrets are
+//! random, shown once, and stored only as hashes; passwords are hashed with Argon2id.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, password_hash::rand_core::OsRng};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, request::Parts};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use ciphub_domain::policy::Actor;
+use ciphub_store::{TokenLookup, UserRecord};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "ciphub_session";
+
+/// The authenticated user of a request, put there by `authenticate`.
+#[derive(Clone, Debug)]
+pub struct Authed(pub UserRecord);
+
+impl Authed {
+    /// The user as the access policy sees it.
+    pub fn actor(&self) -> Actor {
+        self.0.actor()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Authed>()
+            .cloned()
+            .ok_or(AppError::Unauthenticated("send Authorization: Bearer TOKEN"))
+    }
+}
+
+/// A new random secret: `prefix` and 256 random bits, URL-safe.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The stored form of a high-entropy secret (token or session id): SHA-256, hex.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Hashes a password with Argon2id and a random salt (slow on purpose: call off the runtime).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Checks a password against a stored Argon2 hash.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Hashes a password on the blocking pool.
+pub async fn hash_password_async(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// Verifies a password on the blocking pool; with no hash, burns the same time and fails,
+/// so a missing user cannot be told from a wrong password by timing.
+pub async fn verify_password_async(hash: Option<String>, password: String) -> bool {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&h, &password),
+        None => {
+            let _ = hash_password(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(parts: &axum::http::HeaderMap) -> Option<&str> {
+    let value = parts.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The session cookie of a request, if it has one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// Middleware: authenticates the request or answers 401.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let lookup = if let Some(token) = bearer(req.headers()) {
+        state.store.lookup_token(&hash_secret(token)).await?
+    } else if let Some(session) = session_cookie(req.headers()) {
+        state.store.lookup_session(&hash_secret(&session)).await?
+    } else {
+        return Err(AppError::Unauthenticated(
+            "no credentials: send Authorization: Bearer TOKEN, or log in",
+        ));
+    };
+    let user = match lookup {
+        TokenLookup::Valid(user) => user,
+        TokenLookup::Unknown => return Err(AppError::Unauthenticated("the credentials are not valid")),
+        TokenLookup::Expired => return Err(AppError::Unauthenticated("the credentials have expired")),
+        TokenLookup::Revoked => return Err(AppError::Unauthenticated("the token has been revoked")),
+        TokenLookup::UserDisabled => return Err(AppError::Unauthenticated("the account is disabled")),
+    };
+    req.extensions_mut().insert(Authed(user));
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_and_hash_stably() {
+        let a = new_secret("chp_");
+        let b = new_secret("chp_");
+        assert_ne!(a, b);
+        assert!(a.starts_with("chp_") && a.len() > 40);
+        assert_eq!(hash_secret(&a), hash_secret(&a));
+        assert_ne!(hash_secret(&a), hash_secret(&b));
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let h = hash_password("a long enough password").expect("hash");
+        assert!(verify_password(&h, "a long enough password"));
+        assert!(!verify_password(&h, "a long enough passwore"));
+        assert!(!verify_password("not a hash", "x"));
+    }
+}

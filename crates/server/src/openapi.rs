@@ -1,0 +1,52 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ciphub API", description = "The information-sharing platform for critical-infrastructure protection."),
+    paths(
+        api::health::get_health,
+        crate::metrics::get_metrics,
+        get_openapi,
+        api::sectors::list_sectors,
+        api::organizations::list_organizations,
+        api::organizations::get_organization,
+        api::organizations::create_organization,
+        api::me::get_me,
+        api::me::put_my_password,
+        api::session::create_session,
+        api::session::delete_session,
+        api::users::list_users,
+        api::users::create_user,
+        api::users::get_user,
+        api::users::update_user,
+        api::tokens::list_tokens,
+        api::tokens::create_token,
+        api::tokens::revoke_token,
+        api::audit::list_audit,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "service",
+    responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+pub async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

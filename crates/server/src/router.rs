@@ -1,0 +1,51 @@
+//! Every URL the server answers, in one table.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{delete, get, post, put};
+use tower_http::trace::TraceLayer;
+
+use crate::api::{audit, health, me, organizations, sectors, session, tokens, users};
+use crate::error::AppError;
+use crate::{AppState, auth, metrics, openapi};
+
+/// Builds the whole application.
+pub fn app(state: AppState) -> Router {
+    // Install the recorder before the first request is counted.
+    let _ = metrics::handle();
+    let authenticated = Router::new()
+        .route("/metrics", get(metrics::get_metrics))
+        .route("/api/v1/openapi.json", get(openapi::get_openapi))
+        .route("/api/v1/sectors", get(sectors::list_sectors))
+        .route(
+            "/api/v1/organizations",
+            get(organizations::list_organizations).post(organizations::create_organization),
+        )
+        .route("/api/v1/organizations/{slug}", get(organizations::get_organization))
+        .route("/api/v1/me", get(me::get_me))
+        .route("/api/v1/me/password", put(me::put_my_password))
+        .route("/api/v1/session", delete(session::delete_session))
+        .route("/api/v1/users", get(users::list_users).post(users::create_user))
+        .route("/api/v1/users/{name}", get(users::get_user).patch(users::update_user))
+        .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
+        .route("/api/v1/audit", get(audit::list_audit))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    // The unauthenticated routes: the health probe and the password login itself.
+    let open = Router::new()
+        .route("/healthz", get(health::get_health))
+        .route("/api/v1/session", post(session::create_session));
+    Router::new()
+        .merge(open)
+        .merge(authenticated)
+        .layer(middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such resource; GET /api/v1/openapi.json lists them".into())
+}

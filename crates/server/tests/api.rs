@@ -1,0 +1,12 @@
+//! The server's integration tests: a real server on a loopback port over a fresh database
+//! (SQLite by default, PostgreSQL when CIPHUB_TEST_DATABASE_URL says so).
+
+mod api {
+    mod audit;
+    mod auth;
+    mod bad_input;
+    mod helpers;
+    mod registry;
+    mod service;
+    mod users;
+}

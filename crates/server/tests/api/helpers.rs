@@ -1,0 +1,155 @@
+//! `spawn_app`: a fresh database with the Japanese profile, demo users, and a running server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use ciphub_domain::Slug;
+use ciphub_domain::identity::{Role, UserName};
+use ciphub_domain::registry::{OrgKind, Organization, shipped_profile};
+use ciphub_server::{AppState, ServerConfig, hash_password, issue_token};
+use ciphub_store::testkit::TestDb;
+use ciphub_store::{By, ManualClock, NewUser};
+
+/// The password of every test user.
+pub const PASSWORD: &str = "test-password-123";
+
+/// A running server and the users it knows.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub clock: Arc<ManualClock>,
+    /// A valid API token per user name.
+    pub tokens: HashMap<&'static str, String>,
+}
+
+/// (organization, user, roles) created in every test app.
+const USERS: &[(&str, &str, &[Role])] = &[
+    ("nisc", "admin", &[Role::Admin]),
+    ("nisc", "coordinator", &[Role::Coordinator]),
+    ("mhlw", "mhlw-admin", &[Role::Admin]),
+    ("mhlw", "mhlw-analyst", &[Role::Analyst]),
+    ("water-ceptoar", "secretariat", &[Role::Secretariat]),
+    ("tokyo-water", "reporter", &[Role::Reporter]),
+    ("tokyo-water", "water-admin", &[Role::Admin]),
+    ("tokyo-water", "water-exec", &[Role::Executive]),
+];
+
+impl TestApp {
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A GET as `user`.
+    pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.tokens[user])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A request with a JSON body as `user`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        user: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.tokens[user])
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Starts an app with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig {
+        secure_cookies: false,
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+/// Starts an app with `config`.
+pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    let start = Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).single().expect("time");
+    let clock = Arc::new(ManualClock::new(start));
+    let db = TestDb::with_clock(clock.clone()).await.expect("database");
+    let profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
+    db.store.apply_profile(&profile, &By::system()).await.expect("profile");
+    db.store
+        .add_organizations(
+            &[Organization {
+                slug: Slug::parse("tokyo-water").expect("slug"),
+                kind: OrgKind::Operator,
+                name_en: "Tokyo Water".into(),
+                name_ja: Some("東京水道".into()),
+                abbrev: None,
+                sectors: vec![Slug::parse("water").expect("slug")],
+                services: vec![Slug::parse("water-supply").expect("slug")],
+                responsible_for: vec![],
+                member_of: vec![Slug::parse("water-ceptoar").expect("slug")],
+                members_published: None,
+                members_count: None,
+            }],
+            &By::system(),
+        )
+        .await
+        .expect("operator");
+    let hash = hash_password(PASSWORD).expect("hash");
+    let mut tokens = HashMap::new();
+    for (org, name, roles) in USERS {
+        let user = NewUser {
+            org: Slug::parse(org).expect("slug"),
+            name: UserName::parse(name).expect("name"),
+            display_name: (*name).into(),
+            roles: roles.iter().copied().collect(),
+            password_hash: Some(hash.clone()),
+        };
+        db.store.create_user(&user, &By::system()).await.expect("user");
+        let token = issue_token(
+            &db.store,
+            &user.name,
+            "test",
+            Duration::from_secs(7 * 86400),
+            &By::system(),
+        )
+        .await
+        .expect("token");
+        tokens.insert(*name, token);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = AppState::new(db.store.clone(), config);
+    tokio::spawn(ciphub_server::serve(listener, state, std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        db,
+        clock,
+        tokens,
+    }
+}
+
+/// The JSON error body's `field` and `code`.
+pub async fn error_of(resp: reqwest::Response) -> (u16, String, Option<String>, String) {
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.expect("json error body");
+    let e = &body["error"];
+    (
+        status,
+        e["code"].as_str().unwrap_or_default().to_owned(),
+        e["field"].as_str().map(str::to_owned),
+        e["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}

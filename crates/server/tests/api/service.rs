@@ -1,0 +1,55 @@
+//! Health, metrics and the OpenAPI document.
+
+use serde_json::Value;
+
+use super::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_names_the_backend() {
+    let app = spawn_app().await;
+    let health: Value = app.client.get(app.url("/healthz")).send().await.expect("health").json().await.expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], app.db.store.backend().as_str());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("reporter", "/api/v1/sectors").await.status(), 200);
+    let resp = app.get("admin", "/metrics").await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("text");
+    assert!(text.contains("ciphub_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/api/v1/sectors\""), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("reporter", "/api/v1/openapi.json").await.json().await.expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/api/v1/openapi.json", "get"),
+        ("/api/v1/sectors", "get"),
+        ("/api/v1/organizations", "get"),
+        ("/api/v1/organizations", "post"),
+        ("/api/v1/organizations/{slug}", "get"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/me/password", "put"),
+        ("/api/v1/session", "post"),
+        ("/api/v1/session", "delete"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{name}", "get"),
+        ("/api/v1/users/{name}", "patch"),
+        ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens", "post"),
+        ("/api/v1/tokens/{id}", "delete"),
+        ("/api/v1/audit", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+    assert_eq!(paths.values().map(|p| p.as_object().expect("ops").len()).sum::<usize>(), 19);
+}
