@@ -8,7 +8,11 @@ use ciphub_store::{AuditEvent, By, Store, StoreOptions, SystemClock, sqlite_url_
 use serde_json::json;
 
 /// Builds an audit chain of `entries` and times `audit verify` over it `runs` times.
-pub async fn audit(entries: usize, database_url: Option<String>, runs: usize) -> anyhow::Result<()> {
+pub async fn audit(
+    entries: usize,
+    database_url: Option<String>,
+    runs: usize,
+) -> anyhow::Result<()> {
     if entries == 0 || entries > 10_000_000 || runs == 0 || runs > 100 {
         bail!("--entries must be 1 to 10,000,000 and --runs 1 to 100");
     }

@@ -39,7 +39,12 @@ pub enum LogFormat {
 #[derive(Args, Debug, Clone, Default)]
 pub struct DbArgs {
     /// Directory of the embedded SQLite store (created if missing).
-    #[arg(long, env = "CIPHUB_DATA_DIR", value_name = "DIR", conflicts_with = "database_url")]
+    #[arg(
+        long,
+        env = "CIPHUB_DATA_DIR",
+        value_name = "DIR",
+        conflicts_with = "database_url"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
@@ -112,7 +117,12 @@ pub enum UserCommand {
         name: String,
         /// A role: admin, coordinator, analyst, secretariat, reporter, viewer, executive.
         /// Repeat the flag or separate with commas for several.
-        #[arg(long = "role", value_name = "ROLE", required = true, value_delimiter = ',')]
+        #[arg(
+            long = "role",
+            value_name = "ROLE",
+            required = true,
+            value_delimiter = ','
+        )]
         roles: Vec<String>,
         /// A display name (default: the login name).
         #[arg(long, value_name = "TEXT")]

@@ -44,7 +44,8 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("configuration file {} is not valid", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("configuration file {} is not valid", path.display()))
     }
 
     /// The database URL from flags, environment, then this file; `fallback_dir` otherwise.
@@ -103,21 +104,35 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file() {
-        let file: FileConfig = toml::from_str("database_url = \"postgres://db/ciphub\"").expect("toml");
+        let file: FileConfig =
+            toml::from_str("database_url = \"postgres://db/ciphub\"").expect("toml");
         let db = DbArgs {
             data_dir: None,
             database_url: Some("sqlite://x.db".into()),
         };
-        assert_eq!(file.database_url(&db, Path::new("unused")).expect("url"), "sqlite://x.db");
+        assert_eq!(
+            file.database_url(&db, Path::new("unused")).expect("url"),
+            "sqlite://x.db"
+        );
         let none = DbArgs::default();
-        assert_eq!(file.database_url(&none, Path::new("unused")).expect("url"), "postgres://db/ciphub");
+        assert_eq!(
+            file.database_url(&none, Path::new("unused")).expect("url"),
+            "postgres://db/ciphub"
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_durations_are_named() {
-        let err = toml::from_str::<FileConfig>("listen_addr = \"x\"").unwrap_err().to_string();
+        let err = toml::from_str::<FileConfig>("listen_addr = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listen_addr"), "{err}");
         let file: FileConfig = toml::from_str("session_ttl = \"forever\"").expect("toml");
-        assert!(file.server().unwrap_err().to_string().contains("session_ttl"));
+        assert!(
+            file.server()
+                .unwrap_err()
+                .to_string()
+                .contains("session_ttl")
+        );
     }
 }

@@ -47,7 +47,10 @@ const DEMO_USERS: &[(&str, &str, &[Role])] = &[
 ];
 
 /// Demo operators for each CEPTOAR of the loaded profile.
-fn demo_operators(ceptoars: &[Organization], scale: DemoScale) -> anyhow::Result<Vec<Organization>> {
+fn demo_operators(
+    ceptoars: &[Organization],
+    scale: DemoScale,
+) -> anyhow::Result<Vec<Organization>> {
     let mut out = Vec::new();
     for c in ceptoars {
         let n = match scale {
@@ -55,8 +58,14 @@ fn demo_operators(ceptoars: &[Organization], scale: DemoScale) -> anyhow::Result
             DemoScale::Full => c.members_count.unwrap_or(3).max(1) as usize,
         };
         let base = c.slug.as_str().trim_end_matches("-ceptoar");
-        let name = c.name_en.trim_end_matches(" CEPTOAR").trim_end_matches(" services");
-        let name_ja = c.name_ja.as_deref().map(|j| j.trim_end_matches("CEPTOAR").to_owned());
+        let name = c
+            .name_en
+            .trim_end_matches(" CEPTOAR")
+            .trim_end_matches(" services");
+        let name_ja = c
+            .name_ja
+            .as_deref()
+            .map(|j| j.trim_end_matches("CEPTOAR").to_owned());
         for i in 1..=n {
             out.push(Organization {
                 slug: Slug::parse(&format!("demo-{base}-op-{i:04}")).context("demo slug")?,
@@ -111,7 +120,8 @@ pub async fn seed(store: &Store, scale: DemoScale) -> anyhow::Result<DemoLogins>
         store.add_organizations(&wanted, &By::system()).await?;
     }
 
-    let password_hash = ciphub_server::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash =
+        ciphub_server::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut logins = Vec::new();
     for (org, user, roles) in DEMO_USERS {
         let new = NewUser {
@@ -130,7 +140,11 @@ pub async fn seed(store: &Store, scale: DemoScale) -> anyhow::Result<DemoLogins>
         logins.push(DemoLogin {
             user: (*user).to_owned(),
             org: (*org).to_owned(),
-            roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+            roles: roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         });
     }
     let admin = UserName::parse("demo-admin")?;
@@ -152,15 +166,23 @@ pub async fn seed(store: &Store, scale: DemoScale) -> anyhow::Result<DemoLogins>
 /// Prints where to go and how to log in.
 pub fn print_logins(base: &str, demo: &DemoLogins) {
     println!();
-    println!("ciphub demo: {} demo operators; every demo user's password is {DEMO_PASSWORD}", demo.operators);
+    println!(
+        "ciphub demo: {} demo operators; every demo user's password is {DEMO_PASSWORD}",
+        demo.operators
+    );
     println!("  {:<22} {:<24} roles", "user", "organization");
     for l in &demo.logins {
         println!("  {:<22} {:<24} {}", l.user, l.org, l.roles);
     }
     println!();
-    println!("Log in:     curl -i -H 'Content-Type: application/json' -d '{{\"user\":\"demo-admin\",\"password\":\"{DEMO_PASSWORD}\"}}' {base}/api/v1/session");
+    println!(
+        "Log in:     curl -i -H 'Content-Type: application/json' -d '{{\"user\":\"demo-admin\",\"password\":\"{DEMO_PASSWORD}\"}}' {base}/api/v1/session"
+    );
     println!("API token:  {} (demo-admin, valid 24 h)", demo.admin_token);
-    println!("Try:        curl -H 'Authorization: Bearer {}' {base}/api/v1/sectors", demo.admin_token);
+    println!(
+        "Try:        curl -H 'Authorization: Bearer {}' {base}/api/v1/sectors",
+        demo.admin_token
+    );
     println!("API docs:   {base}/api/v1/openapi.json");
     println!();
 }

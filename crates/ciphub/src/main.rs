@@ -13,13 +13,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use clap::Parser;
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Password, Role, UserName};
 use ciphub_domain::registry::{Profile, shipped_profile};
 use ciphub_store::{By, NewUser, Store, StoreOptions, SystemClock};
+use clap::Parser;
 
-use crate::cli::{AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, TokenCommand, UserCommand};
+use crate::cli::{
+    AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, TokenCommand, UserCommand,
+};
 use crate::config::FileConfig;
 
 /// Where the data lives when nothing says otherwise.
@@ -38,7 +40,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text));
+    init_logging(
+        cli.log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Text),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -87,7 +93,8 @@ fn load_profile(name: &str) -> anyhow::Result<Profile> {
     if !path.exists() {
         bail!("no profile {name:?}: use jp-cip-4, eu-nis2 or a path to a profile .toml file");
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Profile::from_toml(&text).with_context(|| format!("profile {} is not valid", path.display()))
 }
 
@@ -95,7 +102,9 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init { db, profile } => {
             let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
-            let name = profile.or(file.profile.clone()).unwrap_or_else(|| DEFAULT_PROFILE.into());
+            let name = profile
+                .or(file.profile.clone())
+                .unwrap_or_else(|| DEFAULT_PROFILE.into());
             let profile = load_profile(&name)?;
             let report = store.apply_profile(&profile, &By::system()).await?;
             println!(
@@ -109,7 +118,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { db } => {
             let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
-            println!("{} store is migrated to this version", store.backend().as_str());
+            println!(
+                "{} store is migrated to this version",
+                store.backend().as_str()
+            );
         }
         Command::Serve {
             db,
@@ -117,10 +129,17 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             demo,
             demo_scale,
         } => {
-            let fallback = if demo { DEMO_DATA_DIR } else { DEFAULT_DATA_DIR };
+            let fallback = if demo {
+                DEMO_DATA_DIR
+            } else {
+                DEFAULT_DATA_DIR
+            };
             let store = open(&file, &db, fallback).await?;
             if store.list_sectors().await?.is_empty() {
-                let name = file.profile.clone().unwrap_or_else(|| DEFAULT_PROFILE.into());
+                let name = file
+                    .profile
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PROFILE.into());
                 let profile = load_profile(&name)?;
                 store.apply_profile(&profile, &By::system()).await?;
                 tracing::info!(profile = %profile.id, "loaded the profile into the empty registry");
@@ -138,7 +157,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 demo::print_logins(&base, &logins);
             }
             let state = ciphub_server::AppState::new(store.clone(), file.server()?);
-            println!("ciphub is serving on {base} ({} store); stop it with Ctrl-C", store.backend().as_str());
+            println!(
+                "ciphub is serving on {base} ({} store); stop it with Ctrl-C",
+                store.backend().as_str()
+            );
             tracing::info!(%addr, backend = store.backend().as_str(), "serving");
             ciphub_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
@@ -161,7 +183,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow!("--role: {e}"))?;
             let password_hash = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
                 let password = Password::new(line.trim_end_matches(['\r', '\n']).to_owned())
                     .map_err(|e| anyhow!("password: {e}"))?;
                 Some(ciphub_server::hash_password(password.expose()).map_err(|e| anyhow!("{e}"))?)
@@ -177,10 +202,18 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 password_hash,
             };
             let user = store.create_user(&new, &By::system()).await?;
-            println!("added user {} to {} with roles {}", user.name, user.org, roles_text(&user.roles));
+            println!(
+                "added user {} to {} with roles {}",
+                user.name,
+                user.org,
+                roles_text(&user.roles)
+            );
         }
         Command::User(UserCommand::List { db, org }) => {
-            let org = org.map(|o| Slug::parse(&o)).transpose().map_err(|e| anyhow!("--org: {e}"))?;
+            let org = org
+                .map(|o| Slug::parse(&o))
+                .transpose()
+                .map_err(|e| anyhow!("--org: {e}"))?;
             let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
             for u in store.list_users(org.as_ref()).await? {
                 let state = if u.disabled { " (disabled)" } else { "" };
@@ -198,7 +231,8 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             let lifetime = ciphub_server::parse_token_lifetime(expires.as_deref(), max)
                 .map_err(|e| anyhow!("--expires: {e}"))?;
             let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
-            let token = ciphub_server::issue_token(&store, &user, &label, lifetime, &By::system()).await?;
+            let token =
+                ciphub_server::issue_token(&store, &user, &label, lifetime, &By::system()).await?;
             println!("{token}");
         }
         Command::Token(TokenCommand::Revoke { db, id }) => {
@@ -226,7 +260,11 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn roles_text(roles: &ciphub_domain::identity::Roles) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn shutdown_signal() {

@@ -93,7 +93,9 @@ pub type Roles = BTreeSet<Role>;
 /// What is wrong with a user as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
-    #[error("user name {0:?} is not valid: use 2 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")]
+    #[error(
+        "user name {0:?} is not valid: use 2 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+    )]
     Name(String),
     #[error("role {role} is not available to a member of a {kind} organization")]
     RoleDoesNotFit { role: Role, kind: OrgKind },
@@ -219,7 +221,10 @@ mod tests {
                 kind: OrgKind::Operator
             })
         );
-        assert_eq!(check_roles(&Roles::new(), OrgKind::Operator), Err(UserError::NoRole));
+        assert_eq!(
+            check_roles(&Roles::new(), OrgKind::Operator),
+            Err(UserError::NoRole)
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
     } else {
         Err(Denied(match action {
             Action::ReadRegistry => "reading the registry is not allowed",
-            Action::ManageRegistry => "changing the registry needs the admin role at the coordinator",
+            Action::ManageRegistry => {
+                "changing the registry needs the admin role at the coordinator"
+            }
             Action::ManageUsers { .. } => {
                 "managing users needs the admin role in that user's organization"
             }
@@ -132,8 +134,26 @@ mod tests {
     fn anyone_manages_own_tokens_only() {
         let org = Slug::parse("water-co").expect("slug");
         let reporter = actor("water-co", OrgKind::Operator, &[Role::Reporter]);
-        assert!(check(&reporter, Action::ManageTokens { owner_id: 7, org: &org }).is_ok());
-        assert!(check(&reporter, Action::ManageTokens { owner_id: 8, org: &org }).is_err());
+        assert!(
+            check(
+                &reporter,
+                Action::ManageTokens {
+                    owner_id: 7,
+                    org: &org
+                }
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                &reporter,
+                Action::ManageTokens {
+                    owner_id: 8,
+                    org: &org
+                }
+            )
+            .is_err()
+        );
         assert!(check(&reporter, Action::ReadMetrics).is_err());
     }
 
@@ -147,6 +167,9 @@ mod tests {
         assert_eq!(audit_scope(&viewer), AuditScope::OwnUser(7));
         // An admin elsewhere than the coordinator is not an instance admin.
         let ministry_admin = actor("mhlw", OrgKind::Ministry, &[Role::Admin]);
-        assert_eq!(audit_scope(&ministry_admin), AuditScope::Org(ministry_admin.org.clone()));
+        assert_eq!(
+            audit_scope(&ministry_admin),
+            AuditScope::Org(ministry_admin.org.clone())
+        );
     }
 }

@@ -302,7 +302,9 @@ impl RegistryView<'_> {
                 )));
             }
             if group == &org.slug {
-                return Err(invalid("an organization cannot be a member of itself".into()));
+                return Err(invalid(
+                    "an organization cannot be a member of itself".into(),
+                ));
             }
         }
         if !org.responsible_for.is_empty() && org.kind != OrgKind::Ministry {
@@ -380,10 +382,19 @@ mod tests {
         assert_eq!(resp("mhlw"), ["medical", "water"]);
         assert_eq!(resp("fsa"), ["finance"]);
         assert_eq!(resp("mic"), ["info-comm", "government"]);
-        assert_eq!(resp("mlit"), ["aviation", "airport", "railway", "logistics"]);
+        assert_eq!(
+            resp("mlit"),
+            ["aviation", "airport", "railway", "logistics"]
+        );
         assert_eq!(
             resp("meti"),
-            ["electric-power", "gas", "chemical", "credit-card", "petroleum"]
+            [
+                "electric-power",
+                "gas",
+                "chemical",
+                "credit-card",
+                "petroleum"
+            ]
         );
         // Every sector has exactly one responsible ministry.
         for sector in &p.sectors {
@@ -412,7 +423,10 @@ mod tests {
             .iter()
             .filter_map(|o| o.members_count)
             .sum();
-        assert!((4_000..4_600).contains(&total), "about 4,300 members, got {total}");
+        assert!(
+            (4_000..4_600).contains(&total),
+            "about 4,300 members, got {total}"
+        );
     }
 
     #[test]
@@ -452,7 +466,9 @@ mod tests {
             Err(RegistryError::Syntax(m)) if m.contains("colour")
         ));
         let text = "id = \"t\"\nname_en = \"T\"\n[[organization]]\nslug=\"x\"\nkind=\"bank\"\nname_en=\"X\"\n";
-        assert!(matches!(Profile::from_toml(text), Err(RegistryError::Syntax(m)) if m.contains("bank")));
+        assert!(
+            matches!(Profile::from_toml(text), Err(RegistryError::Syntax(m)) if m.contains("bank"))
+        );
     }
 
     #[test]

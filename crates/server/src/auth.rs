@@ -38,7 +38,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
             .extensions
             .get::<Authed>()
             .cloned()
-            .ok_or(AppError::Unauthenticated("send Authorization: Bearer TOKEN"))
+            .ok_or(AppError::Unauthenticated(
+                "send Authorization: Bearer TOKEN",
+            ))
     }
 }
 
@@ -134,10 +136,18 @@ pub async fn authenticate(
     };
     let user = match lookup {
         TokenLookup::Valid(user) => user,
-        TokenLookup::Unknown => return Err(AppError::Unauthenticated("the credentials are not valid")),
-        TokenLookup::Expired => return Err(AppError::Unauthenticated("the credentials have expired")),
-        TokenLookup::Revoked => return Err(AppError::Unauthenticated("the token has been revoked")),
-        TokenLookup::UserDisabled => return Err(AppError::Unauthenticated("the account is disabled")),
+        TokenLookup::Unknown => {
+            return Err(AppError::Unauthenticated("the credentials are not valid"));
+        }
+        TokenLookup::Expired => {
+            return Err(AppError::Unauthenticated("the credentials have expired"));
+        }
+        TokenLookup::Revoked => {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        TokenLookup::UserDisabled => {
+            return Err(AppError::Unauthenticated("the account is disabled"));
+        }
     };
     req.extensions_mut().insert(Authed(user));
     Ok(next.run(req).await)

@@ -66,7 +66,11 @@ impl AppError {
     }
 
     /// A 400 for a malformed request.
-    pub fn malformed(code: &'static str, message: impl Into<String>, field: Option<String>) -> Self {
+    pub fn malformed(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
         AppError::BadRequest {
             status: StatusCode::BAD_REQUEST,
             code,

@@ -90,11 +90,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert_eq!(field_of(parse(br#"{"name":"a","roles":[1]}"#)).as_deref(), Some("roles[0]"));
-        assert_eq!(field_of(parse(br#"{"name":"a","roles":[],"x":1}"#)).as_deref(), Some("x"));
+        assert_eq!(
+            field_of(parse(br#"{"name":"a","roles":[1]}"#)).as_deref(),
+            Some("roles[0]")
+        );
+        assert_eq!(
+            field_of(parse(br#"{"name":"a","roles":[],"x":1}"#)).as_deref(),
+            Some("x")
+        );
         assert!(matches!(
             parse::<Body>(br#"{"name":"#),
-            Err(AppError::BadRequest { code: "malformed_json", .. })
+            Err(AppError::BadRequest {
+                code: "malformed_json",
+                ..
+            })
         ));
     }
 }

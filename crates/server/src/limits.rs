@@ -28,7 +28,10 @@ impl LoginLimiter {
         let now = Instant::now();
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         map.get(user).is_none_or(|times| {
-            times.iter().filter(|t| now.duration_since(**t) < self.window).count()
+            times
+                .iter()
+                .filter(|t| now.duration_since(**t) < self.window)
+                .count()
                 < self.max_failures as usize
         })
     }

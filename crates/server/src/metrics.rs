@@ -44,7 +44,10 @@ pub async fn get_metrics(
     ciphub_domain::policy::check(&authed.actor(), ciphub_domain::policy::Action::ReadMetrics)?;
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         body,
     ))
 }

@@ -22,17 +22,32 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/organizations",
             get(organizations::list_organizations).post(organizations::create_organization),
         )
-        .route("/api/v1/organizations/{slug}", get(organizations::get_organization))
+        .route(
+            "/api/v1/organizations/{slug}",
+            get(organizations::get_organization),
+        )
         .route("/api/v1/me", get(me::get_me))
         .route("/api/v1/me/password", put(me::put_my_password))
         .route("/api/v1/session", delete(session::delete_session))
-        .route("/api/v1/users", get(users::list_users).post(users::create_user))
-        .route("/api/v1/users/{name}", get(users::get_user).patch(users::update_user))
-        .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route(
+            "/api/v1/users",
+            get(users::list_users).post(users::create_user),
+        )
+        .route(
+            "/api/v1/users/{name}",
+            get(users::get_user).patch(users::update_user),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
         .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
         .route("/api/v1/audit", get(audit::list_audit))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     // The unauthenticated routes: the health probe and the password login itself.
     let open = Router::new()
         .route("/healthz", get(health::get_health))

@@ -45,7 +45,8 @@ impl From<AuditRow> for AuditEntry {
     }
 }
 
-const AUDIT_COLUMNS: &str = "seq, at_us, actor_user, actor_org, action, object_type, object_id, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, at_us, actor_user, actor_org, action, object_type, object_id, detail, prev_hash, hash";
 
 impl Store {
     /// Audit entries after `after` (a sequence number) within `scope`, oldest first.
@@ -119,8 +120,10 @@ impl Store {
 
     /// Number of entries in the audit chain, by its head.
     pub async fn audit_len(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

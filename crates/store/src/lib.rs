@@ -202,9 +202,18 @@ mod tests {
 
     #[test]
     fn backend_follows_the_scheme() {
-        assert_eq!(Backend::from_url("sqlite://x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://h/db").ok(), Some(Backend::Postgres));
-        assert_eq!(Backend::from_url("postgresql://h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
         let err = Backend::from_url("mysql://h/db").unwrap_err().to_string();
         assert!(err.contains("\"mysql\""), "{err}");
     }
@@ -215,6 +224,9 @@ mod tests {
             redact_url("postgres://ciphub:s3cret@db:5432/ciphub"),
             "postgres://ciphub:***@db:5432/ciphub"
         );
-        assert_eq!(redact_url("sqlite:///data/ciphub.db"), "sqlite:///data/ciphub.db");
+        assert_eq!(
+            redact_url("sqlite:///data/ciphub.db"),
+            "sqlite:///data/ciphub.db"
+        );
     }
 }

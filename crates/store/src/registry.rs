@@ -179,8 +179,13 @@ impl Store {
                     .execute(&mut *w.tx)
                     .await?;
                 count(&mut report, action);
-                w.audit(action, "sector", sector.slug.as_str(), json!({"name_en": sector.name_en, "profile": profile.id}))
-                    .await?;
+                w.audit(
+                    action,
+                    "sector",
+                    sector.slug.as_str(),
+                    json!({"name_en": sector.name_en, "profile": profile.id}),
+                )
+                .await?;
             }
             for (spos, service) in sector.services.iter().enumerate() {
                 let want = (
@@ -213,8 +218,13 @@ impl Store {
                         .execute(&mut *w.tx)
                         .await?;
                     count(&mut report, action);
-                    w.audit(action, "service", service.slug.as_str(), json!({"sector": sector.slug, "name_en": service.name_en}))
-                        .await?;
+                    w.audit(
+                        action,
+                        "service",
+                        service.slug.as_str(),
+                        json!({"sector": sector.slug, "name_en": service.name_en}),
+                    )
+                    .await?;
                 }
             }
         }
@@ -250,8 +260,13 @@ impl Store {
                     }
                     if fields_differ || links_differ {
                         report.updated += 1;
-                        w.audit("organization.update", "organization", org.slug.as_str(), org_detail(org))
-                            .await?;
+                        w.audit(
+                            "organization.update",
+                            "organization",
+                            org.slug.as_str(),
+                            org_detail(org),
+                        )
+                        .await?;
                     } else {
                         report.unchanged += 1;
                     }
@@ -261,8 +276,13 @@ impl Store {
                     ids.insert(org.slug.clone(), id);
                     changed_links.push((id, org));
                     report.added += 1;
-                    w.audit("organization.create", "organization", org.slug.as_str(), org_detail(org))
-                        .await?;
+                    w.audit(
+                        "organization.create",
+                        "organization",
+                        org.slug.as_str(),
+                        org_detail(org),
+                    )
+                    .await?;
                 }
             }
         }
@@ -294,10 +314,9 @@ impl Store {
         let sectors: Vec<String> = sqlx::query_scalar("SELECT slug FROM sectors")
             .fetch_all(&mut *w.tx)
             .await?;
-        let services: Vec<(String, String)> =
-            sqlx::query_as("SELECT slug, sector FROM services")
-                .fetch_all(&mut *w.tx)
-                .await?;
+        let services: Vec<(String, String)> = sqlx::query_as("SELECT slug, sector FROM services")
+            .fetch_all(&mut *w.tx)
+            .await?;
         let existing: Vec<(String, String, i64)> =
             sqlx::query_as("SELECT slug, kind, id FROM organizations")
                 .fetch_all(&mut *w.tx)
@@ -329,8 +348,10 @@ impl Store {
         }
         {
             let sector_set: BTreeSet<&Slug> = sectors.iter().collect();
-            let service_map: BTreeMap<&Slug, &Slug> = services.iter().map(|(a, b)| (a, b)).collect();
-            let kinds: BTreeMap<&Slug, OrgKind> = kinds_owned.iter().map(|(s, k)| (s, *k)).collect();
+            let service_map: BTreeMap<&Slug, &Slug> =
+                services.iter().map(|(a, b)| (a, b)).collect();
+            let kinds: BTreeMap<&Slug, OrgKind> =
+                kinds_owned.iter().map(|(s, k)| (s, *k)).collect();
             let view = RegistryView {
                 sectors: &sector_set,
                 sector_of_service: &service_map,
@@ -351,8 +372,13 @@ impl Store {
         }
         for rec in &out {
             insert_links(&mut w, rec.id, &rec.org, &ids).await?;
-            w.audit("organization.create", "organization", rec.org.slug.as_str(), org_detail(&rec.org))
-                .await?;
+            w.audit(
+                "organization.create",
+                "organization",
+                rec.org.slug.as_str(),
+                org_detail(&rec.org),
+            )
+            .await?;
         }
         w.commit().await?;
         Ok(out)
@@ -413,7 +439,10 @@ impl Store {
     }
 
     /// Organizations matching `filter`, by kind then slug.
-    pub async fn list_organizations(&self, filter: &OrgFilter) -> Result<Vec<OrgRecord>, StoreError> {
+    pub async fn list_organizations(
+        &self,
+        filter: &OrgFilter,
+    ) -> Result<Vec<OrgRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<OrgRow> = match (&filter.kind, &filter.sector) {
             (kind, Some(sector)) => {
@@ -443,7 +472,9 @@ impl Store {
             }
         };
         let mut links = load_links(&mut conn).await?;
-        rows.into_iter().map(|r| r.into_record(&mut links)).collect()
+        rows.into_iter()
+            .map(|r| r.into_record(&mut links))
+            .collect()
     }
 
     /// One organization with its members.
@@ -581,7 +612,10 @@ async fn load_orgs(
     .await?;
     let mut links = load_links(&mut w.tx).await?;
     rows.into_iter()
-        .map(|r| r.into_record(&mut links).map(|rec| (rec.org.slug.clone(), rec)))
+        .map(|r| {
+            r.into_record(&mut links)
+                .map(|rec| (rec.org.slug.clone(), rec))
+        })
         .collect()
 }
 
@@ -593,7 +627,10 @@ async fn load_links(conn: &mut sqlx::AnyConnection) -> Result<Links, StoreError>
              ORDER BY l.org_id, s.position",
             &mut links.sectors,
         ),
-        ("SELECT org_id, service FROM org_services ORDER BY org_id, service", &mut links.services),
+        (
+            "SELECT org_id, service FROM org_services ORDER BY org_id, service",
+            &mut links.services,
+        ),
         (
             "SELECT l.org_id, l.sector FROM responsibilities l JOIN sectors s ON s.slug = l.sector \
              ORDER BY l.org_id, s.position",

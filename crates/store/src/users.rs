@@ -1,10 +1,10 @@
 //! Users, their roles, API tokens and browser sessions.
 
+use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Role, Roles, UserName, check_roles};
 use ciphub_domain::policy::Actor;
 use ciphub_domain::registry::OrgKind;
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::clock::{from_us, to_us};
@@ -104,7 +104,8 @@ impl TokenRow {
     fn into_record(self) -> Result<TokenRecord, StoreError> {
         Ok(TokenRecord {
             id: self.id,
-            user: UserName::parse(&self.user_name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            user: UserName::parse(&self.user_name)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             label: self.label,
             created: from_us(self.created_us),
             expires: self.expires_us.map(from_us),
@@ -205,11 +206,12 @@ impl Store {
     /// A user by name.
     pub async fn get_user(&self, name: &str) -> Result<UserRecord, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let row: Option<UserRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE u.name = $1")))
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{USER_SELECT} WHERE u.name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
         let row = row.ok_or_else(|| StoreError::not_found("user", name))?;
         self.user_from_row(&mut conn, row).await
     }
@@ -312,22 +314,29 @@ impl Store {
                 .await?;
             detail.insert("password_changed".into(), json!(true));
         }
-        w.audit("user.update", "user", name.as_str(), serde_json::Value::Object(detail))
-            .await?;
+        w.audit(
+            "user.update",
+            "user",
+            name.as_str(),
+            serde_json::Value::Object(detail),
+        )
+        .await?;
         w.commit().await?;
         self.get_user(name.as_str()).await
     }
 
-    /// Records a new API token for a user; the caller keeps the token, the store its hash.
+    /// Records a new API token for a user, living `lifetime` from now (or for ever); the caller
+    /// keeps the token, the store its hash.
     pub async fn create_token(
         &self,
         user: &UserName,
         token_hash: &str,
         label: &str,
-        expires: Option<DateTime<Utc>>,
+        lifetime: Option<chrono::TimeDelta>,
         by: &By,
     ) -> Result<TokenRecord, StoreError> {
         let mut w = self.begin_write(by).await?;
+        let expires = lifetime.map(|d| from_us(w.now_us) + d);
         let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
             .bind(user.as_str())
             .fetch_optional(&mut *w.tx)
@@ -377,11 +386,12 @@ impl Store {
 
     /// One token's record.
     pub async fn get_token(&self, id: i64) -> Result<TokenRecord, StoreError> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.id = $1")))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{TOKEN_SELECT} WHERE t.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.ok_or_else(|| StoreError::not_found("token", id))?
             .into_record()
     }

@@ -83,7 +83,10 @@ pub async fn list_audit(
         ));
     }
     let scope = policy::audit_scope(&authed.actor());
-    let page = state.store.audit_page(&scope, q.after.unwrap_or(0), limit).await?;
+    let page = state
+        .store
+        .audit_page(&scope, q.after.unwrap_or(0), limit)
+        .await?;
     Ok(Json(AuditPageJson {
         entries: page.entries.into_iter().map(AuditEntryJson::from).collect(),
         next_after: page.next_after,

@@ -57,9 +57,13 @@ pub async fn put_my_password(
     let login = state.store.user_for_login(&name).await?;
     let hash = login.and_then(|(_, h)| h);
     if !verify_password_async(hash, body.current_password).await {
-        return Err(AppError::invalid("current_password", "the current password is not correct"));
+        return Err(AppError::invalid(
+            "current_password",
+            "the current password is not correct",
+        ));
     }
-    let new = Password::new(body.new_password).map_err(|e| AppError::invalid("new_password", e.to_string()))?;
+    let new = Password::new(body.new_password)
+        .map_err(|e| AppError::invalid("new_password", e.to_string()))?;
     let hash = hash_password_async(new.expose().to_owned()).await?;
     let patch = UserPatch {
         password_hash: Some(hash),

@@ -121,7 +121,9 @@ pub struct NewOrgJson {
 fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
     v.iter()
         .enumerate()
-        .map(|(i, s)| Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string())))
+        .map(|(i, s)| {
+            Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))
+        })
         .collect()
 }
 
@@ -130,9 +132,12 @@ impl TryFrom<NewOrgJson> for Organization {
     fn try_from(j: NewOrgJson) -> Result<Self, AppError> {
         Ok(Organization {
             slug: Slug::parse(&j.slug).map_err(|e| AppError::invalid("slug", e.to_string()))?,
-            kind: j.kind.parse().map_err(|e: ciphub_domain::registry::UnknownOrgKind| {
-                AppError::invalid("kind", e.to_string())
-            })?,
+            kind: j
+                .kind
+                .parse()
+                .map_err(|e: ciphub_domain::registry::UnknownOrgKind| {
+                    AppError::invalid("kind", e.to_string())
+                })?,
             name_en: j.name_en,
             name_ja: j.name_ja,
             abbrev: j.abbrev,
@@ -160,8 +165,9 @@ pub async fn list_organizations(
         .kind
         .as_deref()
         .map(|k| {
-            k.parse::<OrgKind>()
-                .map_err(|e| AppError::malformed("invalid_query", e.to_string(), Some("kind".into())))
+            k.parse::<OrgKind>().map_err(|e| {
+                AppError::malformed("invalid_query", e.to_string(), Some("kind".into()))
+            })
         })
         .transpose()?;
     let sector = match q.sector.as_deref() {
@@ -175,10 +181,15 @@ pub async fn list_organizations(
                     Some("sector".into()),
                 ));
             }
-            Some(Slug::parse(s).map_err(|e| AppError::malformed("invalid_query", e.to_string(), Some("sector".into())))?)
+            Some(Slug::parse(s).map_err(|e| {
+                AppError::malformed("invalid_query", e.to_string(), Some("sector".into()))
+            })?)
         }
     };
-    let orgs = state.store.list_organizations(&OrgFilter { kind, sector }).await?;
+    let orgs = state
+        .store
+        .list_organizations(&OrgFilter { kind, sector })
+        .await?;
     Ok(Json(orgs.iter().map(OrgJson::from).collect()))
 }
 
@@ -192,7 +203,8 @@ pub async fn get_organization(
     Path(slug): Path<String>,
 ) -> Result<Json<OrgDetailJson>, AppError> {
     policy::check(&authed.actor(), Action::ReadRegistry)?;
-    let slug = Slug::parse(&slug).map_err(|_| AppError::NotFound(format!("organization {slug:?} does not exist")))?;
+    let slug = Slug::parse(&slug)
+        .map_err(|_| AppError::NotFound(format!("organization {slug:?} does not exist")))?;
     let detail = state.store.get_organization(&slug).await?;
     Ok(Json(OrgDetailJson {
         organization: OrgJson::from(&detail.record),
@@ -212,7 +224,12 @@ pub async fn create_organization(
     let actor = authed.actor();
     policy::check(&actor, Action::ManageRegistry)?;
     let org = Organization::try_from(body)?;
-    let mut added = state.store.add_organizations(&[org], &By::actor(&actor)).await?;
-    let rec = added.pop().ok_or_else(|| AppError::Internal("no organization added".into()))?;
+    let mut added = state
+        .store
+        .add_organizations(&[org], &By::actor(&actor))
+        .await?;
+    let rec = added
+        .pop()
+        .ok_or_else(|| AppError::Internal("no organization added".into()))?;
     Ok((StatusCode::CREATED, Json(OrgJson::from(&rec))))
 }

@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::users::UserJson;
-use crate::auth::{Authed, SESSION_COOKIE, hash_secret, new_secret, session_cookie, verify_password_async};
+use crate::auth::{
+    Authed, SESSION_COOKIE, hash_secret, new_secret, session_cookie, verify_password_async,
+};
 use crate::error::AppError;
 use crate::json::ApiJson;
 
@@ -23,7 +25,11 @@ pub struct LoginJson {
     pub password: String,
 }
 
-fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> Result<HeaderValue, AppError> {
+fn cookie_header(
+    state: &AppState,
+    value: &str,
+    max_age_secs: i64,
+) -> Result<HeaderValue, AppError> {
     let c = Cookie::build((SESSION_COOKIE, value))
         .path("/")
         .http_only(true)
@@ -55,14 +61,19 @@ pub async fn create_session(
     let ok = verify_password_async(hash, body.password).await;
     let Some(user) = user.filter(|_| ok) else {
         state.login_limiter.failed(&body.user);
-        return Err(AppError::Unauthenticated("the user name or password is not correct"));
+        return Err(AppError::Unauthenticated(
+            "the user name or password is not correct",
+        ));
     };
     state.login_limiter.succeeded(&body.user);
     let session = new_secret("");
     let ttl = state.config.session_ttl;
     let expires = state.store.clock().now()
         + chrono::TimeDelta::from_std(ttl).map_err(|e| AppError::Internal(e.to_string()))?;
-    state.store.create_session(&user, &hash_secret(&session), expires).await?;
+    state
+        .store
+        .create_session(&user, &hash_secret(&session), expires)
+        .await?;
     let mut resp = Json(UserJson::from(&user)).into_response();
     let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     resp.headers_mut()

@@ -107,17 +107,19 @@ pub async fn issue(
     lifetime: Duration,
     by: &By,
 ) -> Result<(String, TokenRecord), ciphub_store::StoreError> {
-    let expires = chrono::TimeDelta::from_std(lifetime)
-        .ok()
-        .map(|d| store.clock().now() + d);
+    let lifetime = chrono::TimeDelta::from_std(lifetime).ok();
     let token = new_secret(TOKEN_PREFIX);
     let record = store
-        .create_token(user, &hash_secret(&token), label, expires, by)
+        .create_token(user, &hash_secret(&token), label, lifetime, by)
         .await?;
     Ok((token, record))
 }
 
-async fn owner(state: &AppState, authed: &Authed, user: Option<&str>) -> Result<UserRecord, AppError> {
+async fn owner(
+    state: &AppState,
+    authed: &Authed,
+    user: Option<&str>,
+) -> Result<UserRecord, AppError> {
     let owner = match user {
         None => authed.0.clone(),
         Some(name) if name == authed.0.name.as_str() => authed.0.clone(),
@@ -159,17 +161,29 @@ pub async fn create_token(
     if let Some(u) = &body.user {
         UserName::parse(u).map_err(|e| AppError::invalid("user", e.to_string()))?;
     }
-    let owner = owner(&state, &authed, body.user.as_deref()).await.map_err(|e| match e {
-        AppError::NotFound(m) => AppError::invalid("user", m),
-        other => other,
-    })?;
+    let owner = owner(&state, &authed, body.user.as_deref())
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(m) => AppError::invalid("user", m),
+            other => other,
+        })?;
     let lifetime = parse_lifetime(body.expires_in.as_deref(), state.config.max_token_lifetime)
         .map_err(|m| AppError::invalid("expires_in", m))?;
     let label = body.label.unwrap_or_else(|| "api".into());
     if label.chars().count() > 200 {
-        return Err(AppError::invalid("label", "a label may have at most 200 characters"));
+        return Err(AppError::invalid(
+            "label",
+            "a label may have at most 200 characters",
+        ));
     }
-    let (token, record) = issue(&state.store, &owner.name, &label, lifetime, &By::actor(&authed.actor())).await?;
+    let (token, record) = issue(
+        &state.store,
+        &owner.name,
+        &label,
+        lifetime,
+        &By::actor(&authed.actor()),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(IssuedTokenJson {
@@ -191,7 +205,10 @@ pub async fn revoke_token(
 ) -> Result<Json<TokenJson>, AppError> {
     let record = state.store.get_token(id).await?;
     owner(&state, &authed, Some(record.user.as_str())).await?;
-    let revoked = state.store.revoke_token(id, &By::actor(&authed.actor())).await?;
+    let revoked = state
+        .store
+        .revoke_token(id, &By::actor(&authed.actor()))
+        .await?;
     Ok(Json(TokenJson::from(&revoked)))
 }
 
@@ -202,9 +219,16 @@ mod tests {
     #[test]
     fn lifetimes_are_bounded() {
         let max = Duration::from_secs(366 * 24 * 3600);
-        assert_eq!(parse_lifetime(Some("30d"), max), Ok(Duration::from_secs(30 * 86400)));
+        assert_eq!(
+            parse_lifetime(Some("30d"), max),
+            Ok(Duration::from_secs(30 * 86400))
+        );
         assert_eq!(parse_lifetime(None, max), Ok(DEFAULT_TOKEN_LIFETIME));
-        assert!(parse_lifetime(Some("400d"), max).unwrap_err().contains("at most"));
+        assert!(
+            parse_lifetime(Some("400d"), max)
+                .unwrap_err()
+                .contains("at most")
+        );
         assert!(parse_lifetime(Some("soon"), max).is_err());
         assert!(parse_lifetime(Some("0s"), max).is_err());
     }

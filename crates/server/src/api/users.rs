@@ -157,7 +157,11 @@ pub async fn create_user(
 }
 
 /// Loads a user the caller may manage (or is).
-async fn managed_user(state: &AppState, authed: &Authed, name: &str) -> Result<UserRecord, AppError> {
+async fn managed_user(
+    state: &AppState,
+    authed: &Authed,
+    name: &str,
+) -> Result<UserRecord, AppError> {
     let user = state.store.get_user(name).await?;
     if user.id != authed.0.id {
         policy::check(&authed.actor(), Action::ManageUsers { org: &user.org })?;
@@ -196,7 +200,10 @@ pub async fn update_user(
     policy::check(&actor, Action::ManageUsers { org: &user.org })?;
     let roles = body.roles.as_deref().map(parse_roles).transpose()?;
     if body.disabled == Some(true) && user.id == actor.user_id {
-        return Err(AppError::invalid("disabled", "you cannot disable your own account"));
+        return Err(AppError::invalid(
+            "disabled",
+            "you cannot disable your own account",
+        ));
     }
     let password_hash = match body.password {
         Some(p) => {

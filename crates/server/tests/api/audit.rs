@@ -6,7 +6,12 @@ use serde_json::{Value, json};
 use super::helpers::spawn_app;
 
 async fn entries(app: &super::helpers::TestApp, user: &str) -> Vec<Value> {
-    let page: Value = app.get(user, "/api/v1/audit?limit=1000").await.json().await.expect("json");
+    let page: Value = app
+        .get(user, "/api/v1/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .expect("json");
     page["entries"].as_array().expect("entries").clone()
 }
 
@@ -14,14 +19,29 @@ async fn entries(app: &super::helpers::TestApp, user: &str) -> Vec<Value> {
 async fn each_caller_sees_only_what_it_may() {
     let app = spawn_app().await;
     let resp = app
-        .send(Method::POST, "water-admin", "/api/v1/users", json!({"name": "new-staff", "org": "tokyo-water", "roles": ["viewer"]}))
+        .send(
+            Method::POST,
+            "water-admin",
+            "/api/v1/users",
+            json!({"name": "new-staff", "org": "tokyo-water", "roles": ["viewer"]}),
+        )
         .await;
     assert_eq!(resp.status(), 201);
-    let resp = app.send(Method::POST, "mhlw-analyst", "/api/v1/tokens", json!({"label": "mine"})).await;
+    let resp = app
+        .send(
+            Method::POST,
+            "mhlw-analyst",
+            "/api/v1/tokens",
+            json!({"label": "mine"}),
+        )
+        .await;
     assert_eq!(resp.status(), 201);
 
     let all = entries(&app, "admin").await;
-    assert!(all.iter().any(|e| e["action"] == "user.create" && e["object_id"] == "new-staff"));
+    assert!(
+        all.iter()
+            .any(|e| e["action"] == "user.create" && e["object_id"] == "new-staff")
+    );
     assert!(all.iter().any(|e| e["actor_user"] == "mhlw-analyst"));
 
     // The operator's executive sees the operator's entries and nobody else's.

@@ -5,7 +5,12 @@ use serde_json::json;
 
 use super::helpers::{error_of, spawn_app, spawn_app_with};
 
-async fn post_raw(app: &super::helpers::TestApp, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+async fn post_raw(
+    app: &super::helpers::TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .bearer_auth(&app.tokens["admin"])
@@ -19,21 +24,35 @@ async fn post_raw(app: &super::helpers::TestApp, path: &str, content_type: &str,
 #[tokio::test]
 async fn malformed_json_and_unknown_fields_are_named() {
     let app = spawn_app().await;
-    let (status, code, _, msg) =
-        error_of(post_raw(&app, "/api/v1/users", "application/json", br#"{"name": "x", "org": "#.to_vec()).await).await;
+    let (status, code, _, msg) = error_of(
+        post_raw(
+            &app,
+            "/api/v1/users",
+            "application/json",
+            br#"{"name": "x", "org": "#.to_vec(),
+        )
+        .await,
+    )
+    .await;
     assert_eq!((status, code.as_str()), (400, "malformed_json"));
     assert!(msg.contains("line 1"), "{msg}");
 
     let body = json!({"name": "kato", "org": "nisc", "roles": ["viewer"], "colour": "red"});
-    let (status, code, field, msg) = error_of(app.send(Method::POST, "admin", "/api/v1/users", body).await).await;
-    assert_eq!((status, code.as_str(), field.as_deref()), (400, "invalid_json", Some("colour")));
+    let (status, code, field, msg) =
+        error_of(app.send(Method::POST, "admin", "/api/v1/users", body).await).await;
+    assert_eq!(
+        (status, code.as_str(), field.as_deref()),
+        (400, "invalid_json", Some("colour"))
+    );
     assert!(msg.contains("unknown field"), "{msg}");
 
     let body = json!({"name": "kato", "org": "nisc", "roles": "viewer"});
-    let (status, _, field, _) = error_of(app.send(Method::POST, "admin", "/api/v1/users", body).await).await;
+    let (status, _, field, _) =
+        error_of(app.send(Method::POST, "admin", "/api/v1/users", body).await).await;
     assert_eq!((status, field.as_deref()), (400, Some("roles")));
 
-    let (status, code, _, _) = error_of(post_raw(&app, "/api/v1/users", "text/plain", b"{}".to_vec()).await).await;
+    let (status, code, _, _) =
+        error_of(post_raw(&app, "/api/v1/users", "text/plain", b"{}".to_vec()).await).await;
     assert_eq!((status, code.as_str()), (415, "unsupported_media_type"));
 }
 
@@ -46,10 +65,16 @@ async fn bodies_over_the_limit_get_413() {
     })
     .await;
     let big = json!({"name": "kato", "org": "nisc", "roles": ["viewer"], "display_name": "x".repeat(5000)});
-    let (status, code, _, _) = error_of(app.send(Method::POST, "admin", "/api/v1/users", big).await).await;
+    let (status, code, _, _) =
+        error_of(app.send(Method::POST, "admin", "/api/v1/users", big).await).await;
     assert_eq!((status, code.as_str()), (413, "body_too_large"));
     let fits = json!({"name": "kato", "org": "nisc", "roles": ["viewer"], "display_name": "x".repeat(3000)});
-    assert_eq!(app.send(Method::POST, "admin", "/api/v1/users", fits).await.status(), 201);
+    assert_eq!(
+        app.send(Method::POST, "admin", "/api/v1/users", fits)
+            .await
+            .status(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -58,37 +83,93 @@ async fn bad_users_are_refused_and_nothing_is_written() {
     let audit_before = app.db.store.audit_len().await.expect("len");
     let users_before = app.db.store.list_users(None).await.expect("users").len();
     let cases = [
-        (json!({"name": "kato", "org": "no-such-org", "roles": ["viewer"]}), 422, "org"),
-        (json!({"name": "kato", "org": "nisc", "roles": ["viewer", "root"]}), 422, "roles[1]"),
-        (json!({"name": "kato", "org": "nisc", "roles": []}), 422, "roles"),
-        (json!({"name": "kato", "org": "tokyo-water", "roles": ["secretariat"]}), 422, "roles"),
-        (json!({"name": "Kato San", "org": "nisc", "roles": ["viewer"]}), 422, "name"),
-        (json!({"name": "kato", "org": "nisc", "roles": ["viewer"], "password": "short"}), 422, "password"),
+        (
+            json!({"name": "kato", "org": "no-such-org", "roles": ["viewer"]}),
+            422,
+            "org",
+        ),
+        (
+            json!({"name": "kato", "org": "nisc", "roles": ["viewer", "root"]}),
+            422,
+            "roles[1]",
+        ),
+        (
+            json!({"name": "kato", "org": "nisc", "roles": []}),
+            422,
+            "roles",
+        ),
+        (
+            json!({"name": "kato", "org": "tokyo-water", "roles": ["secretariat"]}),
+            422,
+            "roles",
+        ),
+        (
+            json!({"name": "Kato San", "org": "nisc", "roles": ["viewer"]}),
+            422,
+            "name",
+        ),
+        (
+            json!({"name": "kato", "org": "nisc", "roles": ["viewer"], "password": "short"}),
+            422,
+            "password",
+        ),
     ];
     for (body, want_status, want_field) in cases {
-        let (status, _, field, msg) = error_of(app.send(Method::POST, "admin", "/api/v1/users", body.clone()).await).await;
-        assert_eq!((status, field.as_deref()), (want_status, Some(want_field)), "{body}: {msg}");
+        let (status, _, field, msg) = error_of(
+            app.send(Method::POST, "admin", "/api/v1/users", body.clone())
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (want_status, Some(want_field)),
+            "{body}: {msg}"
+        );
     }
     let (status, code, _, msg) = error_of(
-        app.send(Method::POST, "admin", "/api/v1/users", json!({"name": "reporter", "org": "nisc", "roles": ["viewer"]}))
-            .await,
+        app.send(
+            Method::POST,
+            "admin",
+            "/api/v1/users",
+            json!({"name": "reporter", "org": "nisc", "roles": ["viewer"]}),
+        )
+        .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (409, "conflict"));
     assert!(msg.contains("reporter"), "{msg}");
     assert_eq!(app.db.store.audit_len().await.expect("len"), audit_before);
-    assert_eq!(app.db.store.list_users(None).await.expect("users").len(), users_before);
+    assert_eq!(
+        app.db.store.list_users(None).await.expect("users").len(),
+        users_before
+    );
 }
 
 #[tokio::test]
 async fn bad_token_requests_are_named() {
     let app = spawn_app().await;
-    let (status, _, field, msg) =
-        error_of(app.send(Method::POST, "reporter", "/api/v1/tokens", json!({"expires_in": "400d"})).await).await;
+    let (status, _, field, msg) = error_of(
+        app.send(
+            Method::POST,
+            "reporter",
+            "/api/v1/tokens",
+            json!({"expires_in": "400d"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!((status, field.as_deref()), (422, Some("expires_in")));
     assert!(msg.contains("at most"), "{msg}");
-    let (status, _, field, _) =
-        error_of(app.send(Method::POST, "admin", "/api/v1/tokens", json!({"user": "ghost"})).await).await;
+    let (status, _, field, _) = error_of(
+        app.send(
+            Method::POST,
+            "admin",
+            "/api/v1/tokens",
+            json!({"user": "ghost"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!((status, field.as_deref()), (422, Some("user")));
     let (status, _, field, _) = error_of(app.get("admin", "/api/v1/audit?limit=5000").await).await;
     assert_eq!((status, field.as_deref()), (400, Some("limit")));

@@ -82,11 +82,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app with `config`.
 pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
-    let start = Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2026, 4, 1, 9, 0, 0)
+        .single()
+        .expect("time");
     let clock = Arc::new(ManualClock::new(start));
     let db = TestDb::with_clock(clock.clone()).await.expect("database");
-    let profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
-    db.store.apply_profile(&profile, &By::system()).await.expect("profile");
+    let profile = shipped_profile("jp-cip-4")
+        .expect("shipped")
+        .expect("valid");
+    db.store
+        .apply_profile(&profile, &By::system())
+        .await
+        .expect("profile");
     db.store
         .add_organizations(
             &[Organization {
@@ -116,7 +124,10 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
             roles: roles.iter().copied().collect(),
             password_hash: Some(hash.clone()),
         };
-        db.store.create_user(&user, &By::system()).await.expect("user");
+        db.store
+            .create_user(&user, &By::system())
+            .await
+            .expect("user");
         let token = issue_token(
             &db.store,
             &user.name,
@@ -128,10 +139,16 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
         .expect("token");
         tokens.insert(*name, token);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(db.store.clone(), config);
-    tokio::spawn(ciphub_server::serve(listener, state, std::future::pending()));
+    tokio::spawn(ciphub_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     TestApp {
         base,
         client: reqwest::Client::new(),

@@ -12,10 +12,7 @@ async fn sectors_list_14_with_their_ministries() {
     let sectors: Vec<Value> = resp.json().await.expect("json");
     assert_eq!(sectors.len(), 14);
     let responsible_of = |slug: &str| -> Vec<String> {
-        sectors
-            .iter()
-            .find(|s| s["slug"] == slug)
-            .expect("sector")["responsible"]
+        sectors.iter().find(|s| s["slug"] == slug).expect("sector")["responsible"]
             .as_array()
             .expect("array")
             .iter()
@@ -25,7 +22,10 @@ async fn sectors_list_14_with_their_ministries() {
     assert_eq!(responsible_of("medical"), ["mhlw"]);
     assert_eq!(responsible_of("water"), ["mhlw"]);
     assert_eq!(responsible_of("railway"), ["mlit"]);
-    let finance = sectors.iter().find(|s| s["slug"] == "finance").expect("finance");
+    let finance = sectors
+        .iter()
+        .find(|s| s["slug"] == "finance")
+        .expect("finance");
     assert_eq!(finance["services"].as_array().expect("services").len(), 4);
 }
 
@@ -45,7 +45,10 @@ async fn organizations_filter_by_kind_and_sector() {
         .json()
         .await
         .expect("json");
-    let slugs: Vec<&str> = water.iter().map(|o| o["slug"].as_str().expect("slug")).collect();
+    let slugs: Vec<&str> = water
+        .iter()
+        .map(|o| o["slug"].as_str().expect("slug"))
+        .collect();
     assert_eq!(slugs, ["water-ceptoar", "tokyo-water"]);
     let ministries: Vec<Value> = app
         .get("reporter", "/api/v1/organizations?kind=ministry")
@@ -53,15 +56,24 @@ async fn organizations_filter_by_kind_and_sector() {
         .json()
         .await
         .expect("json");
-    let mhlw = ministries.iter().find(|m| m["slug"] == "mhlw").expect("mhlw");
-    assert_eq!(mhlw["responsible_for"], serde_json::json!(["medical", "water"]));
+    let mhlw = ministries
+        .iter()
+        .find(|m| m["slug"] == "mhlw")
+        .expect("mhlw");
+    assert_eq!(
+        mhlw["responsible_for"],
+        serde_json::json!(["medical", "water"])
+    );
 }
 
 #[tokio::test]
 async fn councils_and_ceptoars_list_their_members() {
     let app = spawn_app().await;
     let council: Value = app
-        .get("reporter", "/api/v1/organizations/financial-ceptoar-liaison-council")
+        .get(
+            "reporter",
+            "/api/v1/organizations/financial-ceptoar-liaison-council",
+        )
         .await
         .json()
         .await
@@ -74,7 +86,12 @@ async fn councils_and_ceptoars_list_their_members() {
         .collect();
     assert_eq!(
         members,
-        ["banking-ceptoar", "general-insurance-ceptoar", "life-insurance-ceptoar", "securities-ceptoar"]
+        [
+            "banking-ceptoar",
+            "general-insurance-ceptoar",
+            "life-insurance-ceptoar",
+            "securities-ceptoar"
+        ]
     );
     let water: Value = app
         .get("reporter", "/api/v1/organizations/water-ceptoar")
@@ -89,12 +106,21 @@ async fn councils_and_ceptoars_list_their_members() {
 #[tokio::test]
 async fn bad_filters_and_unknown_organizations_are_named() {
     let app = spawn_app().await;
-    let (status, _, field, _) = error_of(app.get("reporter", "/api/v1/organizations?kind=bank").await).await;
+    let (status, _, field, _) =
+        error_of(app.get("reporter", "/api/v1/organizations?kind=bank").await).await;
     assert_eq!((status, field.as_deref()), (400, Some("kind")));
-    let (status, _, field, msg) = error_of(app.get("reporter", "/api/v1/organizations?sector=wter").await).await;
+    let (status, _, field, msg) = error_of(
+        app.get("reporter", "/api/v1/organizations?sector=wter")
+            .await,
+    )
+    .await;
     assert_eq!((status, field.as_deref()), (400, Some("sector")));
     assert!(msg.contains("wter"), "{msg}");
-    let (status, code, _, _) = error_of(app.get("reporter", "/api/v1/organizations/no-such-org").await).await;
+    let (status, code, _, _) = error_of(
+        app.get("reporter", "/api/v1/organizations/no-such-org")
+            .await,
+    )
+    .await;
     assert_eq!((status, code.as_str()), (404, "not_found"));
 }
 
@@ -105,13 +131,39 @@ async fn only_instance_admins_add_organizations() {
         "slug": "osaka-gas", "kind": "operator", "name_en": "Osaka Gas",
         "sectors": ["gas"], "member_of": ["gas-ceptoar"]
     });
-    let resp = app.send(reqwest::Method::POST, "mhlw-admin", "/api/v1/organizations", body.clone()).await;
+    let resp = app
+        .send(
+            reqwest::Method::POST,
+            "mhlw-admin",
+            "/api/v1/organizations",
+            body.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), 403);
-    let resp = app.send(reqwest::Method::POST, "admin", "/api/v1/organizations", body.clone()).await;
+    let resp = app
+        .send(
+            reqwest::Method::POST,
+            "admin",
+            "/api/v1/organizations",
+            body.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), 201);
-    let resp = app.send(reqwest::Method::POST, "admin", "/api/v1/organizations", body).await;
+    let resp = app
+        .send(
+            reqwest::Method::POST,
+            "admin",
+            "/api/v1/organizations",
+            body,
+        )
+        .await;
     assert_eq!(resp.status(), 409);
-    let bad = serde_json::json!({"slug": "x-op", "kind": "operator", "name_en": "X", "sectors": ["Gas"]});
-    let (status, _, field, _) = error_of(app.send(reqwest::Method::POST, "admin", "/api/v1/organizations", bad).await).await;
+    let bad =
+        serde_json::json!({"slug": "x-op", "kind": "operator", "name_en": "X", "sectors": ["Gas"]});
+    let (status, _, field, _) = error_of(
+        app.send(reqwest::Method::POST, "admin", "/api/v1/organizations", bad)
+            .await,
+    )
+    .await;
     assert_eq!((status, field.as_deref()), (422, Some("sectors[0]")));
 }

@@ -7,7 +7,15 @@ use super::helpers::spawn_app;
 #[tokio::test]
 async fn health_names_the_backend() {
     let app = spawn_app().await;
-    let health: Value = app.client.get(app.url("/healthz")).send().await.expect("health").json().await.expect("json");
+    let health: Value = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], app.db.store.backend().as_str());
 }
@@ -26,7 +34,12 @@ async fn metrics_count_requests_by_route() {
 #[tokio::test]
 async fn openapi_documents_every_route() {
     let app = spawn_app().await;
-    let doc: Value = app.get("reporter", "/api/v1/openapi.json").await.json().await.expect("json");
+    let doc: Value = app
+        .get("reporter", "/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
     let paths = doc["paths"].as_object().expect("paths");
     for (path, method) in [
         ("/healthz", "get"),
@@ -49,7 +62,16 @@ async fn openapi_documents_every_route() {
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/audit", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
     }
-    assert_eq!(paths.values().map(|p| p.as_object().expect("ops").len()).sum::<usize>(), 19);
+    assert_eq!(
+        paths
+            .values()
+            .map(|p| p.as_object().expect("ops").len())
+            .sum::<usize>(),
+        19
+    );
 }

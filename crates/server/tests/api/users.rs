@@ -31,25 +31,53 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
     assert_eq!(login.status(), 200);
 
     let patched: Value = app
-        .send(Method::PATCH, "admin", "/api/v1/users/sato.k", json!({"roles": ["viewer"]}))
+        .send(
+            Method::PATCH,
+            "admin",
+            "/api/v1/users/sato.k",
+            json!({"roles": ["viewer"]}),
+        )
         .await
         .json()
         .await
         .expect("json");
     assert_eq!(patched["roles"], json!(["viewer"]));
-    let listed: Vec<Value> = app.get("admin", "/api/v1/users?org=water-ceptoar").await.json().await.expect("json");
-    let names: Vec<&str> = listed.iter().map(|u| u["name"].as_str().expect("name")).collect();
+    let listed: Vec<Value> = app
+        .get("admin", "/api/v1/users?org=water-ceptoar")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = listed
+        .iter()
+        .map(|u| u["name"].as_str().expect("name"))
+        .collect();
     assert_eq!(names, ["sato.k", "secretariat"]);
     // Users see themselves; admins elsewhere do not see them.
-    assert_eq!(app.get("secretariat", "/api/v1/users/secretariat").await.status(), 200);
-    assert_eq!(app.get("mhlw-admin", "/api/v1/users/secretariat").await.status(), 403);
+    assert_eq!(
+        app.get("secretariat", "/api/v1/users/secretariat")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get("mhlw-admin", "/api/v1/users/secretariat")
+            .await
+            .status(),
+        403
+    );
 }
 
 #[tokio::test]
 async fn users_change_their_own_password() {
     let app = spawn_app().await;
     let wrong = app
-        .send(Method::PUT, "reporter", "/api/v1/me/password", json!({"current_password": "nope", "new_password": "brand new password"}))
+        .send(
+            Method::PUT,
+            "reporter",
+            "/api/v1/me/password",
+            json!({"current_password": "nope", "new_password": "brand new password"}),
+        )
         .await;
     assert_eq!(wrong.status(), 422);
     let ok = app

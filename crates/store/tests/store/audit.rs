@@ -20,7 +20,10 @@ async fn with_users(db: &ciphub_store::testkit::TestDb) {
             roles: [role].into(),
             password_hash: None,
         };
-        db.store.create_user(&user, &By::system()).await.expect("user");
+        db.store
+            .create_user(&user, &By::system())
+            .await
+            .expect("user");
     }
 }
 
@@ -70,7 +73,11 @@ async fn a_deleted_row_is_found() {
         .expect("tamper");
     let broken = db.store.audit_verify().await.expect("verify").unwrap_err();
     assert_eq!(broken.seq, 10);
-    assert!(broken.reason.contains(&format!("records {len} entries")), "{}", broken.reason);
+    assert!(
+        broken.reason.contains(&format!("records {len} entries")),
+        "{}",
+        broken.reason
+    );
 }
 
 #[tokio::test]
@@ -84,7 +91,11 @@ async fn scopes_limit_what_is_read() {
         .create_token(&target, "h", "mine", None, &by)
         .await
         .expect("token");
-    let all = db.store.audit_page(&AuditScope::All, 0, 10_000).await.expect("all");
+    let all = db
+        .store
+        .audit_page(&AuditScope::All, 0, 10_000)
+        .await
+        .expect("all");
     let org = db
         .store
         .audit_page(&AuditScope::Org(Slug::parse("mhlw").expect("slug")), 0, 100)
@@ -100,8 +111,16 @@ async fn scopes_limit_what_is_read() {
         .expect("own");
     assert_eq!(own.entries, org.entries);
     // Paging walks forward without gaps.
-    let first = db.store.audit_page(&AuditScope::All, 0, 5).await.expect("page");
+    let first = db
+        .store
+        .audit_page(&AuditScope::All, 0, 5)
+        .await
+        .expect("page");
     assert_eq!(first.next_after, Some(5));
-    let second = db.store.audit_page(&AuditScope::All, 5, 5).await.expect("page");
+    let second = db
+        .store
+        .audit_page(&AuditScope::All, 5, 5)
+        .await
+        .expect("page");
     assert_eq!(second.entries[0].seq, 6);
 }

@@ -7,7 +7,9 @@ use ciphub_store::testkit::TestDb;
 /// A fresh database with the Japanese profile loaded.
 pub async fn jp_db() -> TestDb {
     let db = TestDb::new().await.expect("fresh database");
-    let profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
+    let profile = shipped_profile("jp-cip-4")
+        .expect("shipped")
+        .expect("valid");
     db.store
         .apply_profile(&profile, &By::system())
         .await
@@ -18,5 +20,7 @@ pub async fn jp_db() -> TestDb {
 /// A raw connection to the same database, to tamper with it as an intruder would.
 pub async fn raw(db: &TestDb) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    sqlx::AnyPool::connect(&db.url).await.expect("raw connection")
+    sqlx::AnyPool::connect(&db.url)
+        .await
+        .expect("raw connection")
 }

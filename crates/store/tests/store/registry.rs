@@ -48,8 +48,18 @@ async fn japan_profile_loads_with_its_structure() {
         .expect("ceptoars");
     assert_eq!(ceptoars.len(), 19);
 
-    let mhlw = db.store.get_organization(&slug("mhlw")).await.expect("mhlw");
-    let resp: Vec<&str> = mhlw.record.org.responsible_for.iter().map(Slug::as_str).collect();
+    let mhlw = db
+        .store
+        .get_organization(&slug("mhlw"))
+        .await
+        .expect("mhlw");
+    let resp: Vec<&str> = mhlw
+        .record
+        .org
+        .responsible_for
+        .iter()
+        .map(Slug::as_str)
+        .collect();
     assert_eq!(resp, ["medical", "water"]);
 
     let council = db
@@ -57,7 +67,11 @@ async fn japan_profile_loads_with_its_structure() {
         .get_organization(&slug("financial-ceptoar-liaison-council"))
         .await
         .expect("council");
-    let members: Vec<&str> = council.members.iter().map(|m| m.org.slug.as_str()).collect();
+    let members: Vec<&str> = council
+        .members
+        .iter()
+        .map(|m| m.org.slug.as_str())
+        .collect();
     assert_eq!(
         members,
         [
@@ -73,7 +87,9 @@ async fn japan_profile_loads_with_its_structure() {
 async fn loading_a_profile_twice_changes_nothing() {
     let db = jp_db().await;
     let before = db.store.audit_len().await.expect("len");
-    let profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
+    let profile = shipped_profile("jp-cip-4")
+        .expect("shipped")
+        .expect("valid");
     let report = db
         .store
         .apply_profile(&profile, &By::system())
@@ -88,7 +104,9 @@ async fn loading_a_profile_twice_changes_nothing() {
 #[tokio::test]
 async fn a_changed_profile_updates_in_place() {
     let db = jp_db().await;
-    let mut profile = shipped_profile("jp-cip-4").expect("shipped").expect("valid");
+    let mut profile = shipped_profile("jp-cip-4")
+        .expect("shipped")
+        .expect("valid");
     let water = profile
         .organizations
         .iter_mut()
@@ -102,10 +120,18 @@ async fn a_changed_profile_updates_in_place() {
         .await
         .expect("reload");
     assert_eq!((report.added, report.updated), (0, 1));
-    let got = db.store.get_organization(&slug("water-ceptoar")).await.expect("water");
+    let got = db
+        .store
+        .get_organization(&slug("water-ceptoar"))
+        .await
+        .expect("water");
     assert_eq!(got.record.org.members_count, Some(9));
     assert!(got.record.org.member_of.is_empty());
-    let council = db.store.get_organization(&slug("ceptoar-council")).await.expect("council");
+    let council = db
+        .store
+        .get_organization(&slug("ceptoar-council"))
+        .await
+        .expect("council");
     assert_eq!(council.members.len(), 18);
 }
 
@@ -113,7 +139,11 @@ async fn a_changed_profile_updates_in_place() {
 async fn both_shipped_profiles_can_live_in_one_store() {
     let db = jp_db().await;
     let eu = shipped_profile("eu-nis2").expect("shipped").expect("valid");
-    let report = db.store.apply_profile(&eu, &By::system()).await.expect("eu loads");
+    let report = db
+        .store
+        .apply_profile(&eu, &By::system())
+        .await
+        .expect("eu loads");
     assert!(report.added > 20);
     let sectors = db.store.list_sectors().await.expect("sectors");
     assert_eq!(sectors.len(), 14 + eu.sectors.len());
@@ -153,7 +183,11 @@ async fn operators_join_sectors_and_ceptoars() {
         .expect("list");
     // The operator and the water CEPTOAR.
     assert_eq!(in_water.len(), 2);
-    let ceptoar = db.store.get_organization(&slug("water-ceptoar")).await.expect("ceptoar");
+    let ceptoar = db
+        .store
+        .get_organization(&slug("water-ceptoar"))
+        .await
+        .expect("ceptoar");
     assert_eq!(ceptoar.members.len(), 1);
 }
 
@@ -184,7 +218,10 @@ async fn bad_organizations_are_refused_and_nothing_is_written() {
         .add_organizations(&[operator("x-op", "water", &["mhlw"])], &By::system())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("only a ceptoar or a council"), "{err}");
+    assert!(
+        err.to_string().contains("only a ceptoar or a council"),
+        "{err}"
+    );
     assert_eq!(db.store.audit_len().await.expect("len"), before);
     assert!(db.store.get_organization(&slug("good-op")).await.is_err());
 }

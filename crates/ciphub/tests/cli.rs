@@ -1,0 +1,9 @@
+//! The `ciphub` binary as a user runs it, against a fresh database (SQLite by default,
+//! PostgreSQL when CIPHUB_TEST_DATABASE_URL says so).
+
+mod cli {
+    mod admin;
+    mod audit;
+    mod helpers;
+    mod serve;
+}
