@@ -186,3 +186,64 @@ pub fn print_logins(base: &str, demo: &DemoLogins) {
     println!("API docs:   {base}/api/v1/openapi.json");
     println!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ciphub_domain::registry::shipped_profile;
+
+    fn ceptoars() -> Vec<Organization> {
+        let p = shipped_profile("jp-cip-4")
+            .expect("shipped")
+            .expect("valid");
+        p.organizations
+            .into_iter()
+            .filter(|o| o.kind == OrgKind::Ceptoar)
+            .collect()
+    }
+
+    #[test]
+    fn full_scale_has_one_operator_per_published_member() {
+        let full = demo_operators(&ceptoars(), DemoScale::Full).expect("operators");
+        assert_eq!(full.len(), 4245);
+        let slugs: BTreeSet<_> = full.iter().map(|o| o.slug.clone()).collect();
+        assert_eq!(slugs.len(), full.len(), "slugs are unique");
+        let banks = full
+            .iter()
+            .filter(|o| o.member_of[0].as_str() == "banking-ceptoar")
+            .count();
+        assert_eq!(banks, 1352);
+        assert_eq!(
+            demo_operators(&ceptoars(), DemoScale::Small)
+                .expect("operators")
+                .len(),
+            57
+        );
+    }
+
+    #[test]
+    fn every_demo_user_has_an_organization_and_fitting_roles() {
+        let p = shipped_profile("jp-cip-4")
+            .expect("shipped")
+            .expect("valid");
+        let mut kinds: std::collections::BTreeMap<String, OrgKind> = p
+            .organizations
+            .iter()
+            .map(|o| (o.slug.to_string(), o.kind))
+            .collect();
+        kinds.insert("demo-water-op-0001".into(), OrgKind::Operator);
+        kinds.insert("demo-vendor".into(), OrgKind::External);
+        let mut seen_kinds = BTreeSet::new();
+        let mut seen_roles = BTreeSet::new();
+        for (org, _, roles) in DEMO_USERS {
+            let kind = kinds[*org];
+            seen_kinds.insert(kind);
+            for r in *roles {
+                assert!(r.fits(kind), "{r} at {org}");
+                seen_roles.insert(*r);
+            }
+        }
+        assert_eq!(seen_kinds.len(), OrgKind::ALL.len());
+        assert_eq!(seen_roles.len(), Role::ALL.len());
+    }
+}

@@ -115,6 +115,9 @@ impl TokenRow {
     }
 }
 
+/// How stale a token's recorded last use may get before it is written again.
+const LAST_USED_GRANULARITY_US: i64 = 60_000_000;
+
 const USER_SELECT: &str = "SELECT u.id, u.name, u.display_name, o.slug AS org, o.kind AS org_kind, \
      u.disabled_us, u.created_us FROM users u JOIN organizations o ON o.id = u.org_id";
 
@@ -416,14 +419,15 @@ impl Store {
 
     /// Finds the user behind a token hash and says whether it may be used now.
     pub async fn lookup_token(&self, token_hash: &str) -> Result<TokenLookup, StoreError> {
-        let row: Option<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT t.id, u.name, t.expires_us, t.revoked_us FROM api_tokens t \
+        type Row = (i64, String, Option<i64>, Option<i64>, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT t.id, u.name, t.expires_us, t.revoked_us, t.last_used_us FROM api_tokens t \
              JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, user, expires, revoked)) = row else {
+        let Some((id, user, expires, revoked, last_used)) = row else {
             return Ok(TokenLookup::Unknown);
         };
         let now = to_us(self.clock.now());
@@ -433,12 +437,15 @@ impl Store {
         if expires.is_some_and(|e| e <= now) {
             return Ok(TokenLookup::Expired);
         }
-        // Last use is bookkeeping, not a state change: it is not audited.
-        sqlx::query("UPDATE api_tokens SET last_used_us = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        // Last use is bookkeeping, not a state change: not audited, and written at most once a
+        // minute per token so that reading stays free of writes.
+        if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY_US) {
+            sqlx::query("UPDATE api_tokens SET last_used_us = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
         let user = self.get_user(&user).await?;
         Ok(if user.disabled {
             TokenLookup::UserDisabled

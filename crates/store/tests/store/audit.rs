@@ -124,3 +124,25 @@ async fn scopes_limit_what_is_read() {
         .expect("page");
     assert_eq!(second.entries[0].seq, 6);
 }
+
+#[tokio::test]
+async fn long_chains_verify_across_pages() {
+    let db = ciphub_store::testkit::TestDb::new().await.expect("db");
+    let events: Vec<ciphub_store::AuditEvent> = (0..12_000)
+        .map(|i| ciphub_store::AuditEvent {
+            action: "report.update".into(),
+            object_type: "report".into(),
+            object_id: format!("R-{i}"),
+            detail: serde_json::json!({"n": i, "text": "「重要インフラ」 \"quoted\" \\ back"}),
+        })
+        .collect();
+    db.store.record_events(&By::system(), &events).await.expect("events");
+    assert_eq!(db.store.audit_verify().await.expect("verify"), Ok(12_000));
+    let pool = raw(&db).await;
+    sqlx::query("UPDATE audit_log SET object_id = 'R-x' WHERE seq = 7001")
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    let broken = db.store.audit_verify().await.expect("verify").unwrap_err();
+    assert_eq!(broken.seq, 7001);
+}
