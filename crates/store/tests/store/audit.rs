@@ -136,7 +136,10 @@ async fn long_chains_verify_across_pages() {
             detail: serde_json::json!({"n": i, "text": "「重要インフラ」 \"quoted\" \\ back"}),
         })
         .collect();
-    db.store.record_events(&By::system(), &events).await.expect("events");
+    db.store
+        .record_events(&By::system(), &events)
+        .await
+        .expect("events");
     assert_eq!(db.store.audit_verify().await.expect("verify"), Ok(12_000));
     let pool = raw(&db).await;
     sqlx::query("UPDATE audit_log SET object_id = 'R-x' WHERE seq = 7001")
