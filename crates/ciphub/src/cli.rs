@@ -91,6 +91,9 @@ pub enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Assess severity with a schema (no database needed).
+    #[command(subcommand)]
+    Severity(SeverityCommand),
     /// Measure ciphub on this machine (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -173,6 +176,29 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SeverityCommand {
+    /// Turn answers into a level. FILE holds question = option pairs, as TOML
+    /// (people-society = "may-affect") or as a JSON object; - reads standard input.
+    Assess {
+        /// The schema: seed-draft (default), nisc-2018 or us-nciss.
+        #[arg(long, value_name = "NAME", default_value = "seed-draft")]
+        schema: String,
+        /// The answers file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the assessment as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a schema's questions and their options.
+    Show {
+        /// The schema: seed-draft, nisc-2018 or us-nciss.
+        #[arg(value_name = "NAME", default_value = "seed-draft")]
+        schema: String,
     },
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config;
 mod demo;
+mod severity;
 
 use std::io::BufRead;
 use std::path::Path;
@@ -20,7 +21,8 @@ use ciphub_store::{By, NewUser, Store, StoreOptions, SystemClock};
 use clap::Parser;
 
 use crate::cli::{
-    AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, TokenCommand, UserCommand,
+    AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, SeverityCommand, TokenCommand,
+    UserCommand,
 };
 use crate::config::FileConfig;
 
@@ -250,6 +252,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Severity(SeverityCommand::Assess { schema, file, json }) => {
+            severity::assess(&schema, &file, json)?;
+        }
+        Command::Severity(SeverityCommand::Show { schema }) => severity::show(&schema)?,
         Command::Bench(BenchCommand::Audit {
             entries,
             database_url,

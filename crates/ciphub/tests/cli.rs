@@ -6,4 +6,5 @@ mod cli {
     mod audit;
     mod helpers;
     mod serve;
+    mod severity;
 }

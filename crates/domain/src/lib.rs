@@ -5,10 +5,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod anonymize;
 pub mod audit;
 pub mod identity;
 pub mod policy;
 pub mod registry;
+pub mod report;
+pub mod severity;
 pub mod slug;
 
 pub use slug::Slug;

@@ -6,6 +6,7 @@ pub mod me;
 pub mod organizations;
 pub mod sectors;
 pub mod session;
+pub mod severity;
 pub mod tokens;
 pub mod users;
 

@@ -29,6 +29,9 @@ use crate::api;
         api::tokens::create_token,
         api::tokens::revoke_token,
         api::audit::list_audit,
+        api::severity::list_schemas,
+        api::severity::get_schema,
+        api::severity::assess,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

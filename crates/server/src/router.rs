@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{audit, health, me, organizations, sectors, session, tokens, users};
+use crate::api::{audit, health, me, organizations, sectors, session, severity, tokens, users};
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi};
 
@@ -43,6 +43,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
         .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/severity/schemas", get(severity::list_schemas))
+        .route("/api/v1/severity/schemas/{id}", get(severity::get_schema))
+        .route("/api/v1/severity/assess", post(severity::assess))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -8,5 +8,6 @@ mod api {
     mod helpers;
     mod registry;
     mod service;
+    mod severity;
     mod users;
 }

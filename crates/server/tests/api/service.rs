@@ -61,6 +61,9 @@ async fn openapi_documents_every_route() {
         ("/api/v1/tokens", "post"),
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/severity/schemas", "get"),
+        ("/api/v1/severity/schemas/{id}", "get"),
+        ("/api/v1/severity/assess", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -72,6 +75,6 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        19
+        22
     );
 }

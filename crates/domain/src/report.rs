@@ -1,0 +1,554 @@
+//! Incident and outage reports: contact formations, stages and deadlines, routing to
+//! recipients, and the anonymity rule that decides who may know who reported.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Role;
+use crate::policy::Actor;
+use crate::slug::Slug;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value's name as used in the API and the database.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {:?}; expected one of {}", $what, s, names.join(", "))
+                })
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// How a report travels: the policy's contact formations.
+    Formation, "formation" {
+        Ministry = "ministry",
+        CeptoarAnonymous = "ceptoar-anonymous",
+        Agency = "agency",
+    }
+);
+
+string_enum!(
+    /// What caused the outage.
+    Cause, "cause" {
+        Cyberattack = "cyberattack",
+        NaturalDisaster = "natural-disaster",
+        SystemFailure = "system-failure",
+        Other = "other",
+        Unknown = "unknown",
+    }
+);
+
+string_enum!(
+    /// Which kind of technology is affected.
+    TechScope, "scope" {
+        It = "it",
+        Ot = "ot",
+        Iot = "iot",
+    }
+);
+
+string_enum!(
+    /// A report's stages, in order.
+    Stage, "stage" {
+        Initial = "initial",
+        Update = "update",
+        Final = "final",
+    }
+);
+
+string_enum!(
+    /// Where a recipient's triage of a report stands.
+    TriageStatus, "status" {
+        New = "new",
+        Acknowledged = "acknowledged",
+        Investigating = "investigating",
+        Shared = "shared",
+        Closed = "closed",
+    }
+);
+
+string_enum!(
+    /// Traffic Light Protocol 2.0 labels; never translated.
+    Tlp, "TLP label" {
+        Red = "TLP:RED",
+        AmberStrict = "TLP:AMBER+STRICT",
+        Amber = "TLP:AMBER",
+        Green = "TLP:GREEN",
+        Clear = "TLP:CLEAR",
+    }
+);
+
+/// How long each stage may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageDeadlines {
+    /// From detection to the initial report.
+    pub initial: TimeDelta,
+    /// From the initial report to the first update.
+    pub update: TimeDelta,
+    /// From the initial report to the final report.
+    pub final_report: TimeDelta,
+}
+
+impl Default for StageDeadlines {
+    /// 24 hours, 72 hours, 30 days.
+    fn default() -> Self {
+        Self {
+            initial: TimeDelta::hours(24),
+            update: TimeDelta::hours(72),
+            final_report: TimeDelta::days(30),
+        }
+    }
+}
+
+/// Deadlines per formation and severity: the first matching override wins, else the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlinePolicy {
+    pub default: StageDeadlines,
+    pub overrides: Vec<DeadlineOverride>,
+}
+
+/// Deadlines for reports of one formation and/or from one level up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineOverride {
+    pub formation: Option<Formation>,
+    /// Applies to emergencies only.
+    pub emergency_only: bool,
+    pub deadlines: StageDeadlines,
+}
+
+impl DeadlinePolicy {
+    /// The deadlines for a report.
+    pub fn for_report(&self, formation: Formation, emergency: bool) -> StageDeadlines {
+        self.overrides
+            .iter()
+            .find(|o| {
+                o.formation.is_none_or(|f| f == formation) && (!o.emergency_only || emergency)
+            })
+            .map_or(self.default, |o| o.deadlines)
+    }
+}
+
+/// The next stage a report owes, and by when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Due {
+    pub stage: Stage,
+    pub by: DateTime<Utc>,
+}
+
+/// What a report owes next: an update, then the final report; nothing once final.
+pub fn next_due(
+    deadlines: StageDeadlines,
+    initial_at: DateTime<Utc>,
+    stages_done: &BTreeSet<Stage>,
+) -> Option<Due> {
+    if stages_done.contains(&Stage::Final) {
+        return None;
+    }
+    if !stages_done.contains(&Stage::Update) {
+        return Some(Due {
+            stage: Stage::Update,
+            by: initial_at + deadlines.update,
+        });
+    }
+    Some(Due {
+        stage: Stage::Final,
+        by: initial_at + deadlines.final_report,
+    })
+}
+
+/// Why a stage cannot be filed now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    #[error("the report is final; no further stage can be filed")]
+    AlreadyFinal,
+    #[error("a report starts with its initial stage; file it with POST /api/v1/reports")]
+    InitialTwice,
+}
+
+/// Checks that `next` may follow the stages already filed.
+pub fn check_next_stage(done: &BTreeSet<Stage>, next: Stage) -> Result<(), StageError> {
+    if done.contains(&Stage::Final) {
+        return Err(StageError::AlreadyFinal);
+    }
+    if next == Stage::Initial {
+        return Err(StageError::InitialTwice);
+    }
+    Ok(())
+}
+
+/// Why a report is routed to an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteReason {
+    /// The ministry responsible for an affected sector.
+    ResponsibleMinistry,
+    /// The coordinator, with whom the ministry formation shares.
+    Coordinator,
+    /// The reporter's CEPTOAR secretariat, which relays it anonymized.
+    CeptoarSecretariat,
+    /// The cybersecurity agency the reporter chose.
+    ChosenAgency,
+    /// An emergency level: the coordinator's 24/365 duty desk is told at once.
+    EmergencyDuty,
+    /// A sanitized copy relayed by a CEPTOAR secretariat.
+    Relay,
+}
+
+/// Everything routing needs to know about a report and the registry around it.
+#[derive(Clone, Debug)]
+pub struct RoutingFacts {
+    pub formation: Formation,
+    /// Ministries responsible for the affected sectors.
+    pub responsible_ministries: Vec<Slug>,
+    /// The coordinator (NISC).
+    pub coordinator: Option<Slug>,
+    /// The CEPTOAR relaying an anonymous report.
+    pub via: Option<Slug>,
+    pub emergency: bool,
+}
+
+/// One organization a report goes to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Route {
+    pub org: Slug,
+    pub reason: RouteReason,
+    pub urgent: bool,
+}
+
+/// Decides who receives a report. An organization appears once, with its strongest reason;
+/// at an emergency level the coordinator is always told, urgently.
+pub fn route(facts: &RoutingFacts) -> Vec<Route> {
+    let mut routes: Vec<Route> = Vec::new();
+    let mut add = |org: &Slug, reason: RouteReason, urgent: bool| {
+        if let Some(r) = routes.iter_mut().find(|r| &r.org == org) {
+            r.urgent |= urgent;
+            if reason == RouteReason::EmergencyDuty {
+                r.reason = reason;
+            }
+        } else {
+            routes.push(Route {
+                org: org.clone(),
+                reason,
+                urgent,
+            });
+        }
+    };
+    match facts.formation {
+        Formation::Ministry => {
+            for m in &facts.responsible_ministries {
+                add(m, RouteReason::ResponsibleMinistry, facts.emergency);
+            }
+            if let Some(c) = &facts.coordinator {
+                add(c, RouteReason::Coordinator, facts.emergency);
+            }
+        }
+        Formation::CeptoarAnonymous => {
+            if let Some(v) = &facts.via {
+                add(v, RouteReason::CeptoarSecretariat, facts.emergency);
+            }
+        }
+        Formation::Agency => {
+            if let Some(v) = &facts.via {
+                add(v, RouteReason::ChosenAgency, facts.emergency);
+            }
+        }
+    }
+    if facts.emergency
+        && let Some(c) = &facts.coordinator
+    {
+        add(c, RouteReason::EmergencyDuty, true);
+    }
+    routes
+}
+
+/// The facts about a report that decide who may see what of it.
+#[derive(Clone, Debug)]
+pub struct ReportFacts<'a> {
+    pub reporter_org: &'a Slug,
+    pub formation: Formation,
+    /// The relaying CEPTOAR (anonymous) or the chosen agency.
+    pub via: Option<&'a Slug>,
+    /// Organizations the report was routed to.
+    pub recipients: &'a [Slug],
+    /// The reporter agreed to be named to every recipient.
+    pub consent_named: bool,
+}
+
+/// What an actor may do with one report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportAccess {
+    /// See the report at all (others get "not found").
+    pub read: bool,
+    /// Know which organization reported it.
+    pub identity: bool,
+    /// File further stages, consent to be named (the reporter's organization).
+    pub update: bool,
+    /// Set status, assignee and notes (a recipient).
+    pub triage: bool,
+    /// Relay a sanitized copy onward (the relaying CEPTOAR's secretariat).
+    pub relay: bool,
+}
+
+/// The anonymity rule: only the reporter's organization and the relaying CEPTOAR's secretariat
+/// know who reported an anonymous report, unless the reporter consented to be named.
+pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
+    let own = &actor.org == facts.reporter_org;
+    let recipient = facts.recipients.contains(&actor.org);
+    let relaying_secretariat = facts.formation == Formation::CeptoarAnonymous
+        && facts.via == Some(&actor.org)
+        && actor.has(Role::Secretariat);
+    let read = own || recipient;
+    let identity = own
+        || relaying_secretariat
+        || (read && (facts.formation != Formation::CeptoarAnonymous || facts.consent_named));
+    let staff = [
+        Role::Analyst,
+        Role::Secretariat,
+        Role::Coordinator,
+        Role::Admin,
+    ];
+    ReportAccess {
+        read,
+        identity,
+        update: own && (actor.has(Role::Reporter) || actor.has(Role::Admin)),
+        triage: recipient && staff.iter().any(|r| actor.has(*r)),
+        relay: relaying_secretariat,
+    }
+}
+
+/// The words that stand for the reporter where its identity is hidden.
+pub fn anonymous_reporter(sector_names: &[String]) -> String {
+    match sector_names {
+        [] => "an operator".to_owned(),
+        [one] => format!("an operator in the {one} sector"),
+        many => format!("an operator in the {} sectors", many.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::UserName;
+    use crate::registry::OrgKind;
+
+    fn s(x: &str) -> Slug {
+        Slug::parse(x).expect("slug")
+    }
+
+    fn actor(org: &str, kind: OrgKind, roles: &[Role]) -> Actor {
+        Actor {
+            user_id: 1,
+            user: UserName::parse("someone").expect("name"),
+            org: s(org),
+            org_kind: kind,
+            roles: roles.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn formations_route_to_their_recipients() {
+        let facts = |formation, via: Option<&str>, emergency| RoutingFacts {
+            formation,
+            responsible_ministries: vec![s("mhlw")],
+            coordinator: Some(s("nisc")),
+            via: via.map(s),
+            emergency,
+        };
+        let orgs = |f: &RoutingFacts| -> Vec<(String, RouteReason, bool)> {
+            route(f)
+                .into_iter()
+                .map(|r| (r.org.to_string(), r.reason, r.urgent))
+                .collect()
+        };
+        assert_eq!(
+            orgs(&facts(Formation::Ministry, None, false)),
+            [
+                ("mhlw".into(), RouteReason::ResponsibleMinistry, false),
+                ("nisc".into(), RouteReason::Coordinator, false)
+            ]
+        );
+        assert_eq!(
+            orgs(&facts(
+                Formation::CeptoarAnonymous,
+                Some("water-ceptoar"),
+                false
+            )),
+            [(
+                "water-ceptoar".into(),
+                RouteReason::CeptoarSecretariat,
+                false
+            )]
+        );
+        assert_eq!(
+            orgs(&facts(Formation::Agency, Some("jpcert-cc"), false)),
+            [("jpcert-cc".into(), RouteReason::ChosenAgency, false)]
+        );
+        assert_eq!(
+            orgs(&facts(
+                Formation::CeptoarAnonymous,
+                Some("water-ceptoar"),
+                true
+            )),
+            [
+                (
+                    "water-ceptoar".into(),
+                    RouteReason::CeptoarSecretariat,
+                    true
+                ),
+                ("nisc".into(), RouteReason::EmergencyDuty, true)
+            ]
+        );
+        assert_eq!(
+            orgs(&facts(Formation::Ministry, None, true))[1],
+            ("nisc".into(), RouteReason::EmergencyDuty, true)
+        );
+    }
+
+    #[test]
+    fn anonymity_hides_the_reporter_from_all_but_two() {
+        let reporter = s("tokyo-water");
+        let via = s("water-ceptoar");
+        let recipients = [s("water-ceptoar"), s("nisc")];
+        let facts = ReportFacts {
+            reporter_org: &reporter,
+            formation: Formation::CeptoarAnonymous,
+            via: Some(&via),
+            recipients: &recipients,
+            consent_named: false,
+        };
+        let own = report_access(
+            &actor("tokyo-water", OrgKind::Operator, &[Role::Viewer]),
+            &facts,
+        );
+        assert!(own.read && own.identity && !own.update);
+        let sec = report_access(
+            &actor("water-ceptoar", OrgKind::Ceptoar, &[Role::Secretariat]),
+            &facts,
+        );
+        assert!(sec.read && sec.identity && sec.relay && sec.triage);
+        let ceptoar_viewer = report_access(
+            &actor("water-ceptoar", OrgKind::Ceptoar, &[Role::Viewer]),
+            &facts,
+        );
+        assert!(ceptoar_viewer.read && !ceptoar_viewer.identity);
+        let nisc = report_access(
+            &actor(
+                "nisc",
+                OrgKind::Coordinator,
+                &[Role::Coordinator, Role::Admin],
+            ),
+            &facts,
+        );
+        assert!(nisc.read && !nisc.identity && !nisc.relay);
+        let other = report_access(&actor("mhlw", OrgKind::Ministry, &[Role::Admin]), &facts);
+        assert_eq!(other, ReportAccess::default());
+        let consented = ReportFacts {
+            consent_named: true,
+            ..facts.clone()
+        };
+        assert!(
+            report_access(
+                &actor("nisc", OrgKind::Coordinator, &[Role::Coordinator]),
+                &consented
+            )
+            .identity
+        );
+    }
+
+    #[test]
+    fn stages_and_deadlines() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let d = StageDeadlines::default();
+        let mut done: BTreeSet<Stage> = [Stage::Initial].into();
+        assert_eq!(
+            next_due(d, t0, &done),
+            Some(Due {
+                stage: Stage::Update,
+                by: t0 + TimeDelta::hours(72)
+            })
+        );
+        done.insert(Stage::Update);
+        assert_eq!(
+            next_due(d, t0, &done),
+            Some(Due {
+                stage: Stage::Final,
+                by: t0 + TimeDelta::days(30)
+            })
+        );
+        assert_eq!(check_next_stage(&done, Stage::Update), Ok(()));
+        done.insert(Stage::Final);
+        assert_eq!(next_due(d, t0, &done), None);
+        assert_eq!(
+            check_next_stage(&done, Stage::Update),
+            Err(StageError::AlreadyFinal)
+        );
+        assert_eq!(
+            check_next_stage(&[Stage::Initial].into(), Stage::Initial),
+            Err(StageError::InitialTwice)
+        );
+        let policy = DeadlinePolicy {
+            default: d,
+            overrides: vec![DeadlineOverride {
+                formation: None,
+                emergency_only: true,
+                deadlines: StageDeadlines {
+                    initial: TimeDelta::hours(1),
+                    update: TimeDelta::hours(6),
+                    final_report: TimeDelta::days(14),
+                },
+            }],
+        };
+        assert_eq!(policy.for_report(Formation::Ministry, false), d);
+        assert_eq!(
+            policy.for_report(Formation::Agency, true).initial,
+            TimeDelta::hours(1)
+        );
+    }
+
+    #[test]
+    fn names_parse_and_errors_list_the_choices() {
+        assert_eq!(
+            "ceptoar-anonymous".parse::<Formation>(),
+            Ok(Formation::CeptoarAnonymous)
+        );
+        assert_eq!("TLP:AMBER+STRICT".parse::<Tlp>(), Ok(Tlp::AmberStrict));
+        let err = "carrier-pigeon".parse::<Formation>().unwrap_err();
+        assert!(err.contains("ministry, ceptoar-anonymous, agency"), "{err}");
+        assert_eq!(
+            anonymous_reporter(&["Water".into()]),
+            "an operator in the Water sector"
+        );
+    }
+}
