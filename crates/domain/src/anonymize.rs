@@ -205,9 +205,24 @@ pub fn find_identifying(fields: &[(&str, &str)], identifiers: &[Identifier]) -> 
             }
         }
     }
-    flags.sort_by(|a, b| (&a.field, a.start, a.end).cmp(&(&b.field, b.start, b.end)));
-    flags.dedup_by(|a, b| a.field == b.field && a.start == b.start && a.end == b.end);
-    flags
+    // Longest first at each place, then drop any flag inside one already kept.
+    flags.sort_by(|a, b| {
+        (&a.field, a.start, std::cmp::Reverse(a.end)).cmp(&(
+            &b.field,
+            b.start,
+            std::cmp::Reverse(b.end),
+        ))
+    });
+    let mut kept: Vec<Flag> = Vec::with_capacity(flags.len());
+    for f in flags {
+        let inside = kept
+            .last()
+            .is_some_and(|k| k.field == f.field && k.start <= f.start && f.end <= k.end);
+        if !inside {
+            kept.push(f);
+        }
+    }
+    kept
 }
 
 /// Runs of characters that could form an IP address, with their byte offsets.

@@ -28,6 +28,9 @@ pub struct AuditEntry {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The actor must stay hidden from other organizations (an act on an anonymous report by
+    /// its reporter). Hashed only when set, so older entries keep their hashes.
+    pub restricted: bool,
 }
 
 /// The content of an entry that its hash covers, in a fixed order.
@@ -41,6 +44,8 @@ struct Hashed<'a> {
     object_type: &'a str,
     object_id: &'a str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    restricted: bool,
 }
 
 /// The hash of an entry's content chained to `prev_hash`, as lowercase hex.
@@ -54,6 +59,7 @@ pub fn entry_hash(entry: &AuditEntry, prev_hash: &str) -> String {
         object_type: &entry.object_type,
         object_id: &entry.object_id,
         detail: &entry.detail,
+        restricted: entry.restricted,
     };
     // Serializing a struct of strings and integers cannot fail.
     let json = serde_json::to_vec(&content).unwrap_or_default();
@@ -158,6 +164,7 @@ mod tests {
                     detail: format!("{{\"n\":{seq}}}"),
                     prev_hash: prev.clone(),
                     hash: String::new(),
+                    restricted: seq % 7 == 0,
                 };
                 e.hash = entry_hash(&e, &prev);
                 prev.clone_from(&e.hash);
@@ -193,13 +200,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_edit_is_found_at_the_edited_entry(n in 1i64..40, at in 0usize..40, field in 0u8..4) {
+        fn any_edit_is_found_at_the_edited_entry(n in 1i64..40, at in 0usize..40, field in 0u8..5) {
             let mut c = chain(n);
             let i = at % c.len();
             match field {
                 0 => c[i].detail.push(' '),
                 1 => c[i].at_us += 1,
                 2 => c[i].actor_user = Some("mallory".into()),
+                3 => c[i].restricted = !c[i].restricted,
                 _ => c[i].object_id.push('x'),
             }
             let err = verify(&c).unwrap_err();

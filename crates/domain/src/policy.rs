@@ -1,5 +1,6 @@
 //! The one access policy: who may do what. Every handler asks here; later features extend `Action`.
 
+use crate::audit::AuditEntry;
 use crate::identity::{Role, Roles, UserName};
 use crate::registry::OrgKind;
 use crate::slug::Slug;
@@ -39,6 +40,10 @@ pub enum Action<'a> {
     ManageTokens { owner_id: i64, org: &'a Slug },
     /// Scrape the Prometheus metrics.
     ReadMetrics,
+    /// File an incident or outage report for the actor's organization.
+    FileReport,
+    /// Register identifiers (names, domains, IP ranges) of `org`.
+    ManageIdentifiers { org: &'a Slug },
 }
 
 /// Why an action is refused; the text is safe to show to the caller.
@@ -60,6 +65,10 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
                 || (actor.has(Role::Admin) && &actor.org == org)
         }
         Action::ReadMetrics => actor.has(Role::Admin),
+        Action::FileReport => actor.has(Role::Reporter),
+        Action::ManageIdentifiers { org } => {
+            actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
+        }
     };
     if allowed {
         Ok(())
@@ -76,6 +85,10 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
                 "managing another user's tokens needs the admin role in that user's organization"
             }
             Action::ReadMetrics => "reading metrics needs the admin role",
+            Action::FileReport => "filing a report needs the reporter role",
+            Action::ManageIdentifiers { .. } => {
+                "registering identifiers needs the admin role in that organization"
+            }
         }))
     }
 }
@@ -100,6 +113,21 @@ pub fn audit_scope(actor: &Actor) -> AuditScope {
         AuditScope::Org(actor.org.clone())
     } else {
         AuditScope::OwnUser(actor.user_id)
+    }
+}
+
+/// An audit entry as `actor` may see it: an entry whose actor is restricted (an act on an
+/// anonymous report by its reporter) shows no actor and no detail outside the actor's organization.
+pub fn audit_view(actor: &Actor, entry: AuditEntry) -> AuditEntry {
+    if entry.restricted && entry.actor_org.as_deref() != Some(actor.org.as_str()) {
+        AuditEntry {
+            actor_user: None,
+            actor_org: None,
+            detail: "{\"redacted\":true}".to_owned(),
+            ..entry
+        }
+    } else {
+        entry
     }
 }
 

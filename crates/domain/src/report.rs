@@ -208,6 +208,113 @@ pub fn check_next_stage(done: &BTreeSet<Stage>, next: Stage) -> Result<(), Stage
     Ok(())
 }
 
+/// The longest title accepted, in characters.
+pub const MAX_TITLE: usize = 200;
+/// The longest description accepted, in characters.
+pub const MAX_DESCRIPTION: usize = 20_000;
+/// How far in the future a detection time may lie (clock skew).
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// A report as an operator files it, after each field has been parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewReport {
+    pub title: String,
+    pub description: String,
+    pub sectors: Vec<Slug>,
+    pub services: Vec<Slug>,
+    pub cause: Cause,
+    pub scope: BTreeSet<TechScope>,
+    pub detected: DateTime<Utc>,
+    pub occurred: Option<DateTime<Utc>>,
+    pub schema: String,
+    pub answers: crate::severity::Answers,
+    pub level: u8,
+    pub emergency: bool,
+    pub score: Option<f64>,
+    pub tlp: Tlp,
+    pub formation: Formation,
+    /// The CEPTOAR (anonymous formation) or the agency (agency formation).
+    pub via: Option<Slug>,
+    pub consent_named: bool,
+}
+
+/// A field of a report that is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks a title and description's lengths.
+pub fn check_text(title: &str, description: &str) -> Result<(), FieldError> {
+    if title.trim().is_empty() {
+        return Err(FieldError::new("title", "a report needs a title"));
+    }
+    if title.chars().count() > MAX_TITLE {
+        return Err(FieldError::new(
+            "title",
+            format!("at most {MAX_TITLE} characters"),
+        ));
+    }
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(FieldError::new(
+            "description",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(())
+}
+
+impl NewReport {
+    /// Checks the rules between fields, given the time now.
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), FieldError> {
+        check_text(&self.title, &self.description)?;
+        if self.sectors.is_empty() {
+            return Err(FieldError::new(
+                "sectors",
+                "name at least one affected sector",
+            ));
+        }
+        if self.scope.is_empty() {
+            return Err(FieldError::new("scope", "name at least one of it, ot, iot"));
+        }
+        if self.detected > now + MAX_CLOCK_SKEW {
+            return Err(FieldError::new(
+                "detected_at",
+                "the detection time is in the future",
+            ));
+        }
+        if self.occurred.is_some_and(|o| o > self.detected) {
+            return Err(FieldError::new(
+                "occurred_at",
+                "the outage cannot occur after it was detected",
+            ));
+        }
+        match (self.formation, &self.via) {
+            (Formation::Agency, None) => Err(FieldError::new(
+                "via",
+                "the agency formation needs the agency's slug in via",
+            )),
+            (Formation::Ministry, Some(_)) => Err(FieldError::new(
+                "via",
+                "the ministry formation goes to the responsible ministry; leave via out",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why a report is routed to an organization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -311,6 +418,9 @@ pub struct ReportFacts<'a> {
 pub struct ReportAccess {
     /// See the report at all (others get "not found").
     pub read: bool,
+    /// See its text: title, description, answers. Recipients of an anonymous report other than
+    /// the relaying secretariat see only a summary until a sanitized copy is relayed to them.
+    pub content: bool,
     /// Know which organization reported it.
     pub identity: bool,
     /// File further stages, consent to be named (the reporter's organization).
@@ -330,6 +440,8 @@ pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
         && facts.via == Some(&actor.org)
         && actor.has(Role::Secretariat);
     let read = own || recipient;
+    let anonymous = facts.formation == Formation::CeptoarAnonymous;
+    let content = own || (recipient && (!anonymous || facts.via == Some(&actor.org)));
     let identity = own
         || relaying_secretariat
         || (read && (facts.formation != Formation::CeptoarAnonymous || facts.consent_named));
@@ -341,6 +453,7 @@ pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
     ];
     ReportAccess {
         read,
+        content,
         identity,
         update: own && (actor.has(Role::Reporter) || actor.has(Role::Admin)),
         triage: recipient && staff.iter().any(|r| actor.has(*r)),

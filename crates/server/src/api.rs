@@ -2,8 +2,12 @@
 
 pub mod audit;
 pub mod health;
+pub mod identifiers;
+pub mod incidents;
 pub mod me;
+pub mod notifications;
 pub mod organizations;
+pub mod reports;
 pub mod sectors;
 pub mod session;
 pub mod severity;

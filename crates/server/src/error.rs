@@ -94,6 +94,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => AppError::NotFound(e.to_string()),
+            StoreError::Invalid { field, message } => AppError::invalid(field, message),
             StoreError::Conflict { .. } => AppError::Conflict(e.to_string()),
             StoreError::Registry(_) | StoreError::User(_) => AppError::BadRequest {
                 status: StatusCode::UNPROCESSABLE_ENTITY,

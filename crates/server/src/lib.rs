@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub login_window: Duration,
     /// The longest lifetime a new API token may have.
     pub max_token_lifetime: Duration,
+    /// Report stage deadlines per formation and severity.
+    pub deadlines: ciphub_domain::report::DeadlinePolicy,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +66,7 @@ impl Default for ServerConfig {
             login_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             max_token_lifetime: Duration::from_secs(366 * 24 * 3600),
+            deadlines: ciphub_domain::report::DeadlinePolicy::default(),
         }
     }
 }

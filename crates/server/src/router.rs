@@ -3,10 +3,13 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{audit, health, me, organizations, sectors, session, severity, tokens, users};
+use crate::api::{
+    audit, health, identifiers, incidents, me, notifications, organizations, reports, sectors,
+    session, severity, tokens, users,
+};
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi};
 
@@ -46,6 +49,36 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/severity/schemas", get(severity::list_schemas))
         .route("/api/v1/severity/schemas/{id}", get(severity::get_schema))
         .route("/api/v1/severity/assess", post(severity::assess))
+        .route(
+            "/api/v1/organizations/{slug}/identifiers",
+            get(identifiers::list_identifiers).put(identifiers::put_identifiers),
+        )
+        .route(
+            "/api/v1/reports",
+            get(reports::list_reports).post(reports::create_report),
+        )
+        .route("/api/v1/reports/{id}", get(reports::get_report))
+        .route("/api/v1/reports/{id}/stages", post(reports::create_stage))
+        .route(
+            "/api/v1/reports/{id}/consent",
+            post(reports::create_consent),
+        )
+        .route("/api/v1/reports/{id}/triage", patch(reports::update_triage))
+        .route(
+            "/api/v1/reports/{id}/notes",
+            get(reports::list_notes).post(reports::create_note),
+        )
+        .route(
+            "/api/v1/reports/{id}/relay-check",
+            get(reports::relay_check),
+        )
+        .route("/api/v1/reports/{id}/relay", post(reports::create_relay))
+        .route(
+            "/api/v1/notifications",
+            get(notifications::list_notifications),
+        )
+        .route("/api/v1/incidents", post(incidents::create_incident))
+        .route("/api/v1/incidents/{id}", get(incidents::get_incident))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

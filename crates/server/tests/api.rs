@@ -7,6 +7,7 @@ mod api {
     mod bad_input;
     mod helpers;
     mod registry;
+    mod reports;
     mod service;
     mod severity;
     mod users;

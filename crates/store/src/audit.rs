@@ -25,6 +25,7 @@ struct AuditRow {
     detail: String,
     prev_hash: String,
     hash: String,
+    restricted: i64,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -40,6 +41,7 @@ impl From<AuditRow> for AuditEntry {
             detail: r.detail,
             prev_hash: r.prev_hash,
             hash: r.hash,
+            restricted: r.restricted != 0,
         }
     }
 }
@@ -60,6 +62,7 @@ struct PageRow(
     String,
     String,
     String,
+    i64,
 );
 
 impl From<PageRow> for AuditEntry {
@@ -75,12 +78,13 @@ impl From<PageRow> for AuditEntry {
             detail: r.7,
             prev_hash: r.8,
             hash: r.9,
+            restricted: r.10 != 0,
         }
     }
 }
 
-const AUDIT_COLUMNS: &str =
-    "seq, at_us, actor_user, actor_org, action, object_type, object_id, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str = "seq, at_us, actor_user, actor_org, action, object_type, object_id, detail, prev_hash, hash, \
+     restricted";
 
 impl Store {
     /// Audit entries after `after` (a sequence number) within `scope`, oldest first.
@@ -178,7 +182,7 @@ impl Store {
             Backend::Sqlite => {
                 let page: Option<String> = sqlx::query_scalar(
                     "SELECT json_group_array(json_array(seq, at_us, actor_user, actor_org, action, \
-                     object_type, object_id, detail, prev_hash, hash) ORDER BY seq) FROM \
+                     object_type, object_id, detail, prev_hash, hash, restricted) ORDER BY seq) FROM \
                      (SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2)",
                 )
                 .bind(after)

@@ -10,6 +10,9 @@ pub enum StoreError {
     NotFound { what: &'static str, key: String },
     #[error("{what} {key:?} already exists")]
     Conflict { what: &'static str, key: String },
+    /// A value of the request is not acceptable; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -27,6 +30,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn not_found(what: &'static str, key: impl ToString) -> Self {
         StoreError::NotFound {
             what,

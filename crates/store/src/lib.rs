@@ -10,6 +10,7 @@ mod audit;
 pub mod clock;
 mod error;
 mod registry;
+mod reports;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod users;
@@ -27,6 +28,10 @@ pub use audit::AuditPage;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
+pub use reports::{
+    NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,
+    TriagePatch,
+};
 pub use users::{NewUser, TokenLookup, TokenRecord, UserPatch, UserRecord};
 pub use write::{AuditEvent, By};
 

@@ -92,6 +92,30 @@ impl WriteTx {
         object_id: &str,
         detail: serde_json::Value,
     ) -> Result<(), StoreError> {
+        self.audit_entry(action, object_type, object_id, detail, false)
+            .await
+    }
+
+    /// Appends an audit entry whose actor only the actor's own organization may see.
+    pub(crate) async fn audit_restricted(
+        &mut self,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.audit_entry(action, object_type, object_id, detail, true)
+            .await
+    }
+
+    async fn audit_entry(
+        &mut self,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        detail: serde_json::Value,
+        restricted: bool,
+    ) -> Result<(), StoreError> {
         let mut entry = AuditEntry {
             seq: self.seq + 1,
             at_us: self.now_us,
@@ -103,11 +127,13 @@ impl WriteTx {
             detail: detail.to_string(),
             prev_hash: self.hash.clone(),
             hash: String::new(),
+            restricted,
         };
         entry.hash = entry_hash(&entry, &self.hash);
         sqlx::query(
             "INSERT INTO audit_log (seq, at_us, actor_user, actor_org, action, object_type, \
-             object_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             object_id, detail, prev_hash, hash, restricted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(entry.seq)
         .bind(entry.at_us)
@@ -119,6 +145,7 @@ impl WriteTx {
         .bind(&entry.detail)
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
+        .bind(i64::from(entry.restricted))
         .execute(&mut *self.tx)
         .await?;
         self.seq = entry.seq;

@@ -29,11 +29,14 @@ pub struct AuditEntryJson {
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     pub hash: String,
+    /// The actor and detail are hidden from the caller (an anonymous reporter's act).
+    pub redacted: bool,
 }
 
 impl From<AuditEntry> for AuditEntryJson {
     fn from(e: AuditEntry) -> Self {
         Self {
+            redacted: e.restricted && e.actor_org.is_none(),
             seq: e.seq,
             at: rfc3339(chrono::DateTime::from_timestamp_micros(e.at_us).unwrap_or_default()),
             actor_user: e.actor_user,
@@ -82,13 +85,18 @@ pub async fn list_audit(
             Some("limit".into()),
         ));
     }
-    let scope = policy::audit_scope(&authed.actor());
+    let actor = authed.actor();
+    let scope = policy::audit_scope(&actor);
     let page = state
         .store
         .audit_page(&scope, q.after.unwrap_or(0), limit)
         .await?;
     Ok(Json(AuditPageJson {
-        entries: page.entries.into_iter().map(AuditEntryJson::from).collect(),
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| AuditEntryJson::from(policy::audit_view(&actor, e)))
+            .collect(),
         next_after: page.next_after,
     }))
 }
