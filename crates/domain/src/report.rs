@@ -441,7 +441,8 @@ pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
         && actor.has(Role::Secretariat);
     let read = own || recipient;
     let anonymous = facts.formation == Formation::CeptoarAnonymous;
-    let content = own || (recipient && (!anonymous || facts.via == Some(&actor.org)));
+    // The text of an anonymous report may name its reporter: only the secretariat reads it.
+    let content = own || (recipient && (!anonymous || relaying_secretariat));
     let identity = own
         || relaying_secretariat
         || (read && (facts.formation != Formation::CeptoarAnonymous || facts.consent_named));
