@@ -91,6 +91,9 @@ pub enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// File reports to a running ciphub over its API (for operators' automation).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Assess severity with a schema (no database needed).
     #[command(subcommand)]
     Severity(SeverityCommand),
@@ -176,6 +179,26 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// File a report described in FILE (JSON or TOML, the fields of POST /api/v1/reports);
+    /// - reads standard input. Prints the report's id, level, recipients and next deadline.
+    Submit {
+        /// The report file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The ciphub server.
+        #[arg(long, env = "CIPHUB_URL", value_name = "URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        /// An API token of a user with the reporter role.
+        #[arg(long, env = "CIPHUB_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        token: String,
+        /// Print the server's answer as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

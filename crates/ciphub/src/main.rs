@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config;
 mod demo;
+mod report;
 mod severity;
 
 use std::io::BufRead;
@@ -21,7 +22,8 @@ use ciphub_store::{By, NewUser, Store, StoreOptions, SystemClock};
 use clap::Parser;
 
 use crate::cli::{
-    AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, SeverityCommand, TokenCommand,
+    AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, ReportCommand, SeverityCommand,
+    TokenCommand,
     UserCommand,
 };
 use crate::config::FileConfig;
@@ -252,6 +254,12 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Report(ReportCommand::Submit {
+            file,
+            url,
+            token,
+            json,
+        }) => return report::submit(&file, &url, &token, json).await,
         Command::Severity(SeverityCommand::Assess { schema, file, json }) => {
             severity::assess(&schema, &file, json)?;
         }
