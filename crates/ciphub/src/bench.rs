@@ -71,3 +71,234 @@ pub async fn audit(
     store.close().await;
     Ok(())
 }
+
+/// The load of `bench reports`.
+pub struct ReportLoad {
+    pub reporters: usize,
+    pub duration: std::time::Duration,
+    pub interval: std::time::Duration,
+    pub bursts: usize,
+    pub database_url: Option<String>,
+}
+
+/// Latency figures of one phase, in milliseconds.
+fn summarize(phase: &str, mut ms: Vec<f64>, wall: f64) {
+    if ms.is_empty() {
+        println!("{phase}: no reports");
+        return;
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{phase}: {} reports in {wall:.1} s ({:.0}/s); latency ms: median {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+        ms.len(),
+        ms.len() as f64 / wall,
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        ms[ms.len() - 1]
+    );
+}
+
+/// Runs `load` against an in-process server on a loopback port.
+pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
+    use ciphub_domain::Slug;
+    use ciphub_domain::identity::{Role, UserName};
+    use ciphub_domain::registry::{OrgKind, Organization, shipped_profile};
+    use ciphub_store::NewUser;
+    use rand::Rng;
+    use std::time::{Duration, Instant};
+
+    if load.reporters == 0
+        || load.reporters > 5_000
+        || load.bursts > 100
+        || load.duration > Duration::from_secs(600)
+    {
+        bail!("--reporters must be 1 to 5,000, --bursts at most 100, --duration at most 10m");
+    }
+    let scratch = tempfile::tempdir()?;
+    let url = load
+        .database_url
+        .clone()
+        .unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
+    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    store.migrate().await?;
+    let profile =
+        shipped_profile("jp-cip-4").ok_or_else(|| anyhow::anyhow!("no jp-cip-4 profile"))??;
+    store.apply_profile(&profile, &By::system()).await?;
+    let ceptoars: Vec<&Organization> = profile
+        .organizations
+        .iter()
+        .filter(|o| o.kind == OrgKind::Ceptoar)
+        .collect();
+    let run_tag = std::process::id();
+    let mut orgs = Vec::with_capacity(load.reporters);
+    for i in 0..load.reporters {
+        let c = ceptoars[i % ceptoars.len()];
+        orgs.push(Organization {
+            slug: Slug::parse(&format!("bench-{run_tag}-op-{i}"))?,
+            kind: OrgKind::Operator,
+            name_en: format!("Bench operator {i}"),
+            name_ja: None,
+            abbrev: None,
+            sectors: c.sectors.clone(),
+            services: c.services.clone(),
+            responsible_for: vec![],
+            member_of: vec![c.slug.clone()],
+            members_published: None,
+            members_count: None,
+        });
+    }
+    store.add_organizations(&orgs, &By::system()).await?;
+    let mut tokens = Vec::with_capacity(load.reporters);
+    for o in &orgs {
+        let name = UserName::parse(&format!("{}-rep", o.slug))?;
+        store
+            .create_user(
+                &NewUser {
+                    org: o.slug.clone(),
+                    name: name.clone(),
+                    display_name: name.to_string(),
+                    roles: [Role::Reporter].into(),
+                    password_hash: None,
+                },
+                &By::system(),
+            )
+            .await?;
+        let token = ciphub_server::issue_token(
+            &store,
+            &name,
+            "bench",
+            Duration::from_secs(3600),
+            &By::system(),
+        )
+        .await?;
+        tokens.push((token, o.sectors[0].to_string()));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ciphub_server::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(load.reporters)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    println!(
+        "backend {}: {} reporters on {base}; steady {} with a mean interval of {}; {} bursts",
+        store.backend().as_str(),
+        load.reporters,
+        humantime::format_duration(load.duration),
+        humantime::format_duration(load.interval),
+        load.bursts
+    );
+
+    let file = |client: reqwest::Client, base: String, token: String, sector: String, n: usize| async move {
+        let formation = ["ministry", "ceptoar-anonymous"][n % 2];
+        let people = ["none", "unlikely", "may-affect", "demonstrable"][n % 4];
+        let body = json!({
+            "title": format!("Bench report {n}"),
+            "description": "Benchmark load on loopback.",
+            "sectors": [sector],
+            "cause": "system-failure",
+            "scope": ["it"],
+            "detected_at": chrono::Utc::now().to_rfc3339(),
+            "answers": {"people-society": people, "systems": "provision-may"},
+            "formation": formation,
+        });
+        let t = Instant::now();
+        let resp = client
+            .post(format!("{base}/api/v1/reports"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status();
+        let answer: serde_json::Value = resp.json().await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if status.as_u16() != 201 || answer["recipients"].as_array().is_none_or(Vec::is_empty) {
+            anyhow::bail!("report refused: {status} {answer}");
+        }
+        Ok::<f64, anyhow::Error>(ms)
+    };
+
+    // Warm-up: one report per reporter, unmeasured, so connections and caches are in place.
+    let mut warm = Vec::new();
+    for (i, (token, sector)) in tokens.iter().enumerate() {
+        warm.push(tokio::spawn(file(
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            sector.clone(),
+            i,
+        )));
+    }
+    for w in warm {
+        w.await??;
+    }
+
+    // Steady phase: every reporter files, pausing a random 0 to 2x the mean interval between reports.
+    let started = Instant::now();
+    let until = started + load.duration;
+    let mut tasks = Vec::new();
+    for (i, (token, sector)) in tokens.iter().enumerate() {
+        let (client, base, token, sector) =
+            (client.clone(), base.clone(), token.clone(), sector.clone());
+        let interval = load.interval;
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut n = i;
+            loop {
+                let pause = interval.mul_f64(rand::rng().random_range(0.0..2.0));
+                tokio::time::sleep(pause).await;
+                if Instant::now() >= until {
+                    break;
+                }
+                out.push(
+                    file(
+                        client.clone(),
+                        base.clone(),
+                        token.clone(),
+                        sector.clone(),
+                        n,
+                    )
+                    .await?,
+                );
+                n += 3;
+            }
+            Ok::<Vec<f64>, anyhow::Error>(out)
+        }));
+    }
+    let mut steady = Vec::new();
+    for t in tasks {
+        steady.extend(t.await??);
+    }
+    summarize("steady", steady, started.elapsed().as_secs_f64());
+
+    // Burst phase: every reporter files at the same instant.
+    let mut burst = Vec::new();
+    let started = Instant::now();
+    for round in 0..load.bursts {
+        let mut tasks = Vec::new();
+        for (i, (token, sector)) in tokens.iter().enumerate() {
+            tasks.push(tokio::spawn(file(
+                client.clone(),
+                base.clone(),
+                token.clone(),
+                sector.clone(),
+                round * 7 + i,
+            )));
+        }
+        for t in tasks {
+            burst.push(t.await??);
+        }
+    }
+    summarize("burst", burst, started.elapsed().as_secs_f64());
+    let _ = stop_tx.send(());
+    server.await??;
+    store.close().await;
+    Ok(())
+}

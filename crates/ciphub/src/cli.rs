@@ -191,10 +191,20 @@ pub enum ReportCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// The ciphub server.
-        #[arg(long, env = "CIPHUB_URL", value_name = "URL", default_value = "http://127.0.0.1:8750")]
+        #[arg(
+            long,
+            env = "CIPHUB_URL",
+            value_name = "URL",
+            default_value = "http://127.0.0.1:8750"
+        )]
         url: String,
         /// An API token of a user with the reporter role.
-        #[arg(long, env = "CIPHUB_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "CIPHUB_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
         token: String,
         /// Print the server's answer as JSON.
         #[arg(long)]
@@ -238,5 +248,24 @@ pub enum BenchCommand {
         /// Verification runs to time.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// Concurrent reporters filing reports to an in-process server on loopback: latency from
+    /// submission until the report sits in its recipients' queues (the 201 comes after the commit).
+    Reports {
+        /// Concurrent reporters, each an operator with its own token.
+        #[arg(long, default_value_t = 200)]
+        reporters: usize,
+        /// Length of the steady phase.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Mean pause between one reporter's reports in the steady phase.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Rounds of the burst phase, in which every reporter files at the same instant.
+        #[arg(long, default_value_t = 5)]
+        bursts: usize,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
     },
 }

@@ -23,8 +23,7 @@ use clap::Parser;
 
 use crate::cli::{
     AuditCommand, BenchCommand, Cli, Command, DbArgs, LogFormat, ReportCommand, SeverityCommand,
-    TokenCommand,
-    UserCommand,
+    TokenCommand, UserCommand,
 };
 use crate::config::FileConfig;
 
@@ -269,6 +268,22 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             database_url,
             runs,
         }) => bench::audit(entries, database_url, runs).await?,
+        Command::Bench(BenchCommand::Reports {
+            reporters,
+            duration,
+            interval,
+            bursts,
+            database_url,
+        }) => {
+            bench::reports(bench::ReportLoad {
+                reporters,
+                duration,
+                interval,
+                bursts,
+                database_url,
+            })
+            .await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

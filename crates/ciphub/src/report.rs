@@ -47,7 +47,10 @@ pub async fn submit(file: &Path, url: &str, token: &str, json: bool) -> anyhow::
     }
     if !status.is_success() {
         let e = &answer["error"];
-        let field = e["field"].as_str().map(|f| format!(" ({f})")).unwrap_or_default();
+        let field = e["field"]
+            .as_str()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
         eprintln!(
             "error: the server refused the report: {} {}{field}: {}",
             status.as_u16(),
@@ -63,10 +66,18 @@ pub async fn submit(file: &Path, url: &str, token: &str, json: bool) -> anyhow::
             answer["id"],
             sev["level"],
             sev["name_en"].as_str().unwrap_or_default(),
-            if sev["emergency"] == true { " (emergency)" } else { "" }
+            if sev["emergency"] == true {
+                " (emergency)"
+            } else {
+                ""
+            }
         );
         for r in answer["recipients"].as_array().into_iter().flatten() {
-            println!("  to {} ({})", r["org"].as_str().unwrap_or_default(), r["reason"].as_str().unwrap_or_default());
+            println!(
+                "  to {} ({})",
+                r["org"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default()
+            );
         }
         if let Some(due) = answer["next_due"].as_object() {
             println!(
@@ -89,8 +100,10 @@ mod tests {
             "title = \"x\"\nsectors = [\"water\"]\n[answers]\npeople-society = \"none\"\n",
         )
         .expect("toml");
-        let j = parse_report(r#"{"title": "x", "sectors": ["water"], "answers": {"people-society": "none"}}"#)
-            .expect("json");
+        let j = parse_report(
+            r#"{"title": "x", "sectors": ["water"], "answers": {"people-society": "none"}}"#,
+        )
+        .expect("json");
         assert_eq!(t, j);
     }
 }

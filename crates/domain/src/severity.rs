@@ -388,12 +388,21 @@ pub const SHIPPED_SCHEMAS: [(&str, &str); 3] = [
 /// The default schema's id.
 pub const DEFAULT_SCHEMA: &str = "seed-draft";
 
-/// A shipped schema by id.
+/// A shipped schema by id (parsed once per process).
 pub fn shipped_schema(id: &str) -> Result<Schema, SeverityError> {
+    static PARSED: std::sync::OnceLock<Vec<Result<Schema, SeverityError>>> =
+        std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        SHIPPED_SCHEMAS
+            .iter()
+            .map(|(_, text)| Schema::from_toml(text))
+            .collect()
+    });
     SHIPPED_SCHEMAS
         .iter()
-        .find(|(name, _)| *name == id)
-        .map(|(_, text)| Schema::from_toml(text))
+        .zip(parsed)
+        .find(|((name, _), _)| *name == id)
+        .map(|(_, schema)| schema.clone())
         .unwrap_or_else(|| Err(SeverityError::UnknownSchema(id.to_owned())))
 }
 

@@ -100,6 +100,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
+    /// On SQLite, writers of this process queue here rather than in SQLite's busy handler,
+    /// which sleeps and retries and so wastes the one write lock (see `write.rs`).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,6 +155,7 @@ impl Store {
             pool,
             backend,
             clock,
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 

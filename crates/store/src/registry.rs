@@ -471,10 +471,31 @@ impl Store {
                 .await?
             }
         };
-        let mut links = load_links(&mut conn).await?;
+        // A short list loads only its own links; a long one reads them all in one pass.
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let only = (ids.len() <= 200).then_some(ids.as_slice());
+        let mut links = load_links(&mut conn, only).await?;
         rows.into_iter()
             .map(|r| r.into_record(&mut links))
             .collect()
+    }
+
+    /// Every sector's English name, by slug.
+    pub async fn sector_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT slug, name_en FROM sectors")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// An organization's English name.
+    pub async fn organization_name(&self, slug_: &Slug) -> Result<String, StoreError> {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name_en FROM organizations WHERE slug = $1")
+                .bind(slug_.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        name.ok_or_else(|| StoreError::not_found("organization", slug_))
     }
 
     /// One organization with its members.
@@ -494,7 +515,10 @@ impl Store {
         .bind(row.id)
         .fetch_all(&mut *conn)
         .await?;
-        let mut links = load_links(&mut conn).await?;
+        let ids: Vec<i64> = std::iter::once(row.id)
+            .chain(members.iter().map(|m| m.id))
+            .collect();
+        let mut links = load_links(&mut conn, Some(&ids)).await?;
         let record = row.into_record(&mut links)?;
         let members = members
             .into_iter()
@@ -610,7 +634,7 @@ async fn load_orgs(
     .bind(kind.map(|k| k.as_str()))
     .fetch_all(&mut *w.tx)
     .await?;
-    let mut links = load_links(&mut w.tx).await?;
+    let mut links = load_links(&mut w.tx, None).await?;
     rows.into_iter()
         .map(|r| {
             r.into_record(&mut links)
@@ -619,30 +643,53 @@ async fn load_orgs(
         .collect()
 }
 
-async fn load_links(conn: &mut sqlx::AnyConnection) -> Result<Links, StoreError> {
+/// Links of every organization, or of the organizations in `only`.
+async fn load_links(
+    conn: &mut sqlx::AnyConnection,
+    only: Option<&[i64]>,
+) -> Result<Links, StoreError> {
     let mut links = Links::default();
-    for (sql, map) in [
+    if only.is_some_and(<[i64]>::is_empty) {
+        return Ok(links);
+    }
+    // The id lists are integers we hold, so writing them into the SQL is safe.
+    let filter = |col: &str| match only {
+        None => String::new(),
+        Some(ids) => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!(" WHERE {col} IN ({})", list.join(","))
+        }
+    };
+    for (select, col, order, map) in [
         (
-            "SELECT l.org_id, l.sector FROM org_sectors l JOIN sectors s ON s.slug = l.sector \
-             ORDER BY l.org_id, s.position",
+            "SELECT l.org_id, l.sector FROM org_sectors l JOIN sectors s ON s.slug = l.sector",
+            "l.org_id",
+            "l.org_id, s.position",
             &mut links.sectors,
         ),
         (
-            "SELECT org_id, service FROM org_services ORDER BY org_id, service",
+            "SELECT l.org_id, l.service FROM org_services l",
+            "l.org_id",
+            "l.org_id, l.service",
             &mut links.services,
         ),
         (
-            "SELECT l.org_id, l.sector FROM responsibilities l JOIN sectors s ON s.slug = l.sector \
-             ORDER BY l.org_id, s.position",
+            "SELECT l.org_id, l.sector FROM responsibilities l JOIN sectors s ON s.slug = l.sector",
+            "l.org_id",
+            "l.org_id, s.position",
             &mut links.responsible_for,
         ),
         (
-            "SELECT m.member_id, g.slug FROM memberships m JOIN organizations g ON g.id = m.group_id \
-             ORDER BY m.member_id, g.slug",
+            "SELECT m.member_id, g.slug FROM memberships m JOIN organizations g ON g.id = m.group_id",
+            "m.member_id",
+            "m.member_id, g.slug",
             &mut links.member_of,
         ),
     ] {
-        let rows: Vec<(i64, String)> = sqlx::query_as(sql).fetch_all(&mut *conn).await?;
+        let sql = format!("{select}{} ORDER BY {order}", filter(col));
+        let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await?;
         for (id, s) in rows {
             map.entry(id).or_default().push(slug(s)?);
         }

@@ -7,7 +7,7 @@ use ciphub_domain::policy::Actor;
 use sqlx::{Any, Transaction};
 
 use crate::clock::to_us;
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Who makes a change, as the audit trail records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,11 +50,17 @@ pub(crate) struct WriteTx {
     hash: String,
     pub(crate) now_us: i64,
     by: By,
+    /// Held until the transaction ends (SQLite only).
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
     /// Opens a writing transaction on behalf of `by`.
     pub(crate) async fn begin_write(&self, by: &By) -> Result<WriteTx, StoreError> {
+        let gate = match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
         let mut tx = self.pool.begin().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
@@ -66,6 +72,7 @@ impl Store {
             hash,
             now_us: to_us(self.clock.now()),
             by: by.clone(),
+            _gate: gate,
         })
     }
 }

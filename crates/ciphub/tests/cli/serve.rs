@@ -100,7 +100,11 @@ async fn demo_serves_the_registry_and_prints_logins() {
     assert_eq!(login.status(), 200);
 
     // An operator's automation files a report with `ciphub report submit`.
-    let issue = super::helpers::ciphub(&db.url, &["token", "issue", "--user", "demo-reporter"], None);
+    let issue = super::helpers::ciphub(
+        &db.url,
+        &["token", "issue", "--user", "demo-reporter"],
+        None,
+    );
     let reporter_token = super::helpers::out(&issue).trim().to_owned();
     let mut file = tempfile::NamedTempFile::new().expect("file");
     std::io::Write::write_all(
@@ -121,18 +125,43 @@ systems = "provision-may"
     let path = file.path().to_str().expect("path").to_owned();
     let submit = super::helpers::ciphub(
         &db.url,
-        &["report", "submit", &path, "--url", &base, "--token", &reporter_token],
+        &[
+            "report",
+            "submit",
+            &path,
+            "--url",
+            &base,
+            "--token",
+            &reporter_token,
+        ],
         None,
     );
     let printed = super::helpers::out(&submit);
     assert!(submit.status.success(), "{}", super::helpers::err(&submit));
     assert!(printed.contains("filed: level 2 Medium"), "{printed}");
-    assert!(printed.contains("to water-ceptoar (ceptoar-secretariat)"), "{printed}");
+    assert!(
+        printed.contains("to water-ceptoar (ceptoar-secretariat)"),
+        "{printed}"
+    );
     let bad = super::helpers::ciphub(
         &db.url,
-        &["report", "submit", "-", "--url", &base, "--token", &reporter_token],
-        Some(r#"{"title": "x", "sectors": ["wter"], "cause": "other", "scope": ["it"], "detected_at": "2026-04-01T08:00:00Z", "formation": "ministry", "answers": {"people-society": "none", "systems": "none"}}"#),
+        &[
+            "report",
+            "submit",
+            "-",
+            "--url",
+            &base,
+            "--token",
+            &reporter_token,
+        ],
+        Some(
+            r#"{"title": "x", "sectors": ["wter"], "cause": "other", "scope": ["it"], "detected_at": "2026-04-01T08:00:00Z", "formation": "ministry", "answers": {"people-society": "none", "systems": "none"}}"#,
+        ),
     );
     assert!(!bad.status.success());
-    assert!(super::helpers::err(&bad).contains("(sectors[0])"), "{}", super::helpers::err(&bad));
+    assert!(
+        super::helpers::err(&bad).contains("(sectors[0])"),
+        "{}",
+        super::helpers::err(&bad)
+    );
 }

@@ -330,13 +330,7 @@ async fn readable(
 }
 
 async fn sector_names(state: &AppState) -> Result<BTreeMap<String, String>, AppError> {
-    Ok(state
-        .store
-        .list_sectors()
-        .await?
-        .into_iter()
-        .map(|s| (s.sector.slug.to_string(), s.sector.name_en))
-        .collect())
+    Ok(state.store.sector_names().await?)
 }
 
 /// Shapes a report for a caller with `a` access.
@@ -353,9 +347,8 @@ async fn view(
     let reporter_label = if a.identity {
         state
             .store
-            .get_organization(&r.reporter_org)
+            .organization_name(&r.reporter_org)
             .await
-            .map(|o| o.record.org.name_en)
             .unwrap_or_else(|_| r.reporter_org.to_string())
     } else {
         let sector_list: Vec<String> = r

@@ -320,6 +320,24 @@ async fn bad_reports_are_refused_with_the_field_and_nothing_is_stored() {
     .await;
     assert_eq!((status, field.as_deref()), (422, Some("via")));
     assert!(msg.contains("not a cybersecurity agency"), "{msg}");
+    // A report cannot start at its final stage: stages after the initial one go to /stages.
+    let mut final_first = report_body("ministry", "may-affect");
+    final_first["stage"] = json!("final");
+    let (status, _, field, _) = error_of(
+        app.send(Method::POST, "reporter", "/api/v1/reports", final_first)
+            .await,
+    )
+    .await;
+    assert_eq!((status, field.as_deref()), (400, Some("stage")));
+    let missing = app
+        .send(
+            Method::POST,
+            "reporter",
+            "/api/v1/reports/424242/stages",
+            json!({"stage": "final", "summary": "done"}),
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
     // Only reporters file.
     let resp = app
         .send(
