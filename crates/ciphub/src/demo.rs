@@ -34,6 +34,7 @@ const DEMO_USERS: &[(&str, &str, &[Role])] = &[
     ("nisc", "demo-admin", &[Role::Admin]),
     ("nisc", "demo-coordinator", &[Role::Coordinator]),
     ("nisc", "demo-nisc-analyst", &[Role::Analyst]),
+    ("nisc", "demo-duty", &[Role::Duty]),
     ("mhlw", "demo-ministry", &[Role::Analyst]),
     ("mhlw", "demo-ministry-admin", &[Role::Admin]),
     ("water-ceptoar", "demo-secretariat", &[Role::Secretariat]),

@@ -26,11 +26,13 @@ pub enum Role {
     Viewer,
     /// Top management: summaries and reports.
     Executive,
+    /// The coordinator's 24/365 duty desk: told at once of emergency-level reports.
+    Duty,
 }
 
 impl Role {
     /// Every role, in display order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Admin,
         Role::Coordinator,
         Role::Analyst,
@@ -38,6 +40,7 @@ impl Role {
         Role::Reporter,
         Role::Viewer,
         Role::Executive,
+        Role::Duty,
     ];
 
     /// The role's name as used in URLs, files and the database.
@@ -50,13 +53,14 @@ impl Role {
             Role::Reporter => "reporter",
             Role::Viewer => "viewer",
             Role::Executive => "executive",
+            Role::Duty => "duty",
         }
     }
 
     /// Whether a member of an organization of `kind` may hold this role.
     pub fn fits(self, kind: OrgKind) -> bool {
         match self {
-            Role::Coordinator => kind == OrgKind::Coordinator,
+            Role::Coordinator | Role::Duty => kind == OrgKind::Coordinator,
             Role::Secretariat => matches!(kind, OrgKind::Ceptoar | OrgKind::Council),
             Role::Reporter => matches!(kind, OrgKind::Operator | OrgKind::External),
             Role::Admin | Role::Analyst | Role::Viewer | Role::Executive => true,
@@ -73,7 +77,7 @@ impl fmt::Display for Role {
 /// A string that names no role.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role {0:?}; expected one of admin, coordinator, analyst, secretariat, reporter, viewer, executive"
+    "unknown role {0:?}; expected one of admin, coordinator, analyst, secretariat, reporter, viewer, executive, duty"
 )]
 pub struct UnknownRole(pub String);
 

@@ -106,6 +106,8 @@ pub struct StageUpdate {
 pub struct NotificationRecord {
     pub id: i64,
     pub report_id: i64,
+    /// The role it is for (duty: the 24/365 desk), or `None` for the whole organization.
+    pub role: Option<String>,
     pub kind: String,
     pub urgent: bool,
     pub created: DateTime<Utc>,
@@ -284,7 +286,8 @@ impl Store {
         for r in &routes {
             let org = org_id(&mut w, &r.org).await?;
             add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
-            notify(&mut w, org, id, "report.new", r.urgent).await?;
+            let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
+            notify(&mut w, org, id, "report.new", r.urgent, role).await?;
             recipients.push(r.org.to_string());
         }
         let detail =
@@ -402,6 +405,7 @@ impl Store {
         .await?;
         let severity_changed = level != current.level;
         let mut known: BTreeSet<Slug> = current.recipient_orgs().into_iter().collect();
+        let mut duty_desk: Option<Slug> = None;
         if severity_changed {
             let facts = routing_facts(
                 &mut w,
@@ -411,6 +415,9 @@ impl Store {
                 emergency,
             )
             .await?;
+            if emergency {
+                duty_desk.clone_from(&facts.coordinator);
+            }
             for r in route(&facts) {
                 if known.insert(r.org.clone()) {
                     let org = org_id(&mut w, &r.org).await?;
@@ -434,7 +441,8 @@ impl Store {
         };
         for org in &known {
             let oid = org_id(&mut w, org).await?;
-            notify(&mut w, oid, id, kind, emergency).await?;
+            let role = (duty_desk.as_ref() == Some(org)).then_some("duty");
+            notify(&mut w, oid, id, kind, emergency, role).await?;
         }
         let detail =
             json!({"stage": update.stage, "level": level, "severity_changed": severity_changed});
@@ -462,7 +470,9 @@ impl Store {
             .execute(&mut *w.tx)
             .await?;
         if done.rows_affected() == 1 {
-            w.audit(
+            // Restricted like every act of the reporter: consent names it to the report's
+            // recipients, not to whoever reads the audit trail.
+            w.audit_restricted(
                 "report.consent",
                 "report",
                 &id.to_string(),
@@ -659,7 +669,8 @@ impl Store {
         for r in &routes {
             let org = org_id(&mut w, &r.org).await?;
             add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
-            notify(&mut w, org, id, "report.new", r.urgent).await?;
+            let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
+            notify(&mut w, org, id, "report.new", r.urgent, role).await?;
             recipients.push(r.org.to_string());
         }
         sqlx::query(
@@ -750,8 +761,8 @@ impl Store {
         org: &Slug,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        let rows: Vec<(i64, i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT n.id, n.report_id, n.kind, n.urgent, n.created_us, n.read_us FROM notifications n \
+        let rows: Vec<NotificationRow> = sqlx::query_as(
+            "SELECT n.id, n.report_id, n.kind, n.urgent, n.created_us, n.read_us, n.role FROM notifications n \
              JOIN organizations o ON o.id = n.org_id WHERE o.slug = $1 ORDER BY n.id DESC LIMIT $2",
         )
         .bind(org.as_str())
@@ -761,9 +772,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, report_id, kind, urgent, created, read)| NotificationRecord {
+                |(id, report_id, kind, urgent, created, read, role)| NotificationRecord {
                     id,
                     report_id,
+                    role,
                     kind,
                     urgent: urgent != 0,
                     created: from_us(created),
@@ -1046,17 +1058,25 @@ async fn notify(
     report: i64,
     kind: &str,
     urgent: bool,
+    role: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO notifications (org_id, report_id, kind, urgent, created_us) VALUES ($1, $2, $3, $4, $5)")
-        .bind(org)
-        .bind(report)
-        .bind(kind)
-        .bind(i64::from(urgent))
-        .bind(w.now_us)
-        .execute(&mut *w.tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO notifications (org_id, report_id, kind, urgent, created_us, role) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(org)
+    .bind(report)
+    .bind(kind)
+    .bind(i64::from(urgent))
+    .bind(w.now_us)
+    .bind(role)
+    .execute(&mut *w.tx)
+    .await?;
     Ok(())
 }
+
+/// id, report, kind, urgent, created, read, role.
+type NotificationRow = (i64, i64, String, i64, i64, Option<i64>, Option<String>);
 
 /// org, reason, urgent, added, status, assignee, incident.
 type RecipientRow = (

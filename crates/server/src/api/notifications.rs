@@ -17,8 +17,10 @@ pub struct NotificationJson {
     pub report_id: i64,
     /// report.new, report.stage or report.severity.
     pub kind: String,
-    /// An emergency level: for the 24/365 duty desk.
+    /// An emergency level.
     pub urgent: bool,
+    /// The role it is addressed to (duty: the coordinator's 24/365 desk), or null for all.
+    pub for_role: Option<String>,
     pub created_at: String,
 }
 
@@ -55,6 +57,7 @@ pub async fn list_notifications(
                 report_id: n.report_id,
                 kind: n.kind,
                 urgent: n.urgent,
+                for_role: n.role,
                 created_at: rfc3339(n.created),
             })
             .collect(),

@@ -91,6 +91,7 @@ async fn each_formation_reaches_its_recipients() {
     let urgent: Vec<&Value> = notes.iter().filter(|n| n["urgent"] == true).collect();
     assert_eq!(urgent.len(), 1);
     assert_eq!(urgent[0]["report_id"], emergency["id"]);
+    assert_eq!(urgent[0]["for_role"], "duty");
 }
 
 #[tokio::test]

@@ -89,6 +89,8 @@ CREATE TABLE notifications (
     org_id BIGINT NOT NULL REFERENCES organizations (id),
     report_id BIGINT NOT NULL REFERENCES reports (id),
     kind TEXT NOT NULL,
+    -- The role the notification is for within the organization (duty: the 24/365 desk), or all.
+    role TEXT,
     urgent BIGINT NOT NULL,
     created_us BIGINT NOT NULL,
     read_us BIGINT
