@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chrono::TimeDelta;
+use ciphub_domain::report::{DeadlineOverride, DeadlinePolicy, Formation, StageDeadlines};
 use ciphub_store::sqlite_url_for_dir;
 use serde::Deserialize;
 
@@ -34,6 +36,59 @@ pub struct FileConfig {
     /// Database connections in the pool.
     pub max_connections: Option<u32>,
     pub log_format: Option<LogFormat>,
+    /// Report stage deadlines.
+    pub deadlines: Option<DeadlinesConfig>,
+}
+
+/// Stage deadlines: defaults, then overrides tried in order.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinesConfig {
+    /// From detection to the initial report (default 24h).
+    pub initial: Option<String>,
+    /// From the initial report to the first update (default 72h).
+    pub update: Option<String>,
+    /// From the initial report to the final report (default 30d).
+    #[serde(rename = "final")]
+    pub final_report: Option<String>,
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<DeadlineOverrideConfig>,
+}
+
+/// Deadlines for one formation and/or for emergencies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineOverrideConfig {
+    /// ministry, ceptoar-anonymous or agency; all when absent.
+    pub formation: Option<String>,
+    /// Only reports at an emergency level.
+    #[serde(default)]
+    pub emergency_only: bool,
+    pub initial: Option<String>,
+    pub update: Option<String>,
+    #[serde(rename = "final")]
+    pub final_report: Option<String>,
+}
+
+fn stage_deadlines(
+    key: &str,
+    base: StageDeadlines,
+    initial: Option<&String>,
+    update: Option<&String>,
+    final_report: Option<&String>,
+) -> anyhow::Result<StageDeadlines> {
+    let delta = |name: &str, v: Option<&String>, default: TimeDelta| -> anyhow::Result<TimeDelta> {
+        match v {
+            None => Ok(default),
+            Some(t) => TimeDelta::from_std(duration(&format!("{key}.{name}"), t)?)
+                .with_context(|| format!("{key}.{name} = {t:?} is too long")),
+        }
+    };
+    Ok(StageDeadlines {
+        initial: delta("initial", initial, base.initial)?,
+        update: delta("update", update, base.update)?,
+        final_report: delta("final", final_report, base.final_report)?,
+    })
 }
 
 impl FileConfig {
@@ -89,6 +144,39 @@ impl FileConfig {
         if let Some(t) = &self.login_window {
             c.login_window = duration("login_window", t)?;
         }
+        if let Some(d) = &self.deadlines {
+            let default = stage_deadlines(
+                "deadlines",
+                StageDeadlines::default(),
+                d.initial.as_ref(),
+                d.update.as_ref(),
+                d.final_report.as_ref(),
+            )?;
+            let mut overrides = Vec::new();
+            for (i, o) in d.overrides.iter().enumerate() {
+                let key = format!("deadlines.override[{i}]");
+                let formation = o
+                    .formation
+                    .as_deref()
+                    .map(|f| {
+                        f.parse::<Formation>()
+                            .map_err(|e| anyhow::anyhow!("{key}.formation: {e}"))
+                    })
+                    .transpose()?;
+                overrides.push(DeadlineOverride {
+                    formation,
+                    emergency_only: o.emergency_only,
+                    deadlines: stage_deadlines(
+                        &key,
+                        default,
+                        o.initial.as_ref(),
+                        o.update.as_ref(),
+                        o.final_report.as_ref(),
+                    )?,
+                });
+            }
+            c.deadlines = DeadlinePolicy { default, overrides };
+        }
         Ok(c)
     }
 }
@@ -119,6 +207,32 @@ mod tests {
             file.database_url(&none, Path::new("unused")).expect("url"),
             "postgres://db/ciphub"
         );
+    }
+
+    #[test]
+    fn deadlines_are_configured_per_formation_and_severity() {
+        let file: FileConfig = toml::from_str(
+            "[deadlines]\ninitial = \"12h\"\n[[deadlines.override]]\nemergency_only = true\ninitial = \"1h\"\nupdate = \"6h\"\n",
+        )
+        .expect("toml");
+        let c = file.server().expect("server");
+        assert_eq!(
+            c.deadlines.for_report(Formation::Ministry, false).initial,
+            TimeDelta::hours(12)
+        );
+        let e = c.deadlines.for_report(Formation::Agency, true);
+        assert_eq!(
+            (e.initial, e.update, e.final_report),
+            (
+                TimeDelta::hours(1),
+                TimeDelta::hours(6),
+                TimeDelta::days(30)
+            )
+        );
+        let bad: FileConfig =
+            toml::from_str("[[deadlines.override]]\nformation = \"fax\"\n").expect("toml");
+        let err = bad.server().unwrap_err().to_string();
+        assert!(err.contains("deadlines.override[0].formation"), "{err}");
     }
 
     #[test]
