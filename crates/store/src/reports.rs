@@ -204,29 +204,37 @@ impl Store {
         new: &NewReport,
         deadlines: StageDeadlines,
     ) -> Result<ReportRecord, StoreError> {
-        let by = By::actor(&reporter.actor());
-        let mut w = self.begin_write(&by).await?;
-        let reporter_org_id = org_id(&mut w, &reporter.org).await?;
-        check_sectors_and_services(&mut w, &new.sectors, &new.services).await?;
-        let via = resolve_via(&mut w, reporter_org_id, new).await?;
-        let routes = route(
-            &routing_facts(
-                &mut w,
+        // Everything read from the registry is read before the write lock is taken, so
+        // concurrent filings check and route in parallel and queue only to insert.
+        let (reporter_org_id, via_id, routes) = {
+            let mut conn = self.pool.acquire().await?;
+            let reporter_org_id = org_id(&mut conn, &reporter.org).await?;
+            check_sectors_and_services(&mut conn, &new.sectors, &new.services).await?;
+            let via = resolve_via(&mut conn, reporter_org_id, new).await?;
+            let facts = routing_facts(
+                &mut conn,
                 new.formation,
                 &new.sectors,
                 via.clone(),
                 new.emergency,
             )
-            .await?,
-        );
-
+            .await?;
+            let via_id = match &via {
+                Some(v) => Some(org_id(&mut conn, v).await?),
+                None => None,
+            };
+            let mut routes = Vec::new();
+            for r in route(&facts) {
+                let id = org_id(&mut conn, &r.org).await?;
+                routes.push((id, r));
+            }
+            (reporter_org_id, via_id, routes)
+        };
+        let by = By::actor(&reporter.actor());
+        let mut w = self.begin_write(&by).await?;
         let now = w.now_us;
         let initial_due = to_us(new.detected + deadlines.initial);
         let due = next_due(deadlines, from_us(now), &[Stage::Initial].into());
-        let via_id = match &via {
-            Some(v) => Some(org_id(&mut w, v).await?),
-            None => None,
-        };
         let answers = serde_json::to_string(&new.answers).map_err(corrupt)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, consent_us, \
@@ -283,11 +291,10 @@ impl Store {
         )
         .await?;
         let mut recipients = Vec::new();
-        for r in &routes {
-            let org = org_id(&mut w, &r.org).await?;
-            add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
+        for (org, r) in &routes {
+            add_recipient(&mut w, id, *org, r.reason, r.urgent).await?;
             let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
-            notify(&mut w, org, id, "report.new", r.urgent, role).await?;
+            notify(&mut w, *org, id, "report.new", r.urgent, role).await?;
             recipients.push(r.org.to_string());
         }
         let detail =
@@ -408,7 +415,7 @@ impl Store {
         let mut duty_desk: Option<Slug> = None;
         if severity_changed {
             let facts = routing_facts(
-                &mut w,
+                &mut w.tx,
                 current.formation,
                 &current.sectors,
                 current.via.clone(),
@@ -420,7 +427,7 @@ impl Store {
             }
             for r in route(&facts) {
                 if known.insert(r.org.clone()) {
-                    let org = org_id(&mut w, &r.org).await?;
+                    let org = org_id(&mut w.tx, &r.org).await?;
                     add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
                 } else if r.urgent {
                     sqlx::query(
@@ -440,7 +447,7 @@ impl Store {
             "report.stage"
         };
         for org in &known {
-            let oid = org_id(&mut w, org).await?;
+            let oid = org_id(&mut w.tx, org).await?;
             let role = (duty_desk.as_ref() == Some(org)).then_some("duty");
             notify(&mut w, oid, id, kind, emergency, role).await?;
         }
@@ -493,7 +500,7 @@ impl Store {
         by: &By,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write(by).await?;
-        let oid = org_id(&mut w, org).await?;
+        let oid = org_id(&mut w.tx, org).await?;
         if let Some(status) = patch.status {
             sqlx::query(
                 "UPDATE report_recipients SET status = $3 WHERE report_id = $1 AND org_id = $2",
@@ -534,7 +541,7 @@ impl Store {
         by: &By,
     ) -> Result<NoteRecord, StoreError> {
         let mut w = self.begin_write(by).await?;
-        let oid = org_id(&mut w, org).await?;
+        let oid = org_id(&mut w.tx, org).await?;
         let nid: i64 = sqlx::query_scalar(
             "INSERT INTO report_notes (report_id, org_id, author, body, created_us) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -594,9 +601,9 @@ impl Store {
         also_to: &[Slug],
     ) -> Result<ReportRecord, StoreError> {
         let mut w = self.begin_write(&By::actor(&by.actor())).await?;
-        let ceptoar_id = org_id(&mut w, &by.org).await?;
+        let ceptoar_id = org_id(&mut w.tx, &by.org).await?;
         let facts = routing_facts(
-            &mut w,
+            &mut w.tx,
             Formation::Ministry,
             &source.sectors,
             None,
@@ -667,7 +674,7 @@ impl Store {
         .await?;
         let mut recipients = Vec::new();
         for r in &routes {
-            let org = org_id(&mut w, &r.org).await?;
+            let org = org_id(&mut w.tx, &r.org).await?;
             add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
             let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
             notify(&mut w, org, id, "report.new", r.urgent, role).await?;
@@ -730,7 +737,7 @@ impl Store {
         by: &By,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write(by).await?;
-        let oid = org_id(&mut w, org).await?;
+        let oid = org_id(&mut w.tx, org).await?;
         sqlx::query("DELETE FROM org_identifiers WHERE org_id = $1")
             .bind(oid)
             .execute(&mut *w.tx)
@@ -794,7 +801,7 @@ impl Store {
         by: &By,
     ) -> Result<i64, StoreError> {
         let mut w = self.begin_write(by).await?;
-        let oid = org_id(&mut w, org).await?;
+        let oid = org_id(&mut w.tx, org).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO incidents (org_id, title, created_us) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -848,23 +855,23 @@ impl Store {
     }
 }
 
-async fn org_id(w: &mut WriteTx, org: &Slug) -> Result<i64, StoreError> {
+async fn org_id(conn: &mut sqlx::AnyConnection, org: &Slug) -> Result<i64, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
         .bind(org.as_str())
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(&mut *conn)
         .await?;
     id.ok_or_else(|| StoreError::not_found("organization", org))
 }
 
 async fn check_sectors_and_services(
-    w: &mut WriteTx,
+    conn: &mut sqlx::AnyConnection,
     sectors: &[Slug],
     services: &[Slug],
 ) -> Result<(), StoreError> {
     for (i, s) in sectors.iter().enumerate() {
         let found: Option<String> = sqlx::query_scalar("SELECT slug FROM sectors WHERE slug = $1")
             .bind(s.as_str())
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut *conn)
             .await?;
         if found.is_none() {
             return Err(StoreError::invalid(
@@ -877,7 +884,7 @@ async fn check_sectors_and_services(
         let sector: Option<String> =
             sqlx::query_scalar("SELECT sector FROM services WHERE slug = $1")
                 .bind(s.as_str())
-                .fetch_optional(&mut *w.tx)
+                .fetch_optional(&mut *conn)
                 .await?;
         match sector {
             None => {
@@ -902,7 +909,7 @@ async fn check_sectors_and_services(
 
 /// The CEPTOAR or agency a report goes through, checked against the registry.
 async fn resolve_via(
-    w: &mut WriteTx,
+    conn: &mut sqlx::AnyConnection,
     reporter_org_id: i64,
     new: &NewReport,
 ) -> Result<Option<Slug>, StoreError> {
@@ -918,7 +925,7 @@ async fn resolve_via(
             let kind: Option<String> =
                 sqlx::query_scalar("SELECT kind FROM organizations WHERE slug = $1")
                     .bind(via.as_str())
-                    .fetch_optional(&mut *w.tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
             match kind.as_deref() {
                 Some("agency") => Ok(Some(via.clone())),
@@ -942,7 +949,7 @@ async fn resolve_via(
                 )
                 .bind(reporter_org_id)
                 .bind(s.as_str())
-                .fetch_all(&mut *w.tx)
+                .fetch_all(&mut *conn)
                 .await?;
                 candidates.extend(rows);
             }
@@ -976,7 +983,7 @@ async fn resolve_via(
 }
 
 async fn routing_facts(
-    w: &mut WriteTx,
+    conn: &mut sqlx::AnyConnection,
     formation: Formation,
     sectors: &[Slug],
     via: Option<Slug>,
@@ -988,7 +995,7 @@ async fn routing_facts(
             "SELECT o.slug FROM responsibilities r JOIN organizations o ON o.id = r.org_id WHERE r.sector = $1 ORDER BY o.slug",
         )
         .bind(s.as_str())
-        .fetch_all(&mut *w.tx)
+        .fetch_all(&mut *conn)
         .await?;
         for m in rows {
             let m = slug(&m)?;
@@ -1000,7 +1007,7 @@ async fn routing_facts(
     let coordinator: Option<String> = sqlx::query_scalar(
         "SELECT slug FROM organizations WHERE kind = 'coordinator' ORDER BY id LIMIT 1",
     )
-    .fetch_optional(&mut *w.tx)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(RoutingFacts {
         formation,
