@@ -15,6 +15,19 @@ pub mod tokens;
 pub mod users;
 
 use chrono::{DateTime, Utc};
+use ciphub_domain::Slug;
+
+use crate::error::AppError;
+
+/// Parses a list of slugs, naming the element at fault (`sectors[1]`).
+pub fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))
+        })
+        .collect()
+}
 
 /// A time as the API writes it: RFC 3339, UTC.
 pub fn rfc3339(t: DateTime<Utc>) -> String {

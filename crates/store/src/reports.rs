@@ -267,20 +267,7 @@ impl Store {
         .bind(due.map(|d| to_us(d.by)))
         .fetch_one(&mut *w.tx)
         .await?;
-        for s in &new.sectors {
-            sqlx::query("INSERT INTO report_sectors (report_id, sector) VALUES ($1, $2)")
-                .bind(id)
-                .bind(s.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        for s in &new.services {
-            sqlx::query("INSERT INTO report_services (report_id, service) VALUES ($1, $2)")
-                .bind(id)
-                .bind(s.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        insert_sectors_and_services(&mut w, id, &new.sectors, &new.services).await?;
         insert_stage(
             &mut w,
             id,
@@ -290,13 +277,7 @@ impl Store {
             new.level,
         )
         .await?;
-        let mut recipients = Vec::new();
-        for (org, r) in &routes {
-            add_recipient(&mut w, id, *org, r.reason, r.urgent).await?;
-            let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
-            notify(&mut w, *org, id, "report.new", r.urgent, role).await?;
-            recipients.push(r.org.to_string());
-        }
+        let recipients = deliver_new(&mut w, id, &routes).await?;
         let detail =
             json!({"formation": new.formation, "level": new.level, "recipients": recipients});
         if new.formation == Formation::CeptoarAnonymous {
@@ -649,20 +630,7 @@ impl Store {
         .bind(source.id)
         .fetch_one(&mut *w.tx)
         .await?;
-        for s in &source.sectors {
-            sqlx::query("INSERT INTO report_sectors (report_id, sector) VALUES ($1, $2)")
-                .bind(id)
-                .bind(s.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        for s in &source.services {
-            sqlx::query("INSERT INTO report_services (report_id, service) VALUES ($1, $2)")
-                .bind(id)
-                .bind(s.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        insert_sectors_and_services(&mut w, id, &source.sectors, &source.services).await?;
         insert_stage(
             &mut w,
             id,
@@ -672,14 +640,11 @@ impl Store {
             source.level,
         )
         .await?;
-        let mut recipients = Vec::new();
-        for r in &routes {
-            let org = org_id(&mut w.tx, &r.org).await?;
-            add_recipient(&mut w, id, org, r.reason, r.urgent).await?;
-            let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
-            notify(&mut w, org, id, "report.new", r.urgent, role).await?;
-            recipients.push(r.org.to_string());
+        let mut resolved = Vec::with_capacity(routes.len());
+        for r in routes {
+            resolved.push((org_id(&mut w.tx, &r.org).await?, r));
         }
+        let recipients = deliver_new(&mut w, id, &resolved).await?;
         sqlx::query(
             "UPDATE report_recipients SET status = $3 WHERE report_id = $1 AND org_id = $2",
         )
@@ -1016,6 +981,46 @@ async fn routing_facts(
         via,
         emergency,
     })
+}
+
+async fn insert_sectors_and_services(
+    w: &mut WriteTx,
+    id: i64,
+    sectors: &[Slug],
+    services: &[Slug],
+) -> Result<(), StoreError> {
+    for s in sectors {
+        sqlx::query("INSERT INTO report_sectors (report_id, sector) VALUES ($1, $2)")
+            .bind(id)
+            .bind(s.as_str())
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    for s in services {
+        sqlx::query("INSERT INTO report_services (report_id, service) VALUES ($1, $2)")
+            .bind(id)
+            .bind(s.as_str())
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Queues a new report for each routed organization (with its id) and notifies it; the duty
+/// desk's notification is marked for the duty role. Returns the recipients' slugs.
+async fn deliver_new(
+    w: &mut WriteTx,
+    id: i64,
+    routes: &[(i64, ciphub_domain::report::Route)],
+) -> Result<Vec<String>, StoreError> {
+    let mut recipients = Vec::with_capacity(routes.len());
+    for (org, r) in routes {
+        add_recipient(w, id, *org, r.reason, r.urgent).await?;
+        let role = (r.reason == RouteReason::EmergencyDuty).then_some("duty");
+        notify(w, *org, id, "report.new", r.urgent, role).await?;
+        recipients.push(r.org.to_string());
+    }
+    Ok(recipients)
 }
 
 async fn insert_stage(

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::api::parse_slugs;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
@@ -116,15 +117,6 @@ pub struct NewOrgJson {
     pub responsible_for: Vec<String>,
     #[serde(default)]
     pub member_of: Vec<String>,
-}
-
-fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))
-        })
-        .collect()
 }
 
 impl TryFrom<NewOrgJson> for Organization {

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api::rfc3339;
-use crate::api::severity::schema_for;
+use crate::api::severity::{assess_answers, schema_for};
+use crate::api::{parse_slugs, rfc3339};
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
@@ -461,15 +461,6 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, AppError> {
         })
 }
 
-fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))
-        })
-        .collect()
-}
-
 fn parse_as<T: std::str::FromStr<Err = String>>(field: &str, text: &str) -> Result<T, AppError> {
     text.parse::<T>().map_err(|e| AppError::invalid(field, e))
 }
@@ -486,12 +477,7 @@ pub async fn create_report(
     let actor = authed.actor();
     policy::check(&actor, Action::FileReport)?;
     let schema = schema_for("schema", body.schema.as_deref())?;
-    let assessment = schema.assess(&body.answers).map_err(|e| {
-        let field = e
-            .question()
-            .map_or_else(|| "answers".to_owned(), |q| format!("answers.{q}"));
-        AppError::invalid(field, e.to_string())
-    })?;
+    let assessment = assess_answers(&schema, &body.answers)?;
     let scope: BTreeSet<TechScope> = body
         .scope
         .iter()
@@ -647,12 +633,7 @@ pub async fn create_stage(
         None => None,
         Some(answers) => {
             let schema = schema_for("schema", Some(&r.schema))?;
-            let a = schema.assess(answers).map_err(|e| {
-                let field = e
-                    .question()
-                    .map_or_else(|| "answers".to_owned(), |q| format!("answers.{q}"));
-                AppError::invalid(field, e.to_string())
-            })?;
+            let a = assess_answers(&schema, answers)?;
             Some((answers.clone(), a.level, a.emergency, a.score))
         }
     };

@@ -81,6 +81,16 @@ pub fn schema_for(field: &str, id: Option<&str>) -> Result<Schema, AppError> {
         .map_err(|e| AppError::invalid(field, e.to_string()))
 }
 
+/// Assesses answers with `schema`, naming the answer at fault (`answers.safety`).
+pub fn assess_answers(schema: &Schema, answers: &Answers) -> Result<Assessment, AppError> {
+    schema.assess(answers).map_err(|e| {
+        let field = e
+            .question()
+            .map_or_else(|| "answers".to_owned(), |q| format!("answers.{q}"));
+        AppError::invalid(field, e.to_string())
+    })
+}
+
 /// Lists the shipped severity schemas with their levels and questions.
 #[utoipa::path(get, path = "/api/v1/severity/schemas", tag = "severity",
     responses((status = 200, description = "The schemas, as data", body = Object)))]
@@ -112,11 +122,6 @@ pub async fn assess(
     ApiJson(body): ApiJson<AssessJson>,
 ) -> Result<Json<AssessmentJson>, AppError> {
     let schema = schema_for("schema", body.schema.as_deref())?;
-    let assessment = schema.assess(&body.answers).map_err(|e| {
-        let field = e
-            .question()
-            .map_or_else(|| "answers".to_owned(), |q| format!("answers.{q}"));
-        AppError::invalid(field, e.to_string())
-    })?;
+    let assessment = assess_answers(&schema, &body.answers)?;
     Ok(Json(assessment.into()))
 }
