@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod anonymize;
 pub mod audit;
 pub mod identity;
