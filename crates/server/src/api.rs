@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one module per resource.
 
+pub mod alerts;
 pub mod audit;
 pub mod health;
 pub mod identifiers;

@@ -47,6 +47,11 @@ use crate::api;
         api::notifications::list_notifications,
         api::incidents::create_incident,
         api::incidents::get_incident,
+        api::alerts::create_alert,
+        api::alerts::list_alerts,
+        api::alerts::get_alert,
+        api::alerts::ack_alert,
+        api::alerts::get_delivery,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -7,8 +7,8 @@ use axum::routing::{delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{
-    audit, health, identifiers, incidents, me, notifications, organizations, reports, sectors,
-    session, severity, tokens, users,
+    alerts, audit, health, identifiers, incidents, me, notifications, organizations, reports,
+    sectors, session, severity, tokens, users,
 };
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi};
@@ -79,6 +79,13 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/incidents", post(incidents::create_incident))
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
+        .route(
+            "/api/v1/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route("/api/v1/alerts/{id}", get(alerts::get_alert))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack_alert))
+        .route("/api/v1/alerts/{id}/delivery", get(alerts::get_delivery))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -2,6 +2,7 @@
 //! (SQLite by default, PostgreSQL when CIPHUB_TEST_DATABASE_URL says so).
 
 mod api {
+    mod alerts;
     mod anonymity;
     mod audit;
     mod auth;

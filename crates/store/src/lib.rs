@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod audit;
 pub mod clock;
 mod error;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use alerts::{AlertRecord, DeliveryRecord, NewAlert};
 pub use audit::AuditPage;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;

@@ -79,6 +79,11 @@ async fn openapi_documents_every_route() {
         ("/api/v1/notifications", "get"),
         ("/api/v1/incidents", "post"),
         ("/api/v1/incidents/{id}", "get"),
+        ("/api/v1/alerts", "get"),
+        ("/api/v1/alerts", "post"),
+        ("/api/v1/alerts/{id}", "get"),
+        ("/api/v1/alerts/{id}/ack", "post"),
+        ("/api/v1/alerts/{id}/delivery", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -90,6 +95,6 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        37
+        42
     );
 }

@@ -1,0 +1,373 @@
+//! `/api/v1/alerts`: information provision. Senders (the coordinator, ministries, agencies,
+//! CEPTOARs) address an audience under a TLP label; recipients read and acknowledge; senders see
+//! the delivery table. Who an alert reaches and what its label allows is the domain's
+//! `alert` module; an alert a caller may not see does not exist for it.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::TimeDelta;
+use ciphub_domain::alert::{Audience, Community, Scope, may_send, resolve_audience, role_sees};
+use ciphub_domain::identity::{Role, Roles};
+use ciphub_domain::policy::Actor;
+use ciphub_domain::report::Tlp;
+use ciphub_store::{AlertRecord, DeliveryRecord, NewAlert};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::{parse_slugs, rfc3339};
+use crate::auth::Authed;
+use crate::error::AppError;
+use crate::json::ApiJson;
+
+/// The longest alert body accepted, in characters.
+pub const MAX_ALERT_BODY: usize = 100_000;
+
+/// An alert's audience as sent.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceJson {
+    /// all, sectors, ceptoars or organizations.
+    pub kind: String,
+    /// The sectors', CEPTOARs' or organizations' slugs (none for all).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Only these roles within the recipient organizations (default: everyone).
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A new alert.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlertJson {
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    /// TLP 2.0 label.
+    pub tlp: String,
+    pub audience: AudienceJson,
+    /// TLP:AMBER only: recipients may pass it on to their clients.
+    #[serde(default)]
+    pub clients_permitted: bool,
+    /// How soon recipients must acknowledge, such as 4h.
+    #[serde(default)]
+    pub acknowledge_within: Option<String>,
+    /// Part of an exercise, not a real event.
+    #[serde(default)]
+    pub exercise: bool,
+    /// Reports the alert refers to.
+    #[serde(default)]
+    pub reports: Vec<i64>,
+}
+
+/// The caller organization's delivery of an alert.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryJson {
+    pub org: String,
+    pub delivered_at: String,
+    pub read_at: Option<String>,
+    pub read_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_by: Option<String>,
+}
+
+impl From<DeliveryRecord> for DeliveryJson {
+    fn from(d: DeliveryRecord) -> Self {
+        Self {
+            org: d.org.to_string(),
+            delivered_at: rfc3339(d.delivered),
+            read_at: d.read.map(rfc3339),
+            read_by: d.read_by,
+            acknowledged_at: d.acked.map(rfc3339),
+            acknowledged_by: d.acked_by,
+        }
+    }
+}
+
+/// An alert as the caller sees it.
+#[derive(Serialize, ToSchema)]
+pub struct AlertJson {
+    pub id: i64,
+    pub sender_org: String,
+    pub sender_user: String,
+    pub title: String,
+    pub body: String,
+    /// The TLP 2.0 label, never translated.
+    pub tlp: String,
+    #[schema(value_type = Object)]
+    pub audience: serde_json::Value,
+    pub clients_permitted: bool,
+    pub acknowledge_within: Option<String>,
+    pub exercise: bool,
+    pub reports: Vec<i64>,
+    pub created_at: String,
+    /// The caller organization's delivery, when it is a recipient.
+    pub my_delivery: Option<DeliveryJson>,
+}
+
+/// Paging through the inbox.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    pub before: Option<i64>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<u32>,
+}
+
+fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {
+    let values = parse_slugs("audience.values", &j.values)?;
+    let scope = match j.kind.as_str() {
+        "all" if values.is_empty() => Scope::All,
+        "all" => {
+            return Err(AppError::invalid(
+                "audience.values",
+                "the audience all takes no values",
+            ));
+        }
+        "sectors" => Scope::Sectors(values),
+        "ceptoars" => Scope::Ceptoars(values),
+        "organizations" => Scope::Organizations(values),
+        other => {
+            return Err(AppError::invalid(
+                "audience.kind",
+                format!(
+                    "unknown audience {other:?}; expected all, sectors, ceptoars or organizations"
+                ),
+            ));
+        }
+    };
+    if !matches!(scope, Scope::All) && j.values.is_empty() {
+        return Err(AppError::invalid("audience.values", "name at least one"));
+    }
+    let roles: Roles = j
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.parse::<Role>()
+                .map_err(|e| AppError::invalid(format!("audience.roles[{i}]"), e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Audience { scope, roles })
+}
+
+/// Whether the caller sees the alert: its sender's organization, or a recipient whose roles the
+/// audience includes. Returns the caller's delivery when it is a recipient.
+async fn visible(
+    state: &AppState,
+    actor: &Actor,
+    a: &AlertRecord,
+) -> Result<Option<Option<DeliveryRecord>>, AppError> {
+    let delivery = state.store.delivery(a.id, &actor.org).await?;
+    let sees =
+        a.sender_org == actor.org || (delivery.is_some() && role_sees(&a.audience, &actor.roles));
+    Ok(sees.then_some(delivery))
+}
+
+fn view(a: AlertRecord, delivery: Option<DeliveryRecord>) -> AlertJson {
+    AlertJson {
+        id: a.id,
+        sender_org: a.sender_org.to_string(),
+        sender_user: a.sender_user,
+        title: a.title,
+        body: a.body,
+        tlp: a.tlp.to_string(),
+        audience: serde_json::to_value(&a.audience).unwrap_or_default(),
+        clients_permitted: a.clients_permitted,
+        acknowledge_within: a
+            .ack_within
+            .and_then(|d| d.to_std().ok())
+            .map(|d| humantime::format_duration(d).to_string()),
+        exercise: a.exercise,
+        reports: a.reports,
+        created_at: rfc3339(a.created),
+        my_delivery: delivery.map(DeliveryJson::from),
+    }
+}
+
+async fn load_visible(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<(AlertRecord, Option<DeliveryRecord>), AppError> {
+    let missing = || AppError::NotFound(format!("alert {id} does not exist"));
+    let a = state.store.alert(id).await.map_err(|e| match e {
+        ciphub_store::StoreError::NotFound { .. } => missing(),
+        other => other.into(),
+    })?;
+    match visible(state, actor, &a).await? {
+        Some(d) => Ok((a, d)),
+        None => Err(missing()),
+    }
+}
+
+/// Sends an alert to an audience under a TLP label.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", request_body = NewAlertJson,
+    responses((status = 201, body = AlertJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_alert(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<NewAlertJson>,
+) -> Result<(StatusCode, Json<AlertJson>), AppError> {
+    let actor = authed.actor();
+    if !may_send(actor.org_kind, &actor.roles) {
+        return Err(AppError::Forbidden(
+            "alerts are sent by analysts, coordinators, secretariats and admins of the coordinator, ministries, agencies and CEPTOARs".into(),
+        ));
+    }
+    ciphub_domain::report::check_text(&body.title, "")
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
+    if body.body.chars().count() > MAX_ALERT_BODY {
+        return Err(AppError::invalid(
+            "body",
+            format!("at most {MAX_ALERT_BODY} characters"),
+        ));
+    }
+    let tlp: Tlp = body
+        .tlp
+        .parse()
+        .map_err(|e: String| AppError::invalid("tlp", e))?;
+    let audience = audience_of(&body.audience)?;
+    if body.clients_permitted && tlp != Tlp::Amber {
+        return Err(AppError::invalid(
+            "clients_permitted",
+            "only a TLP:AMBER alert gives permission to pass it on to clients",
+        ));
+    }
+    let ack_within = body
+        .acknowledge_within
+        .as_deref()
+        .map(|t| {
+            humantime::parse_duration(t)
+                .ok()
+                .and_then(|d| TimeDelta::from_std(d).ok())
+                .filter(|d| *d > TimeDelta::zero() && *d <= TimeDelta::days(30))
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "acknowledge_within",
+                        format!("{t:?} is not a duration from 1s to 30d, such as 4h"),
+                    )
+                })
+        })
+        .transpose()?;
+    let (sectors, orgs) = state.store.community().await?;
+    let recipients = resolve_audience(
+        &audience,
+        tlp,
+        &actor.org,
+        Community {
+            sectors: &sectors,
+            orgs: &orgs,
+        },
+    )
+    .map_err(|e| AppError::invalid("audience", e.to_string()))?;
+    let new = NewAlert {
+        title: body.title,
+        body: body.body,
+        tlp,
+        audience,
+        clients_permitted: body.clients_permitted,
+        ack_within,
+        exercise: body.exercise,
+        reports: body.reports,
+    };
+    let alert = state
+        .store
+        .create_alert(&authed.0, &new, &recipients)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(alert, None))))
+}
+
+/// The caller organization's alerts, received and sent, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, body = [AlertJson])))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    authed: Authed,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AlertJson>>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::malformed(
+            "invalid_query",
+            "limit must be from 1 to 200",
+            Some("limit".into()),
+        ));
+    }
+    let actor = authed.actor();
+    let mut out = Vec::new();
+    for a in state
+        .store
+        .alerts_of_org(&actor.org, q.before, limit)
+        .await?
+    {
+        if let Some(d) = visible(&state, &actor, &a).await? {
+            out.push(view(a, d));
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One alert; reading it records the caller organization's first read.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses((status = 200, body = AlertJson), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_alert(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertJson>, AppError> {
+    let actor = authed.actor();
+    let (a, d) = load_visible(&state, &actor, id).await?;
+    if d.as_ref().is_some_and(|d| d.read.is_none()) {
+        state.store.mark_alert_read(id, &authed.0).await?;
+    }
+    let d = state.store.delivery(id, &actor.org).await?;
+    Ok(Json(view(a, d)))
+}
+
+/// Acknowledges an alert for the caller's organization.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses((status = 200, body = DeliveryJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn ack_alert(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> Result<Json<DeliveryJson>, AppError> {
+    let actor = authed.actor();
+    let (_, d) = load_visible(&state, &actor, id).await?;
+    if d.is_none() {
+        return Err(AppError::Forbidden(
+            "only a recipient organization acknowledges an alert".into(),
+        ));
+    }
+    Ok(Json(state.store.ack_alert(id, &authed.0).await?.into()))
+}
+
+/// The delivery table: for each recipient organization, delivered, read and acknowledged (by
+/// whom, when). For the sender's organization only.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/delivery", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses((status = 200, body = [DeliveryJson]), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<DeliveryJson>>, AppError> {
+    let actor = authed.actor();
+    let (a, _) = load_visible(&state, &actor, id).await?;
+    if a.sender_org != actor.org {
+        return Err(AppError::Forbidden(
+            "the delivery table is for the sender's organization".into(),
+        ));
+    }
+    let rows = state.store.deliveries(id).await?;
+    Ok(Json(rows.into_iter().map(DeliveryJson::from).collect()))
+}

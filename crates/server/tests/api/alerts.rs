@@ -1,0 +1,183 @@
+//! Alerts: audiences, TLP, roles, reading, acknowledging and the delivery table.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::{error_of, spawn_app};
+
+fn alert(tlp: &str, kind: &str, values: &[&str]) -> Value {
+    json!({
+        "title": "Ransomware campaign against water utilities",
+        "body": "Block **these** indicators.",
+        "tlp": tlp,
+        "audience": {"kind": kind, "values": values},
+        "acknowledge_within": "4h"
+    })
+}
+
+#[tokio::test]
+async fn alerts_reach_their_audience_and_record_acknowledgements() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:GREEN", "sectors", &["water"]),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let sent: Value = resp.json().await.expect("json");
+    let id = sent["id"].as_i64().expect("id");
+    assert_eq!(sent["acknowledge_within"], "4h");
+
+    let inbox: Vec<Value> = app
+        .get("reporter", "/api/v1/alerts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["tlp"], "TLP:GREEN");
+    assert_eq!(
+        app.get("mhlw-analyst", &format!("/api/v1/alerts/{id}"))
+            .await
+            .status(),
+        404
+    );
+
+    let one: Value = app
+        .get("reporter", &format!("/api/v1/alerts/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one["my_delivery"]["read_by"], "reporter");
+    let ack = app
+        .send(
+            Method::POST,
+            "water-exec",
+            &format!("/api/v1/alerts/{id}/ack"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(ack.status(), 200);
+    let table: Vec<Value> = app
+        .get("coordinator", &format!("/api/v1/alerts/{id}/delivery"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let orgs: Vec<&str> = table
+        .iter()
+        .map(|d| d["org"].as_str().expect("org"))
+        .collect();
+    assert_eq!(orgs, ["tokyo-water", "water-ceptoar"]);
+    assert_eq!(table[0]["acknowledged_by"], "water-exec");
+    assert_eq!(table[0]["read_by"], "reporter");
+    assert!(table[1]["acknowledged_at"].is_null());
+    // Recipients do not see the table.
+    assert_eq!(
+        app.get("reporter", &format!("/api/v1/alerts/{id}/delivery"))
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn tlp_and_roles_limit_who_sees() {
+    let app = spawn_app().await;
+    let (status, _, field, msg) = error_of(
+        app.send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:RED", "sectors", &["water"]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, field.as_deref()), (422, Some("audience")));
+    assert!(msg.contains("named recipients"), "{msg}");
+    let red = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:RED", "organizations", &["tokyo-water"]),
+        )
+        .await;
+    assert_eq!(red.status(), 201);
+    let red: Value = red.json().await.expect("json");
+    assert_eq!(
+        app.get("secretariat", &format!("/api/v1/alerts/{}", red["id"]))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get("reporter", &format!("/api/v1/alerts/{}", red["id"]))
+            .await
+            .status(),
+        200
+    );
+
+    let mut execs = alert("TLP:AMBER", "ceptoars", &["water-ceptoar"]);
+    execs["audience"]["roles"] = json!(["executive"]);
+    let resp = app
+        .send(Method::POST, "secretariat", "/api/v1/alerts", execs)
+        .await;
+    assert_eq!(resp.status(), 201);
+    let execs: Value = resp.json().await.expect("json");
+    let path = format!("/api/v1/alerts/{}", execs["id"]);
+    assert_eq!(app.get("water-exec", &path).await.status(), 200);
+    assert_eq!(app.get("reporter", &path).await.status(), 404);
+}
+
+#[tokio::test]
+async fn bad_alerts_are_named_and_only_staff_send() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            Method::POST,
+            "water-admin",
+            "/api/v1/alerts",
+            alert("TLP:GREEN", "all", &[]),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+    let mut green_clients = alert("TLP:GREEN", "all", &[]);
+    green_clients["clients_permitted"] = json!(true);
+    let cases = [
+        (alert("TLP:WHITE", "all", &[]), "tlp"),
+        (alert("TLP:GREEN", "everyone", &[]), "audience.kind"),
+        (alert("TLP:GREEN", "sectors", &[]), "audience.values"),
+        (
+            alert("TLP:GREEN", "sectors", &["Water"]),
+            "audience.values[0]",
+        ),
+        (alert("TLP:GREEN", "ceptoars", &["mhlw"]), "audience"),
+        (green_clients, "clients_permitted"),
+        (
+            {
+                let mut a = alert("TLP:GREEN", "all", &[]);
+                a["acknowledge_within"] = json!("soon");
+                a
+            },
+            "acknowledge_within",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, _, got, msg) = error_of(
+            app.send(Method::POST, "coordinator", "/api/v1/alerts", body.clone())
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, got.as_deref()),
+            (422, Some(field)),
+            "{body}: {msg}"
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Alerts: storing them with one delivery row per recipient organization, the inbox, reading
+//! and acknowledging, and the delivery table the sender sees.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use ciphub_domain::Slug;
+use ciphub_domain::alert::{Audience, OrgFacts};
+use ciphub_domain::registry::OrgKind;
+use ciphub_domain::report::Tlp;
+use serde_json::json;
+
+use crate::clock::from_us;
+use crate::users::UserRecord;
+use crate::{By, Store, StoreError};
+
+/// An alert as a sender writes it, already checked.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    pub title: String,
+    pub body: String,
+    pub tlp: Tlp,
+    pub audience: Audience,
+    /// AMBER only: recipients may pass it on to their clients.
+    pub clients_permitted: bool,
+    pub ack_within: Option<TimeDelta>,
+    pub exercise: bool,
+    pub reports: Vec<i64>,
+}
+
+/// A stored alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub sender_org: Slug,
+    pub sender_user: String,
+    pub title: String,
+    pub body: String,
+    pub tlp: Tlp,
+    pub audience: Audience,
+    pub clients_permitted: bool,
+    pub ack_within: Option<TimeDelta>,
+    pub exercise: bool,
+    pub reports: Vec<i64>,
+    pub relay_of: Option<i64>,
+    pub relay_note: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+/// One recipient organization's delivery of an alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub org: Slug,
+    pub delivered: DateTime<Utc>,
+    pub read: Option<DateTime<Utc>>,
+    pub read_by: Option<String>,
+    pub acked: Option<DateTime<Utc>>,
+    pub acked_by: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: i64,
+    sender_org: String,
+    sender_user: String,
+    title: String,
+    body: String,
+    tlp: String,
+    audience: String,
+    clients_permitted: i64,
+    ack_within_us: Option<i64>,
+    exercise: i64,
+    reports: String,
+    relay_of: Option<i64>,
+    relay_note: Option<String>,
+    created_us: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    org: String,
+    delivered_us: i64,
+    read_us: Option<i64>,
+    read_by: Option<String>,
+    acked_us: Option<i64>,
+    acked_by: Option<String>,
+}
+
+const ALERT_SELECT: &str = "SELECT a.id, o.slug AS sender_org, a.sender_user, a.title, a.body, a.tlp, \
+     a.audience, a.clients_permitted, a.ack_within_us, a.exercise, a.reports, a.relay_of, a.relay_note, \
+     a.created_us FROM alerts a JOIN organizations o ON o.id = a.sender_org_id";
+
+/// Delivery rows written per statement when fanning out.
+const FAN_OUT_CHUNK: usize = 400;
+
+fn corrupt(e: impl ToString) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl AlertRow {
+    fn into_record(self) -> Result<AlertRecord, StoreError> {
+        Ok(AlertRecord {
+            id: self.id,
+            sender_org: Slug::parse(&self.sender_org).map_err(corrupt)?,
+            sender_user: self.sender_user,
+            title: self.title,
+            body: self.body,
+            tlp: self.tlp.parse().map_err(corrupt)?,
+            audience: serde_json::from_str(&self.audience).map_err(corrupt)?,
+            clients_permitted: self.clients_permitted != 0,
+            ack_within: self.ack_within_us.map(TimeDelta::microseconds),
+            exercise: self.exercise != 0,
+            reports: serde_json::from_str(&self.reports).map_err(corrupt)?,
+            relay_of: self.relay_of,
+            relay_note: self.relay_note,
+            created: from_us(self.created_us),
+        })
+    }
+}
+
+impl DeliveryRow {
+    fn into_record(self) -> Result<DeliveryRecord, StoreError> {
+        Ok(DeliveryRecord {
+            org: Slug::parse(&self.org).map_err(corrupt)?,
+            delivered: from_us(self.delivered_us),
+            read: self.read_us.map(from_us),
+            read_by: self.read_by,
+            acked: self.acked_us.map(from_us),
+            acked_by: self.acked_by,
+        })
+    }
+}
+
+impl Store {
+    /// Every sector and every organization's kind, sectors and memberships, for resolving audiences.
+    pub async fn community(&self) -> Result<(BTreeSet<Slug>, Vec<OrgFacts>), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let sectors: Vec<String> = sqlx::query_scalar("SELECT slug FROM sectors")
+            .fetch_all(&mut *conn)
+            .await?;
+        let orgs: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, slug, kind FROM organizations ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?;
+        let org_sectors: Vec<(i64, String)> =
+            sqlx::query_as("SELECT org_id, sector FROM org_sectors")
+                .fetch_all(&mut *conn)
+                .await?;
+        let groups: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT m.member_id, g.slug FROM memberships m JOIN organizations g ON g.id = m.group_id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut by_id: BTreeMap<i64, OrgFacts> = BTreeMap::new();
+        for (id, slug, kind) in orgs {
+            by_id.insert(
+                id,
+                OrgFacts {
+                    slug: Slug::parse(&slug).map_err(corrupt)?,
+                    kind: kind.parse::<OrgKind>().map_err(corrupt)?,
+                    sectors: Vec::new(),
+                    member_of: Vec::new(),
+                },
+            );
+        }
+        for (id, s) in org_sectors {
+            if let Some(o) = by_id.get_mut(&id) {
+                o.sectors.push(Slug::parse(&s).map_err(corrupt)?);
+            }
+        }
+        for (id, g) in groups {
+            if let Some(o) = by_id.get_mut(&id) {
+                o.member_of.push(Slug::parse(&g).map_err(corrupt)?);
+            }
+        }
+        let sectors = sectors
+            .iter()
+            .map(|s| Slug::parse(s).map_err(corrupt))
+            .collect::<Result<_, _>>()?;
+        Ok((sectors, by_id.into_values().collect()))
+    }
+
+    /// Stores an alert and delivers it to every recipient organization's inbox, in one transaction.
+    pub async fn create_alert(
+        &self,
+        sender: &UserRecord,
+        new: &NewAlert,
+        recipients: &BTreeSet<Slug>,
+    ) -> Result<AlertRecord, StoreError> {
+        let ids: BTreeMap<String, i64> =
+            sqlx::query_as::<_, (String, i64)>("SELECT slug, id FROM organizations")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let sender_id = *ids
+            .get(sender.org.as_str())
+            .ok_or_else(|| StoreError::not_found("organization", &sender.org))?;
+        let recipient_ids: Vec<i64> = recipients
+            .iter()
+            .map(|r| {
+                ids.get(r.as_str())
+                    .copied()
+                    .ok_or_else(|| StoreError::not_found("organization", r))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut w = self.begin_write(&By::actor(&sender.actor())).await?;
+        let now = w.now_us;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
+             ack_within_us, exercise, reports, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             RETURNING id",
+        )
+        .bind(sender_id)
+        .bind(sender.name.as_str())
+        .bind(&new.title)
+        .bind(&new.body)
+        .bind(new.tlp.as_str())
+        .bind(serde_json::to_string(&new.audience).map_err(corrupt)?)
+        .bind(i64::from(new.clients_permitted))
+        .bind(new.ack_within.and_then(|d| d.num_microseconds()))
+        .bind(i64::from(new.exercise))
+        .bind(serde_json::to_string(&new.reports).map_err(corrupt)?)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        // Many rows per statement: an alert to every operator is thousands of rows.
+        for chunk in recipient_ids.chunks(FAN_OUT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${})", i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO alert_deliveries (alert_id, delivered_us, org_id) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
+            for org in chunk {
+                q = q.bind(*org);
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        w.audit(
+            "alert.create",
+            "alert",
+            &id.to_string(),
+            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise}),
+        )
+        .await?;
+        w.commit().await?;
+        self.alert(id).await
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: i64) -> Result<AlertRecord, StoreError> {
+        let row: Option<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ALERT_SELECT} WHERE a.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or_else(|| StoreError::not_found("alert", id))?
+            .into_record()
+    }
+
+    /// Alerts an organization sent or received, newest first.
+    pub async fn alerts_of_org(
+        &self,
+        org: &Slug,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ALERT_SELECT} WHERE (o.slug = $1 OR EXISTS (SELECT 1 FROM alert_deliveries d \
+             JOIN organizations r ON r.id = d.org_id WHERE d.alert_id = a.id AND r.slug = $1)) \
+             AND ($2 IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3"
+        )))
+        .bind(org.as_str())
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
+    /// One organization's delivery of an alert, if it is a recipient.
+    pub async fn delivery(
+        &self,
+        alert: i64,
+        org: &Slug,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let row: Option<DeliveryRow> = sqlx::query_as(
+            "SELECT o.slug AS org, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
+             FROM alert_deliveries d JOIN organizations o ON o.id = d.org_id WHERE d.alert_id = $1 AND o.slug = $2",
+        )
+        .bind(alert)
+        .bind(org.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(DeliveryRow::into_record).transpose()
+    }
+
+    /// Every recipient's delivery of an alert, by organization.
+    pub async fn deliveries(&self, alert: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "SELECT o.slug AS org, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
+             FROM alert_deliveries d JOIN organizations o ON o.id = d.org_id WHERE d.alert_id = $1 ORDER BY o.slug",
+        )
+        .bind(alert)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DeliveryRow::into_record).collect()
+    }
+
+    /// Records that a user of a recipient organization read an alert (the first read counts).
+    pub async fn mark_alert_read(&self, alert: i64, user: &UserRecord) -> Result<(), StoreError> {
+        // Reading is bookkeeping of delivery, not a change of the alert: not audited.
+        sqlx::query(
+            "UPDATE alert_deliveries SET read_us = $3, read_by = $4 WHERE alert_id = $1 AND read_us IS NULL \
+             AND org_id = (SELECT id FROM organizations WHERE slug = $2)",
+        )
+        .bind(alert)
+        .bind(user.org.as_str())
+        .bind(crate::clock::to_us(self.clock.now()))
+        .bind(user.name.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Acknowledges an alert for the user's organization; acknowledging again keeps the first.
+    pub async fn ack_alert(
+        &self,
+        alert: i64,
+        user: &UserRecord,
+    ) -> Result<DeliveryRecord, StoreError> {
+        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
+        let done = sqlx::query(
+            "UPDATE alert_deliveries SET acked_us = $3, acked_by = $4, \
+             read_us = COALESCE(read_us, $3), read_by = COALESCE(read_by, $4) \
+             WHERE alert_id = $1 AND acked_us IS NULL AND org_id = (SELECT id FROM organizations WHERE slug = $2)",
+        )
+        .bind(alert)
+        .bind(user.org.as_str())
+        .bind(w.now_us)
+        .bind(user.name.as_str())
+        .execute(&mut *w.tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            w.audit("alert.ack", "alert", &alert.to_string(), json!({}))
+                .await?;
+            w.commit().await?;
+        } else {
+            drop(w);
+        }
+        self.delivery(alert, &user.org)
+            .await?
+            .ok_or_else(|| StoreError::not_found("alert", alert))
+    }
+}
