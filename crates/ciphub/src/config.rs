@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Report stage deadlines.
     pub deadlines: Option<DeadlinesConfig>,
+    /// The address the public reaches ciphub at (for links in the Atom feed).
+    pub public_url: Option<String>,
 }
 
 /// Stage deadlines: defaults, then overrides tried in order.
@@ -144,6 +146,7 @@ impl FileConfig {
         if let Some(t) = &self.login_window {
             c.login_window = duration("login_window", t)?;
         }
+        c.public_url.clone_from(&self.public_url);
         if let Some(d) = &self.deadlines {
             let default = stage_deadlines(
                 "deadlines",

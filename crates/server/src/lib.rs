@@ -11,8 +11,10 @@ mod auth;
 mod error;
 mod json;
 mod limits;
+mod markdown;
 mod metrics;
 mod openapi;
+mod public;
 mod router;
 
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub struct ServerConfig {
     pub max_token_lifetime: Duration,
     /// Report stage deadlines per formation and severity.
     pub deadlines: ciphub_domain::report::DeadlinePolicy,
+    /// The address the public reaches this server at, for links in the Atom feed (default:
+    /// from the request's Host header).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,7 @@ impl Default for ServerConfig {
             login_window: Duration::from_secs(15 * 60),
             max_token_lifetime: Duration::from_secs(366 * 24 * 3600),
             deadlines: ciphub_domain::report::DeadlinePolicy::default(),
+            public_url: None,
         }
     }
 }

@@ -52,6 +52,8 @@ use crate::api;
         api::alerts::get_alert,
         api::alerts::ack_alert,
         api::alerts::get_delivery,
+        crate::public::get_advisories,
+        crate::public::get_advisories_feed,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -11,7 +11,7 @@ use crate::api::{
     sectors, session, severity, tokens, users,
 };
 use crate::error::AppError;
-use crate::{AppState, auth, metrics, openapi};
+use crate::{AppState, auth, metrics, openapi, public};
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
@@ -91,9 +91,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
-    // The unauthenticated routes: the health probe and the password login itself.
+    // The unauthenticated routes: the health probe, the password login itself, and the
+    // TLP:CLEAR advisories (the only data served without credentials).
     let open = Router::new()
         .route("/healthz", get(health::get_health))
+        .route("/public/advisories", get(public::get_advisories))
+        .route("/public/advisories.atom", get(public::get_advisories_feed))
         .route("/api/v1/session", post(session::create_session));
     Router::new()
         .merge(open)

@@ -8,6 +8,7 @@ mod api {
     mod auth;
     mod bad_input;
     mod helpers;
+    mod public;
     mod registry;
     mod reports;
     mod service;

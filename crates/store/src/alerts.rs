@@ -282,6 +282,17 @@ impl Store {
         rows.into_iter().map(AlertRow::into_record).collect()
     }
 
+    /// The newest TLP:CLEAR alerts that are not exercises, for the public page and feed.
+    pub async fn public_alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ALERT_SELECT} WHERE a.tlp = 'TLP:CLEAR' AND a.exercise = 0 ORDER BY a.id DESC LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
     /// One organization's delivery of an alert, if it is a recipient.
     pub async fn delivery(
         &self,

@@ -93,7 +93,10 @@ pub struct AlertJson {
     pub sender_org: String,
     pub sender_user: String,
     pub title: String,
+    /// Markdown as sent.
     pub body: String,
+    /// The body rendered to sanitized HTML.
+    pub body_html: String,
     /// The TLP 2.0 label, never translated.
     pub tlp: String,
     #[schema(value_type = Object)]
@@ -172,6 +175,7 @@ fn view(a: AlertRecord, delivery: Option<DeliveryRecord>) -> AlertJson {
         sender_org: a.sender_org.to_string(),
         sender_user: a.sender_user,
         title: a.title,
+        body_html: crate::markdown::render(&a.body),
         body: a.body,
         tlp: a.tlp.to_string(),
         audience: serde_json::to_value(&a.audience).unwrap_or_default(),

@@ -84,6 +84,8 @@ async fn openapi_documents_every_route() {
         ("/api/v1/alerts/{id}", "get"),
         ("/api/v1/alerts/{id}/ack", "post"),
         ("/api/v1/alerts/{id}/delivery", "get"),
+        ("/public/advisories", "get"),
+        ("/public/advisories.atom", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -95,6 +97,6 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        42
+        44
     );
 }
