@@ -52,6 +52,8 @@ use crate::api;
         api::alerts::get_alert,
         api::alerts::ack_alert,
         api::alerts::get_delivery,
+        api::alerts::relay_alert,
+        api::alerts::put_relay_rule,
         crate::public::get_advisories,
         crate::public::get_advisories_feed,
     ),

@@ -86,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/alerts/{id}", get(alerts::get_alert))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack_alert))
         .route("/api/v1/alerts/{id}/delivery", get(alerts::get_delivery))
+        .route("/api/v1/alerts/{id}/relay", post(alerts::relay_alert))
+        .route("/api/v1/relay-rule", put(alerts::put_relay_rule))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

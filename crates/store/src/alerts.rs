@@ -26,6 +26,9 @@ pub struct NewAlert {
     pub ack_within: Option<TimeDelta>,
     pub exercise: bool,
     pub reports: Vec<i64>,
+    /// The alert this one passes on, and the relaying organization's note.
+    pub relay_of: Option<i64>,
+    pub relay_note: Option<String>,
 }
 
 /// A stored alert.
@@ -183,7 +186,9 @@ impl Store {
     /// Stores an alert and delivers it to every recipient organization's inbox, in one transaction.
     pub async fn create_alert(
         &self,
-        sender: &UserRecord,
+        sender_org: &Slug,
+        sender_user: &str,
+        by: &By,
         new: &NewAlert,
         recipients: &BTreeSet<Slug>,
     ) -> Result<AlertRecord, StoreError> {
@@ -194,8 +199,8 @@ impl Store {
                 .into_iter()
                 .collect();
         let sender_id = *ids
-            .get(sender.org.as_str())
-            .ok_or_else(|| StoreError::not_found("organization", &sender.org))?;
+            .get(sender_org.as_str())
+            .ok_or_else(|| StoreError::not_found("organization", sender_org))?;
         let recipient_ids: Vec<i64> = recipients
             .iter()
             .map(|r| {
@@ -204,15 +209,15 @@ impl Store {
                     .ok_or_else(|| StoreError::not_found("organization", r))
             })
             .collect::<Result<_, _>>()?;
-        let mut w = self.begin_write(&By::actor(&sender.actor())).await?;
+        let mut w = self.begin_write(by).await?;
         let now = w.now_us;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
-             ack_within_us, exercise, reports, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             RETURNING id",
+             ack_within_us, exercise, reports, created_us, relay_of, relay_note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(sender_id)
-        .bind(sender.name.as_str())
+        .bind(sender_user)
         .bind(&new.title)
         .bind(&new.body)
         .bind(new.tlp.as_str())
@@ -222,6 +227,8 @@ impl Store {
         .bind(i64::from(new.exercise))
         .bind(serde_json::to_string(&new.reports).map_err(corrupt)?)
         .bind(now)
+        .bind(new.relay_of)
+        .bind(&new.relay_note)
         .fetch_one(&mut *w.tx)
         .await?;
         // Many rows per statement: an alert to every operator is thousands of rows.
@@ -243,7 +250,7 @@ impl Store {
             "alert.create",
             "alert",
             &id.to_string(),
-            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise}),
+            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise, "relay_of": new.relay_of}),
         )
         .await?;
         w.commit().await?;
@@ -280,6 +287,70 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
+    /// Organizations an alert reached, directly or through alerts that pass it on.
+    pub async fn reached_by(&self, alert: i64) -> Result<BTreeSet<Slug>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT o.slug FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
+             JOIN organizations o ON o.id = d.org_id WHERE a.id = $1 OR a.relay_of = $1",
+        )
+        .bind(alert)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|s| Slug::parse(s).map_err(corrupt))
+            .collect()
+    }
+
+    /// The relay rules of these organizations that are switched on: organization and note.
+    pub async fn auto_relays(
+        &self,
+        orgs: &BTreeSet<Slug>,
+    ) -> Result<Vec<(Slug, String)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT o.slug, r.note FROM relay_rules r JOIN organizations o ON o.id = r.org_id WHERE r.enabled = 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .filter(|(slug, _)| orgs.iter().any(|o| o.as_str() == slug))
+            .map(|(slug, note)| Ok((Slug::parse(&slug).map_err(corrupt)?, note)))
+            .collect()
+    }
+
+    /// Sets an organization's relay rule.
+    pub async fn set_relay_rule(
+        &self,
+        org: &Slug,
+        enabled: bool,
+        note: &str,
+        by: &By,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+            .bind(org.as_str())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let id = id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        sqlx::query("DELETE FROM relay_rules WHERE org_id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("INSERT INTO relay_rules (org_id, enabled, note) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(i64::from(enabled))
+            .bind(note)
+            .execute(&mut *w.tx)
+            .await?;
+        w.audit(
+            "organization.relay-rule",
+            "organization",
+            org.as_str(),
+            json!({"enabled": enabled, "note": note}),
+        )
+        .await?;
+        w.commit().await
     }
 
     /// The newest TLP:CLEAR alerts that are not exercises, for the public page and feed.

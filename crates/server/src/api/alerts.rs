@@ -7,7 +7,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::TimeDelta;
-use ciphub_domain::alert::{Audience, Community, Scope, may_send, resolve_audience, role_sees};
+use std::collections::BTreeSet;
+
+use ciphub_domain::alert::{
+    Audience, Community, Scope, may_relay, may_send, resolve_audience, role_sees,
+};
 use ciphub_domain::identity::{Role, Roles};
 use ciphub_domain::policy::Actor;
 use ciphub_domain::report::Tlp;
@@ -105,6 +109,9 @@ pub struct AlertJson {
     pub acknowledge_within: Option<String>,
     pub exercise: bool,
     pub reports: Vec<i64>,
+    /// The alert this one passes on, and the note of the organization that passed it on.
+    pub relay_of: Option<i64>,
+    pub relay_note: Option<String>,
     pub created_at: String,
     /// The caller organization's delivery, when it is a recipient.
     pub my_delivery: Option<DeliveryJson>,
@@ -186,6 +193,8 @@ fn view(a: AlertRecord, delivery: Option<DeliveryRecord>) -> AlertJson {
             .map(|d| humantime::format_duration(d).to_string()),
         exercise: a.exercise,
         reports: a.reports,
+        relay_of: a.relay_of,
+        relay_note: a.relay_note,
         created_at: rfc3339(a.created),
         my_delivery: delivery.map(DeliveryJson::from),
     }
@@ -277,12 +286,207 @@ pub async fn create_alert(
         ack_within,
         exercise: body.exercise,
         reports: body.reports,
+        relay_of: None,
+        relay_note: None,
     };
     let alert = state
         .store
-        .create_alert(&authed.0, &new, &recipients)
+        .create_alert(
+            &actor.org,
+            actor.user.as_str(),
+            &ciphub_store::By::actor(&actor),
+            &new,
+            &recipients,
+        )
         .await?;
+    relay_automatically(&state, &alert, &recipients, &sectors, &orgs).await?;
     Ok((StatusCode::CREATED, Json(view(alert, None))))
+}
+
+/// Passes `source` on from `ceptoar` to its members that did not receive it, keeping its label
+/// and audience roles, with the CEPTOAR's note. Refused where the label forbids passing on.
+/// Who passes an alert on, and with what note.
+struct Relayer<'a> {
+    ceptoar: &'a ciphub_domain::Slug,
+    user: &'a str,
+    by: &'a ciphub_store::By,
+    note: &'a str,
+}
+
+async fn relay_from(
+    state: &AppState,
+    source: &AlertRecord,
+    relayer: Relayer<'_>,
+    already: &BTreeSet<ciphub_domain::Slug>,
+    community: Community<'_>,
+) -> Result<Option<AlertRecord>, AppError> {
+    let Relayer {
+        ceptoar,
+        user,
+        by,
+        note,
+    } = relayer;
+    may_relay(source.tlp, source.clients_permitted)
+        .map_err(|e| AppError::invalid("tlp", e.to_string()))?;
+    let audience = Audience {
+        scope: Scope::Ceptoars(vec![ceptoar.clone()]),
+        roles: source.audience.roles.clone(),
+    };
+    let members = match resolve_audience(&audience, source.tlp, ceptoar, community) {
+        Ok(m) => m,
+        Err(ciphub_domain::alert::AlertError::Empty) => return Ok(None),
+        Err(e) => return Err(AppError::invalid("audience", e.to_string())),
+    };
+    let fresh: BTreeSet<_> = members.difference(already).cloned().collect();
+    if fresh.is_empty() {
+        return Ok(None);
+    }
+    let new = NewAlert {
+        title: source.title.clone(),
+        body: source.body.clone(),
+        tlp: source.tlp,
+        audience,
+        clients_permitted: false,
+        ack_within: source.ack_within,
+        exercise: source.exercise,
+        reports: source.reports.clone(),
+        relay_of: Some(source.id),
+        relay_note: Some(note.to_owned()),
+    };
+    Ok(Some(
+        state
+            .store
+            .create_alert(ceptoar, user, by, &new, &fresh)
+            .await?,
+    ))
+}
+
+/// Applies the relay rules of the CEPTOARs among an alert's recipients.
+async fn relay_automatically(
+    state: &AppState,
+    alert: &AlertRecord,
+    recipients: &BTreeSet<ciphub_domain::Slug>,
+    sectors: &BTreeSet<ciphub_domain::Slug>,
+    orgs: &[ciphub_domain::alert::OrgFacts],
+) -> Result<(), AppError> {
+    if may_relay(alert.tlp, alert.clients_permitted).is_err() {
+        return Ok(());
+    }
+    let community = Community { sectors, orgs };
+    for (ceptoar, note) in state.store.auto_relays(recipients).await? {
+        let by = ciphub_store::By {
+            user: Some(format!("relay-rule@{ceptoar}")),
+            org: Some(ceptoar.to_string()),
+        };
+        let relayer = Relayer {
+            ceptoar: &ceptoar,
+            user: "relay-rule",
+            by: &by,
+            note: &note,
+        };
+        relay_from(state, alert, relayer, recipients, community).await?;
+    }
+    Ok(())
+}
+
+/// A CEPTOAR's note when passing an alert on.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelayAlertJson {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Passes an alert the caller's CEPTOAR received on to its members, with a note; the TLP label
+/// decides whether that is allowed.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/relay", tag = "alerts", request_body = RelayAlertJson,
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses((status = 201, body = AlertJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn relay_alert(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<RelayAlertJson>,
+) -> Result<(StatusCode, Json<AlertJson>), AppError> {
+    let actor = authed.actor();
+    let (a, d) = load_visible(&state, &actor, id).await?;
+    if d.is_none()
+        || actor.org_kind != ciphub_domain::registry::OrgKind::Ceptoar
+        || !actor.has(Role::Secretariat)
+    {
+        return Err(AppError::Forbidden(
+            "alerts are passed on by the secretariat of a CEPTOAR that received them".into(),
+        ));
+    }
+    if body.note.chars().count() > 2_000 {
+        return Err(AppError::invalid("note", "at most 2,000 characters"));
+    }
+    let (sectors, orgs) = state.store.community().await?;
+    let already = state.store.reached_by(id).await?;
+    let by = ciphub_store::By::actor(&actor);
+    let relayer = Relayer {
+        ceptoar: &actor.org,
+        user: actor.user.as_str(),
+        by: &by,
+        note: &body.note,
+    };
+    let relayed = relay_from(
+        &state,
+        &a,
+        relayer,
+        &already,
+        Community {
+            sectors: &sectors,
+            orgs: &orgs,
+        },
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::invalid(
+            "id",
+            "every member of your CEPTOAR has already received this alert",
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(view(relayed, None))))
+}
+
+/// A CEPTOAR's rule for passing alerts on automatically.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelayRuleJson {
+    pub enabled: bool,
+    /// Added to every alert passed on.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Sets the caller CEPTOAR's rule: pass every alert it may pass on to all its members.
+#[utoipa::path(put, path = "/api/v1/relay-rule", tag = "alerts", request_body = RelayRuleJson,
+    responses((status = 200, body = RelayRuleJson), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn put_relay_rule(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<RelayRuleJson>,
+) -> Result<Json<RelayRuleJson>, AppError> {
+    let actor = authed.actor();
+    if actor.org_kind != ciphub_domain::registry::OrgKind::Ceptoar
+        || !(actor.has(Role::Secretariat) || actor.has(Role::Admin))
+    {
+        return Err(AppError::Forbidden(
+            "relay rules are set by a CEPTOAR's secretariat or admin".into(),
+        ));
+    }
+    state
+        .store
+        .set_relay_rule(
+            &actor.org,
+            body.enabled,
+            &body.note,
+            &ciphub_store::By::actor(&actor),
+        )
+        .await?;
+    Ok(Json(body))
 }
 
 /// The caller organization's alerts, received and sent, newest first.

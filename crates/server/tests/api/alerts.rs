@@ -181,3 +181,149 @@ async fn bad_alerts_are_named_and_only_staff_send() {
         );
     }
 }
+
+#[tokio::test]
+async fn ceptoars_pass_alerts_on_as_the_label_allows() {
+    let app = spawn_app().await;
+    // Automatic relay: the water CEPTOAR passes what it may on to its members, with a note.
+    let rule = app
+        .send(
+            Method::PUT,
+            "secretariat",
+            "/api/v1/relay-rule",
+            json!({"enabled": true, "note": "Relayed by the Water CEPTOAR"}),
+        )
+        .await;
+    assert_eq!(rule.status(), 200);
+    assert_eq!(
+        app.send(
+            Method::PUT,
+            "reporter",
+            "/api/v1/relay-rule",
+            json!({"enabled": true})
+        )
+        .await
+        .status(),
+        403
+    );
+    let sent: Value = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:GREEN", "organizations", &["water-ceptoar"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let inbox: Vec<Value> = app
+        .get("reporter", "/api/v1/alerts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["relay_of"], sent["id"]);
+    assert_eq!(inbox[0]["relay_note"], "Relayed by the Water CEPTOAR");
+    assert_eq!(inbox[0]["sender_org"], "water-ceptoar");
+    assert_eq!(inbox[0]["tlp"], "TLP:GREEN");
+
+    // AMBER without the sender's permission is not passed on, automatically or by hand.
+    let amber: Value = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:AMBER", "organizations", &["water-ceptoar"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let inbox: Vec<Value> = app
+        .get("reporter", "/api/v1/alerts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox.len(), 1);
+    let (status, _, field, msg) = error_of(
+        app.send(
+            Method::POST,
+            "secretariat",
+            &format!("/api/v1/alerts/{}/relay", amber["id"]),
+            json!({"note": "fyi"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, field.as_deref()), (422, Some("tlp")));
+    assert!(msg.contains("permission"), "{msg}");
+
+    // With permission it goes through, by hand as well.
+    let mut permitted = alert("TLP:AMBER", "organizations", &["water-ceptoar"]);
+    permitted["clients_permitted"] = json!(true);
+    let permitted: Value = app
+        .send(Method::POST, "coordinator", "/api/v1/alerts", permitted)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let inbox: Vec<Value> = app
+        .get("reporter", "/api/v1/alerts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox.len(), 2);
+    assert_eq!(inbox[0]["relay_of"], permitted["id"]);
+    // Every member already has it: a manual relay has no one left to reach.
+    let again = app
+        .send(
+            Method::POST,
+            "secretariat",
+            &format!("/api/v1/alerts/{}/relay", permitted["id"]),
+            json!({}),
+        )
+        .await;
+    let again_status = again.status();
+    assert_eq!(again_status, 422, "{}", again.text().await.expect("body"));
+
+    // RED is never passed on.
+    let red: Value = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            alert("TLP:RED", "organizations", &["water-ceptoar"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let (status, _, _, msg) = error_of(
+        app.send(
+            Method::POST,
+            "secretariat",
+            &format!("/api/v1/alerts/{}/relay", red["id"]),
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("TLP:RED"), "{msg}");
+    // Only a CEPTOAR's secretariat relays.
+    assert_eq!(
+        app.send(
+            Method::POST,
+            "reporter",
+            &format!("/api/v1/alerts/{}/relay", sent["id"]),
+            json!({})
+        )
+        .await
+        .status(),
+        404
+    );
+}

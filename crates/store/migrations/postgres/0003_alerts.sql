@@ -32,3 +32,10 @@ CREATE TABLE alert_deliveries (
     PRIMARY KEY (alert_id, org_id)
 );
 CREATE INDEX alert_deliveries_org ON alert_deliveries (org_id, alert_id);
+
+-- A CEPTOAR's rule to pass alerts for its sector on to all its members automatically.
+CREATE TABLE relay_rules (
+    org_id BIGINT PRIMARY KEY REFERENCES organizations (id),
+    enabled BIGINT NOT NULL,
+    note TEXT NOT NULL
+);
