@@ -302,3 +302,177 @@ pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
     store.close().await;
     Ok(())
 }
+
+/// Sends one alert to every operator of the full demo and has every operator acknowledge it.
+pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Result<()> {
+    use ciphub_domain::Slug;
+    use ciphub_domain::identity::{Role, UserName};
+    use ciphub_domain::registry::{OrgKind, shipped_profile};
+    use ciphub_store::{NewUser, OrgFilter};
+    use std::time::{Duration, Instant};
+
+    if clients == 0 || clients > 1_000 {
+        bail!("--clients must be 1 to 1,000");
+    }
+    let scratch = tempfile::tempdir()?;
+    let url = database_url.unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
+    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    store.migrate().await?;
+    let profile =
+        shipped_profile("jp-cip-4").ok_or_else(|| anyhow::anyhow!("no jp-cip-4 profile"))??;
+    store.apply_profile(&profile, &By::system()).await?;
+    crate::demo::seed(&store, crate::cli::DemoScale::Full).await?;
+    let operators = store
+        .list_organizations(&OrgFilter {
+            kind: Some(OrgKind::Operator),
+            sector: None,
+        })
+        .await?;
+    // One acknowledging user and token per operator.
+    let setup = Instant::now();
+    let mut tokens = Vec::with_capacity(operators.len());
+    for o in &operators {
+        let name = UserName::parse(&format!("ack-{}", o.org.slug))?;
+        store
+            .create_user(
+                &NewUser {
+                    org: o.org.slug.clone(),
+                    name: name.clone(),
+                    display_name: name.to_string(),
+                    roles: [Role::Viewer].into(),
+                    password_hash: None,
+                },
+                &By::system(),
+            )
+            .await?;
+        tokens.push(
+            ciphub_server::issue_token(
+                &store,
+                &name,
+                "bench",
+                Duration::from_secs(3600),
+                &By::system(),
+            )
+            .await?,
+        );
+    }
+    let sender = UserName::parse("bench-sender")?;
+    store
+        .create_user(
+            &NewUser {
+                org: Slug::parse("nisc")?,
+                name: sender.clone(),
+                display_name: "bench".into(),
+                roles: [Role::Coordinator].into(),
+                password_hash: None,
+            },
+            &By::system(),
+        )
+        .await?;
+    let sender_token = ciphub_server::issue_token(
+        &store,
+        &sender,
+        "bench",
+        Duration::from_secs(3600),
+        &By::system(),
+    )
+    .await?;
+    println!(
+        "backend {}: {} operators with a user and token each (set-up {:.1} s)",
+        store.backend().as_str(),
+        operators.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ciphub_server::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+
+    // Fan-out: the 201 comes after the transaction that wrote every recipient's delivery row.
+    let body = json!({
+        "title": "Benchmark alert to every operator",
+        "body": "Apply the vendor patch.",
+        "tlp": "TLP:GREEN",
+        "audience": {"kind": "sectors", "values": profile.sectors.iter().map(|s| s.slug.to_string()).collect::<Vec<_>>()},
+        "acknowledge_within": "4h",
+        "exercise": true
+    });
+    let t = Instant::now();
+    let resp = client
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&sender_token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let sent: serde_json::Value = resp.json().await?;
+    let fan_out = t.elapsed().as_secs_f64();
+    if status.as_u16() != 201 {
+        bail!("alert refused: {status} {sent}");
+    }
+    let id = sent["id"].as_i64().unwrap_or_default();
+    let deliveries = store.deliveries(id).await?;
+    let to_operators = deliveries
+        .iter()
+        .filter(|d| operators.iter().any(|o| o.org.slug == d.org))
+        .count();
+    println!(
+        "fan-out: one alert to {} organizations ({to_operators} operators) in {:.3} s, inbox entries written",
+        deliveries.len(),
+        fan_out
+    );
+
+    // Acknowledgements: every operator acknowledges, `clients` at a time.
+    let queue = Arc::new(tokio::sync::Mutex::new(tokens));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (queue, client, base) = (queue.clone(), client.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            loop {
+                let Some(token) = queue.lock().await.pop() else {
+                    break;
+                };
+                let resp = client
+                    .post(format!("{base}/api/v1/alerts/{id}/ack"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                if resp.status().as_u16() != 200 {
+                    anyhow::bail!("acknowledgement refused: {}", resp.status());
+                }
+                done += 1;
+            }
+            Ok::<usize, anyhow::Error>(done)
+        }));
+    }
+    let mut acks = 0;
+    for task in tasks {
+        acks += task.await??;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let acked = store
+        .deliveries(id)
+        .await?
+        .iter()
+        .filter(|d| d.acked.is_some())
+        .count();
+    println!(
+        "acknowledgements: {acks} in {secs:.2} s ({:.0}/s) with {clients} clients; {acked} recorded",
+        acks as f64 / secs
+    );
+    let _ = stop_tx.send(());
+    server.await??;
+    store.close().await;
+    Ok(())
+}

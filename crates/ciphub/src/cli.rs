@@ -249,6 +249,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// One alert to every operator of the full demo, then every operator acknowledging it:
+    /// the fan-out time and acknowledgements per second, on an in-process server on loopback.
+    Alerts {
+        /// Concurrent clients sending acknowledgements.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Concurrent reporters filing reports to an in-process server on loopback: latency from
     /// submission until the report sits in its recipients' queues (the 201 comes after the commit).
     Reports {

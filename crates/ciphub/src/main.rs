@@ -268,6 +268,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             database_url,
             runs,
         }) => bench::audit(entries, database_url, runs).await?,
+        Command::Bench(BenchCommand::Alerts {
+            clients,
+            database_url,
+        }) => bench::alerts(clients, database_url).await?,
         Command::Bench(BenchCommand::Reports {
             reporters,
             duration,
