@@ -104,7 +104,7 @@ fn summarize(phase: &str, mut ms: Vec<f64>, wall: f64) {
 pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
     use ciphub_domain::Slug;
     use ciphub_domain::identity::{Role, UserName};
-    use ciphub_domain::registry::{OrgKind, Organization, shipped_profile};
+    use ciphub_domain::registry::{OrgKind, Organization};
     use ciphub_store::NewUser;
     use rand::Rng;
     use std::time::{Duration, Instant};
@@ -116,16 +116,7 @@ pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
     {
         bail!("--reporters must be 1 to 5,000, --bursts at most 100, --duration at most 10m");
     }
-    let scratch = tempfile::tempdir()?;
-    let url = load
-        .database_url
-        .clone()
-        .unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
-    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
-    store.migrate().await?;
-    let profile =
-        shipped_profile("jp-cip-4").ok_or_else(|| anyhow::anyhow!("no jp-cip-4 profile"))??;
-    store.apply_profile(&profile, &By::system()).await?;
+    let (store, profile, _scratch) = scratch_store(load.database_url.clone()).await?;
     let ceptoars: Vec<&Organization> = profile
         .organizations
         .iter()
@@ -175,13 +166,8 @@ pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
         .await?;
         tokens.push((token, o.sectors[0].to_string()));
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ciphub_server::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = InProcess::start(&store).await?;
+    let base = server.base.clone();
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(load.reporters)
@@ -297,8 +283,7 @@ pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
         }
     }
     summarize("burst", burst, started.elapsed().as_secs_f64());
-    let _ = stop_tx.send(());
-    server.await??;
+    server.stop().await?;
     store.close().await;
     Ok(())
 }
@@ -307,20 +292,14 @@ pub async fn reports(load: ReportLoad) -> anyhow::Result<()> {
 pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Result<()> {
     use ciphub_domain::Slug;
     use ciphub_domain::identity::{Role, UserName};
-    use ciphub_domain::registry::{OrgKind, shipped_profile};
+    use ciphub_domain::registry::OrgKind;
     use ciphub_store::{NewUser, OrgFilter};
     use std::time::{Duration, Instant};
 
     if clients == 0 || clients > 1_000 {
         bail!("--clients must be 1 to 1,000");
     }
-    let scratch = tempfile::tempdir()?;
-    let url = database_url.unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
-    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
-    store.migrate().await?;
-    let profile =
-        shipped_profile("jp-cip-4").ok_or_else(|| anyhow::anyhow!("no jp-cip-4 profile"))??;
-    store.apply_profile(&profile, &By::system()).await?;
+    let (store, profile, _scratch) = scratch_store(database_url).await?;
     crate::demo::seed(&store, crate::cli::DemoScale::Full).await?;
     let operators = store
         .list_organizations(&OrgFilter {
@@ -384,13 +363,8 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
         setup.elapsed().as_secs_f64()
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ciphub_server::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = InProcess::start(&store).await?;
+    let base = server.base.clone();
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(clients)
@@ -471,8 +445,49 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
         "acknowledgements: {acks} in {secs:.2} s ({:.0}/s) with {clients} clients; {acked} recorded",
         acks as f64 / secs
     );
-    let _ = stop_tx.send(());
-    server.await??;
+    server.stop().await?;
     store.close().await;
     Ok(())
+}
+
+/// A scratch store (or the one at `database_url`) migrated and holding the Japanese profile;
+/// the temporary directory lives as long as the returned guard.
+async fn scratch_store(
+    database_url: Option<String>,
+) -> anyhow::Result<(Store, ciphub_domain::registry::Profile, tempfile::TempDir)> {
+    let scratch = tempfile::tempdir()?;
+    let url = database_url.unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
+    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    store.migrate().await?;
+    let profile = ciphub_domain::registry::shipped_profile("jp-cip-4")
+        .ok_or_else(|| anyhow::anyhow!("no jp-cip-4 profile"))??;
+    store.apply_profile(&profile, &By::system()).await?;
+    Ok((store, profile, scratch))
+}
+
+/// The server running in this process on a loopback port.
+struct InProcess {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    async fn start(store: &Store) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let state =
+            ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(ciphub_server::serve(listener, state, async {
+            let _ = stop_rx.await;
+        }));
+        Ok(Self { base, stop, handle })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.handle.await??;
+        Ok(())
+    }
 }
