@@ -315,23 +315,23 @@ impl NewReport {
     }
 }
 
-/// Why a report is routed to an organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteReason {
-    /// The ministry responsible for an affected sector.
-    ResponsibleMinistry,
-    /// The coordinator, with whom the ministry formation shares.
-    Coordinator,
-    /// The reporter's CEPTOAR secretariat, which relays it anonymized.
-    CeptoarSecretariat,
-    /// The cybersecurity agency the reporter chose.
-    ChosenAgency,
-    /// An emergency level: the coordinator's 24/365 duty desk is told at once.
-    EmergencyDuty,
-    /// A sanitized copy relayed by a CEPTOAR secretariat.
-    Relay,
-}
+string_enum!(
+    /// Why a report is routed to an organization.
+    RouteReason, "route reason" {
+        // The ministry responsible for an affected sector.
+        ResponsibleMinistry = "responsible-ministry",
+        // The coordinator, with whom the ministry formation shares.
+        Coordinator = "coordinator",
+        // The reporter's CEPTOAR secretariat, which relays it anonymized.
+        CeptoarSecretariat = "ceptoar-secretariat",
+        // The cybersecurity agency the reporter chose.
+        ChosenAgency = "chosen-agency",
+        // An emergency level: the coordinator's 24/365 duty desk is told at once.
+        EmergencyDuty = "emergency-duty",
+        // A sanitized copy relayed by a CEPTOAR secretariat.
+        Relay = "relay",
+    }
+);
 
 /// Everything routing needs to know about a report and the registry around it.
 #[derive(Clone, Debug)]

@@ -184,17 +184,6 @@ fn scope_text(scope: &BTreeSet<TechScope>) -> String {
         .join(",")
 }
 
-fn reason_text(r: RouteReason) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn parse_reason(s: &str) -> Result<RouteReason, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(corrupt)
-}
-
 impl Store {
     /// Files a report: checks it against the registry, routes it, queues it for every
     /// recipient, notifies them, and audits it (hiding the actor when it is anonymous).
@@ -1055,7 +1044,7 @@ async fn add_recipient(
     )
     .bind(report)
     .bind(org)
-    .bind(reason_text(reason))
+    .bind(reason.as_str())
     .bind(i64::from(urgent))
     .bind(w.now_us)
     .bind(TriageStatus::New.as_str())
@@ -1191,7 +1180,7 @@ async fn load_record(
             .map(|(org, reason, urgent, added, status, assignee, incident)| {
                 Ok(RecipientRecord {
                     org: slug(&org)?,
-                    reason: parse_reason(&reason)?,
+                    reason: reason.parse().map_err(corrupt)?,
                     urgent: urgent != 0,
                     added: from_us(added),
                     status: status.parse().map_err(corrupt)?,

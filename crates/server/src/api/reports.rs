@@ -375,10 +375,7 @@ async fn view(
         .map(|x| TriageViewJson {
             status: x.status.to_string(),
             assignee: x.assignee.clone(),
-            reason: serde_json::to_value(x.reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            reason: x.reason.to_string(),
             urgent: x.urgent,
             incident: x.incident,
         });
@@ -436,10 +433,7 @@ async fn view(
             .iter()
             .map(|x| RecipientJson {
                 org: x.org.to_string(),
-                reason: serde_json::to_value(x.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                reason: x.reason.to_string(),
                 urgent: x.urgent,
                 status: x.status.to_string(),
             })
