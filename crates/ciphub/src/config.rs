@@ -38,8 +38,36 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Report stage deadlines.
     pub deadlines: Option<DeadlinesConfig>,
-    /// The address the public reaches ciphub at (for links in the Atom feed).
+    /// The address the public reaches ciphub at (for links in the Atom feed and e-mail).
     pub public_url: Option<String>,
+    /// Where alert e-mail goes out; without it, alerts are not e-mailed.
+    pub mail: Option<MailSection>,
+    /// Retries of e-mail and webhook calls, and attachment sizes.
+    pub delivery: Option<DeliverySection>,
+}
+
+/// `[mail]`: the SMTP server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSection {
+    /// smtp://host:25, smtp://user:password@host:587?tls=required or smtps://host:465.
+    pub smtp_url: String,
+    /// The sender, such as "ciphub <alerts@example.org>".
+    pub from: String,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    /// Tries of an e-mail or webhook call before it is a dead letter (default 8).
+    pub attempts: Option<u32>,
+    /// The wait before the first retry, doubling each time (default 30s).
+    pub retry_backoff: Option<String>,
+    /// How often the job worker looks for due jobs when nothing wakes it (default 1s).
+    pub job_poll: Option<String>,
+    /// The largest attachment in bytes (default 4194304).
+    pub attachment_limit: Option<usize>,
 }
 
 /// Stage deadlines: defaults, then overrides tried in order.
@@ -147,6 +175,32 @@ impl FileConfig {
             c.login_window = duration("login_window", t)?;
         }
         c.public_url.clone_from(&self.public_url);
+        if let Some(m) = &self.mail {
+            c.mail = Some(ciphub_server::MailConfig {
+                smtp_url: m.smtp_url.clone(),
+                from: m.from.clone(),
+            });
+        }
+        if let Some(d) = &self.delivery {
+            if let Some(n) = d.attempts {
+                if n == 0 {
+                    bail!("delivery.attempts must be at least 1");
+                }
+                c.delivery_attempts = n;
+            }
+            if let Some(t) = &d.retry_backoff {
+                c.retry_backoff = duration("delivery.retry_backoff", t)?;
+            }
+            if let Some(t) = &d.job_poll {
+                c.job_poll = Some(duration("delivery.job_poll", t)?);
+            }
+            if let Some(n) = d.attachment_limit {
+                if n == 0 {
+                    bail!("delivery.attachment_limit must be larger than 0");
+                }
+                c.attachment_limit = n;
+            }
+        }
         if let Some(d) = &self.deadlines {
             let default = stage_deadlines(
                 "deadlines",

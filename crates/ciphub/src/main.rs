@@ -159,7 +159,8 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 let logins = demo::seed(&store, demo_scale).await?;
                 demo::print_logins(&base, &logins);
             }
-            let state = ciphub_server::AppState::new(store.clone(), file.server()?);
+            let state = ciphub_server::AppState::try_new(store.clone(), file.server()?)
+                .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
             println!(
                 "ciphub is serving on {base} ({} store); stop it with Ctrl-C",
                 store.backend().as_str()

@@ -183,6 +183,101 @@ pub fn may_send(kind: OrgKind, roles: &Roles) -> bool {
     org_ok && role_ok
 }
 
+/// A way an alert leaves ciphub other than the signed-in inbox and stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// E-mail to an organization's contacts: plain SMTP, read on phones, forwarded easily.
+    Email,
+    /// A signed HTTP call to an endpoint the organization registered for its own systems.
+    Webhook,
+}
+
+/// How much of an alert a channel may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Title, body and label.
+    Full,
+    /// Only that an alert with this label and sender awaits the recipient, with a link; the
+    /// content is read after signing in.
+    Notice,
+}
+
+/// What a channel may carry of an alert. E-mail leaves the organization's control (mail
+/// servers, forwarding, phones), so it carries content only for TLP:CLEAR and TLP:GREEN. A
+/// webhook reaches the organization's own systems, so it carries content up to
+/// TLP:AMBER+STRICT, but never TLP:RED, which is for named people. An alert meant only for some
+/// roles is never carried in full: a contact address or endpoint is not a role.
+pub fn disclosure(channel: Channel, tlp: Tlp, audience: &Audience) -> Disclosure {
+    if !audience.roles.is_empty() {
+        return Disclosure::Notice;
+    }
+    let full = match channel {
+        Channel::Email => matches!(tlp, Tlp::Clear | Tlp::Green),
+        Channel::Webhook => tlp != Tlp::Red,
+    };
+    if full {
+        Disclosure::Full
+    } else {
+        Disclosure::Notice
+    }
+}
+
+/// The steps taken for a recipient organization that has not acknowledged an alert in time
+/// ("Ensuring").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EscalationStep {
+    /// At the deadline: a reminder in the inbox, to the first contacts and to webhooks.
+    Reminder = 1,
+    /// Half the acknowledgement time later: the organization's second contacts.
+    SecondContact = 2,
+    /// At twice the acknowledgement time: the organization's CEPTOAR secretariats and the
+    /// ministries responsible for its sectors.
+    Oversight = 3,
+}
+
+impl EscalationStep {
+    /// Every step, in order.
+    pub const ALL: [EscalationStep; 3] = [
+        EscalationStep::Reminder,
+        EscalationStep::SecondContact,
+        EscalationStep::Oversight,
+    ];
+
+    /// The step's number as stored.
+    pub fn number(self) -> i64 {
+        self as i64
+    }
+
+    /// The step with this number.
+    pub fn from_number(n: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.number() == n)
+    }
+
+    /// The step after this one.
+    pub fn next(self) -> Option<Self> {
+        Self::from_number(self.number() + 1)
+    }
+
+    /// The step's name, as in notices and audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStep::Reminder => "reminder",
+            EscalationStep::SecondContact => "second-contact",
+            EscalationStep::Oversight => "oversight",
+        }
+    }
+
+    /// How long after the alert was sent this step is due, for an alert to acknowledge within
+    /// `ack_within`.
+    pub fn due_after(self, ack_within: chrono::TimeDelta) -> chrono::TimeDelta {
+        match self {
+            EscalationStep::Reminder => ack_within,
+            EscalationStep::SecondContact => ack_within + ack_within / 2,
+            EscalationStep::Oversight => ack_within * 2,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +330,48 @@ mod tests {
                 &["medical-ceptoar"],
             ),
         ]
+    }
+
+    #[test]
+    fn channels_carry_content_only_as_far_as_the_label_allows() {
+        let all = Audience {
+            scope: Scope::All,
+            roles: Roles::new(),
+        };
+        let duty = Audience {
+            scope: Scope::All,
+            roles: [Role::Duty].into_iter().collect(),
+        };
+        use Disclosure::{Full, Notice};
+        let expect = [
+            (Tlp::Clear, Full, Full),
+            (Tlp::Green, Full, Full),
+            (Tlp::Amber, Notice, Full),
+            (Tlp::AmberStrict, Notice, Full),
+            (Tlp::Red, Notice, Notice),
+        ];
+        for (tlp, email, webhook) in expect {
+            assert_eq!(disclosure(Channel::Email, tlp, &all), email, "{tlp}");
+            assert_eq!(disclosure(Channel::Webhook, tlp, &all), webhook, "{tlp}");
+            assert_eq!(disclosure(Channel::Email, tlp, &duty), Notice, "{tlp}");
+            assert_eq!(disclosure(Channel::Webhook, tlp, &duty), Notice, "{tlp}");
+        }
+    }
+
+    #[test]
+    fn escalation_steps_follow_the_acknowledgement_time() {
+        let d = chrono::TimeDelta::hours(4);
+        let due: Vec<_> = EscalationStep::ALL
+            .iter()
+            .map(|s| s.due_after(d).num_minutes())
+            .collect();
+        assert_eq!(due, [240, 360, 480]);
+        assert_eq!(
+            EscalationStep::Reminder.next(),
+            Some(EscalationStep::SecondContact)
+        );
+        assert_eq!(EscalationStep::Oversight.next(), None);
+        assert_eq!(EscalationStep::from_number(0), None);
     }
 
     fn sectors() -> BTreeSet<Slug> {

@@ -44,6 +44,8 @@ pub enum Action<'a> {
     FileReport,
     /// Register identifiers (names, domains, IP ranges) of `org`.
     ManageIdentifiers { org: &'a Slug },
+    /// Read or change an organization's e-mail contacts and webhooks.
+    ManageChannels { org: &'a Slug },
 }
 
 /// Why an action is refused; the text is safe to show to the caller.
@@ -66,7 +68,7 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
         }
         Action::ReadMetrics => actor.has(Role::Admin),
         Action::FileReport => actor.has(Role::Reporter),
-        Action::ManageIdentifiers { org } => {
+        Action::ManageIdentifiers { org } | Action::ManageChannels { org } => {
             actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
         }
     };
@@ -88,6 +90,9 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
             Action::FileReport => "filing a report needs the reporter role",
             Action::ManageIdentifiers { .. } => {
                 "registering identifiers needs the admin role in that organization"
+            }
+            Action::ManageChannels { .. } => {
+                "contacts and webhooks are managed by the admin role in that organization"
             }
         }))
     }

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod channels;
 pub mod health;
 pub mod identifiers;
 pub mod incidents;

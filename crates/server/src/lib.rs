@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod error;
+pub mod jobs;
 mod json;
 mod limits;
 mod markdown;
@@ -60,6 +61,28 @@ pub struct ServerConfig {
     /// The address the public reaches this server at, for links in the Atom feed (default:
     /// from the request's Host header).
     pub public_url: Option<String>,
+    /// Where e-mail goes out; without it, alerts are not e-mailed.
+    pub mail: Option<MailConfig>,
+    /// Tries of a webhook call (or an e-mail) before it becomes a dead letter.
+    pub delivery_attempts: u32,
+    /// The wait before the first retry; each further retry waits twice as long (at most 6 h).
+    pub retry_backoff: Duration,
+    /// How often the job worker looks for due jobs when nothing wakes it; `None` runs no
+    /// worker in this process (tests then call `jobs::run_due`).
+    pub job_poll: Option<Duration>,
+    /// The largest attachment accepted, in bytes.
+    pub attachment_limit: usize,
+}
+
+/// The SMTP server alerts are e-mailed through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, for a relay on the same host or network),
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465`, optionally with
+    /// `user:password@` before the host.
+    pub smtp_url: String,
+    /// The sender address, such as `ciphub <alerts@example.org>`.
+    pub from: String,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +96,11 @@ impl Default for ServerConfig {
             max_token_lifetime: Duration::from_secs(366 * 24 * 3600),
             deadlines: ciphub_domain::report::DeadlinePolicy::default(),
             public_url: None,
+            mail: None,
+            delivery_attempts: 8,
+            retry_backoff: Duration::from_secs(30),
+            job_poll: Some(Duration::from_secs(1)),
+            attachment_limit: 4 * 1024 * 1024,
         }
     }
 }
@@ -83,20 +111,47 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     login_limiter: Arc<limits::LoginLimiter>,
+    /// The SMTP client, when mail is configured.
+    mailer: Option<Arc<jobs::Mailer>>,
+    /// The HTTP client webhooks are called with.
+    http: reqwest::Client,
 }
 
 impl AppState {
-    /// State over `store` with `config`.
-    pub fn new(store: Store, config: ServerConfig) -> Self {
+    /// State over `store` with `config`. Fails when the mail settings are unusable.
+    pub fn try_new(store: Store, config: ServerConfig) -> Result<Self, String> {
         let login_limiter = Arc::new(limits::LoginLimiter::new(
             config.login_failures,
             config.login_window,
         ));
-        Self {
+        let mailer = config
+            .mail
+            .as_ref()
+            .map(jobs::Mailer::new)
+            .transpose()?
+            .map(Arc::new);
+        let http = reqwest::Client::builder()
+            .timeout(jobs::WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ciphub/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+        Ok(Self {
             store,
             config: Arc::new(config),
             login_limiter,
-        }
+            mailer,
+            http,
+        })
+    }
+
+    /// State over `store` with `config`, which has no mail settings or valid ones.
+    ///
+    /// # Panics
+    /// When the mail settings are unusable; use `try_new` for settings from a user.
+    #[allow(clippy::expect_used)]
+    pub fn new(store: Store, config: ServerConfig) -> Self {
+        Self::try_new(store, config).expect("valid server settings")
     }
 }
 
@@ -106,7 +161,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    // Other processes' events (PostgreSQL), and the worker that sends e-mail, calls webhooks
+    // and escalates. Both stop when the server does.
+    let store = state.store.clone();
+    let listener_task = tokio::spawn(async move { store.listen().await });
+    let worker = state
+        .config
+        .job_poll
+        .map(|every| tokio::spawn(jobs::work(state.clone(), every)));
+    let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    listener_task.abort();
+    if let Some(w) = worker {
+        w.abort();
+    }
+    result
 }

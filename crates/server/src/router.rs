@@ -7,8 +7,8 @@ use axum::routing::{delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{
-    alerts, audit, health, identifiers, incidents, me, notifications, organizations, reports,
-    sectors, session, severity, tokens, users,
+    alerts, audit, channels, health, identifiers, incidents, me, notifications, organizations,
+    reports, sectors, session, severity, tokens, users,
 };
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi, public};
@@ -81,13 +81,38 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
         .route(
             "/api/v1/alerts",
-            get(alerts::list_alerts).post(alerts::create_alert),
+            get(alerts::list_alerts)
+                .post(alerts::create_alert)
+                .layer(DefaultBodyLimit::max(alert_body_limit(
+                    state.config.body_limit,
+                    state.config.attachment_limit,
+                ))),
         )
         .route("/api/v1/alerts/{id}", get(alerts::get_alert))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack_alert))
         .route("/api/v1/alerts/{id}/delivery", get(alerts::get_delivery))
         .route("/api/v1/alerts/{id}/relay", post(alerts::relay_alert))
         .route("/api/v1/relay-rule", put(alerts::put_relay_rule))
+        .route(
+            "/api/v1/alerts/{id}/attachments/{n}",
+            get(alerts::get_attachment),
+        )
+        .route("/api/v1/alert-notices", get(channels::list_notices))
+        .route("/api/v1/stream", get(channels::stream))
+        .route(
+            "/api/v1/organizations/{slug}/contacts",
+            get(channels::get_contacts).put(channels::put_contacts),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(channels::list_webhooks).post(channels::create_webhook),
+        )
+        .route("/api/v1/webhooks/{id}", delete(channels::delete_webhook))
+        .route("/api/v1/webhooks/{id}/calls", get(channels::list_calls))
+        .route(
+            "/api/v1/webhooks/{id}/calls/{call}/retry",
+            post(channels::retry_call),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -107,6 +132,11 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
+}
+
+/// The largest new alert: the usual limit plus its attachments, base64-encoded.
+fn alert_body_limit(body_limit: usize, attachment_limit: usize) -> usize {
+    body_limit + alerts::MAX_ATTACHMENTS * attachment_limit.div_ceil(3) * 4
 }
 
 async fn not_found() -> AppError {

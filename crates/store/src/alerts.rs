@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::clock::from_us;
 use crate::users::UserRecord;
 use crate::{By, Store, StoreError};
+use sha2::Digest;
 
 /// An alert as a sender writes it, already checked.
 #[derive(Clone, Debug)]
@@ -29,6 +30,10 @@ pub struct NewAlert {
     /// The alert this one passes on, and the relaying organization's note.
     pub relay_of: Option<i64>,
     pub relay_note: Option<String>,
+    /// Files sent with it (a relay carries its source's).
+    pub attachments: Vec<crate::NewAttachment>,
+    /// E-mail the recipients' contacts (the server has mail configured).
+    pub email: bool,
 }
 
 /// A stored alert.
@@ -246,13 +251,55 @@ impl Store {
             }
             q.execute(&mut *w.tx).await?;
         }
+        let mut files = Vec::new();
+        for (i, a) in new.attachments.iter().enumerate() {
+            let sha256 = hex::encode(sha2::Sha256::digest(&a.content));
+            sqlx::query(
+                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(i as i64 + 1)
+            .bind(&a.name)
+            .bind(&a.media_type)
+            .bind(a.content.len() as i64)
+            .bind(&sha256)
+            .bind(a.content.clone())
+            .execute(&mut *w.tx)
+            .await?;
+            files.push(json!({"name": a.name, "sha256": sha256}));
+        }
+        if let Some(source) = new.relay_of {
+            sqlx::query(
+                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
+                 SELECT $1, position, name, media_type, size, sha256, content FROM alert_attachments \
+                 WHERE alert_id = $2",
+            )
+            .bind(id)
+            .bind(source)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        crate::delivery::enqueue_delivery(&mut w.tx, id, 0, now, new.email).await?;
+        if let Some(within) = new.ack_within {
+            let step = ciphub_domain::alert::EscalationStep::Reminder;
+            let due = now
+                + step
+                    .due_after(within)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX / 4);
+            crate::delivery::enqueue_escalation(&mut w.tx, id, step, due, now).await?;
+        }
         w.audit(
             "alert.create",
             "alert",
             &id.to_string(),
-            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise, "relay_of": new.relay_of}),
+            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise,
+                   "relay_of": new.relay_of, "attachments": files}),
         )
         .await?;
+        w.emit(crate::Event::Alert { id });
+        w.emit(crate::Event::Jobs);
         w.commit().await?;
         self.alert(id).await
     }
@@ -430,6 +477,17 @@ impl Store {
         if done.rows_affected() == 1 {
             w.audit("alert.ack", "alert", &alert.to_string(), json!({}))
                 .await?;
+            let sender: String = sqlx::query_scalar(
+                "SELECT o.slug FROM alerts a JOIN organizations o ON o.id = a.sender_org_id WHERE a.id = $1",
+            )
+            .bind(alert)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            w.emit(crate::Event::Ack {
+                alert,
+                sender: Slug::parse(&sender).map_err(corrupt)?,
+                org: user.org.clone(),
+            });
             w.commit().await?;
         } else {
             drop(w);

@@ -9,7 +9,9 @@
 mod alerts;
 mod audit;
 pub mod clock;
+mod delivery;
 mod error;
+mod events;
 mod registry;
 mod reports;
 #[cfg(feature = "testkit")]
@@ -28,7 +30,11 @@ use sqlx::{AnyPool, Executor};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert};
 pub use audit::AuditPage;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use delivery::{
+    Attachment, Contact, JobKind, JobRecord, JobState, NewAttachment, NoticeRecord, WebhookRecord,
+};
 pub use error::StoreError;
+pub use events::Event;
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::{
     NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,
@@ -105,6 +111,12 @@ pub struct Store {
     /// On SQLite, writers of this process queue here rather than in SQLite's busy handler,
     /// which sleeps and retries and so wastes the one write lock (see `write.rs`).
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// The database URL, for the PostgreSQL event listener's own connection.
+    url: Arc<str>,
+    /// This process's subscribers to live events.
+    events: tokio::sync::broadcast::Sender<Event>,
+    /// Whether the PostgreSQL event listener is connected.
+    listening: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +170,9 @@ impl Store {
             backend,
             clock,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            url: url.into(),
+            events: tokio::sync::broadcast::channel(events::CAPACITY).0,
+            listening: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 

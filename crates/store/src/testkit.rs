@@ -14,6 +14,9 @@ use crate::{Backend, Clock, Store, StoreError, StoreOptions, SystemClock, sqlite
 /// The environment variable naming the test backend.
 pub const TEST_DB_ENV: &str = "CIPHUB_TEST_DATABASE_URL";
 
+/// Where PostgreSQL-only tests look when the environment names no server.
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 /// A fresh database that lives as long as this value.
 pub struct TestDb {
     pub store: Store,
@@ -31,6 +34,37 @@ impl TestDb {
     /// A fresh, migrated database whose store uses `clock`.
     pub async fn with_clock(clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
+        Self::create(requested, clock).await
+    }
+
+    /// A fresh PostgreSQL database, for tests of what only PostgreSQL does (several processes
+    /// on one database): on the server `CIPHUB_TEST_DATABASE_URL` names, else on
+    /// `DEFAULT_POSTGRES`. When no server answers, prints one line saying the test `name` is
+    /// skipped and returns `None`, or panics when `CIPHUB_REQUIRE_ALL=1`.
+    pub async fn postgres_or_skip(name: &str) -> Option<Self> {
+        let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
+        let url = if requested.starts_with("postgres") {
+            requested
+        } else {
+            DEFAULT_POSTGRES.to_owned()
+        };
+        match Self::create(url.clone(), Arc::new(SystemClock)).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                let why = format!(
+                    "{name}: skipped: needs PostgreSQL at {} ({e})",
+                    crate::redact_url(&url)
+                );
+                if std::env::var("CIPHUB_REQUIRE_ALL").as_deref() == Ok("1") {
+                    panic!("{why}; CIPHUB_REQUIRE_ALL=1 forbids skipping");
+                }
+                eprintln!("{why}");
+                None
+            }
+        }
+    }
+
+    async fn create(requested: String, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let (url, dir, pg_drop) = if requested.is_empty() || requested == "sqlite" {
             let dir = tempfile::tempdir().map_err(|e| StoreError::Config(e.to_string()))?;
             (sqlite_url_for_dir(dir.path()), Some(dir), None)

@@ -50,6 +50,10 @@ pub(crate) struct WriteTx {
     hash: String,
     pub(crate) now_us: i64,
     by: By,
+    backend: Backend,
+    /// Events to publish once the transaction commits.
+    events: Vec<crate::Event>,
+    publish: tokio::sync::broadcast::Sender<crate::Event>,
     /// Held until the transaction ends (SQLite only).
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -72,6 +76,9 @@ impl Store {
             hash,
             now_us: to_us(self.clock.now()),
             by: by.clone(),
+            backend: self.backend,
+            events: Vec::new(),
+            publish: self.events.clone(),
             _gate: gate,
         })
     }
@@ -160,6 +167,11 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Publishes `event` to every process's subscribers once this transaction commits.
+    pub(crate) fn emit(&mut self, event: crate::Event) {
+        self.events.push(event);
+    }
+
     /// Moves the audit head to the last entry appended and commits.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
@@ -167,7 +179,23 @@ impl WriteTx {
             .bind(&self.hash)
             .execute(&mut *self.tx)
             .await?;
+        if self.backend == Backend::Postgres {
+            // Delivered to every listening process (this one included) at commit, never before.
+            for e in &self.events {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::events::CHANNEL)
+                    .bind(e.to_string())
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
         self.tx.commit().await?;
+        if self.backend == Backend::Sqlite {
+            // SQLite has one process: tell this one's subscribers directly.
+            for e in self.events.drain(..) {
+                let _ = self.publish.send(e);
+            }
+        }
         Ok(())
     }
 }

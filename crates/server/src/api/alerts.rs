@@ -64,7 +64,38 @@ pub struct NewAlertJson {
     /// Reports the alert refers to.
     #[serde(default)]
     pub reports: Vec<i64>,
+    /// Files sent with the alert (at most `MAX_ATTACHMENTS`, each within the server's
+    /// attachment limit, 4 MiB by default).
+    #[serde(default)]
+    pub attachments: Vec<NewAttachmentJson>,
 }
+
+/// A file sent with an alert.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAttachmentJson {
+    /// The file name shown to recipients.
+    pub name: String,
+    /// Such as application/pdf (default application/octet-stream).
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// The content, base64 (standard alphabet, padded).
+    pub content_base64: String,
+}
+
+/// A file sent with an alert, as listed.
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentJson {
+    /// Its number within the alert, for `/api/v1/alerts/{id}/attachments/{n}`.
+    pub n: i64,
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// The most files one alert carries.
+pub const MAX_ATTACHMENTS: usize = 5;
 
 /// The caller organization's delivery of an alert.
 #[derive(Serialize, ToSchema)]
@@ -115,6 +146,7 @@ pub struct AlertJson {
     pub created_at: String,
     /// The caller organization's delivery, when it is a recipient.
     pub my_delivery: Option<DeliveryJson>,
+    pub attachments: Vec<AttachmentJson>,
 }
 
 /// Paging through the inbox.
@@ -165,7 +197,7 @@ fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {
 
 /// Whether the caller sees the alert: its sender's organization, or a recipient whose roles the
 /// audience includes. Returns the caller's delivery when it is a recipient.
-async fn visible(
+pub(crate) async fn visible(
     state: &AppState,
     actor: &Actor,
     a: &AlertRecord,
@@ -176,8 +208,25 @@ async fn visible(
     Ok(sees.then_some(delivery))
 }
 
-fn view(a: AlertRecord, delivery: Option<DeliveryRecord>) -> AlertJson {
-    AlertJson {
+pub(crate) async fn view(
+    state: &AppState,
+    a: AlertRecord,
+    delivery: Option<DeliveryRecord>,
+) -> Result<AlertJson, AppError> {
+    let attachments = state
+        .store
+        .attachments(a.id)
+        .await?
+        .into_iter()
+        .map(|f| AttachmentJson {
+            n: f.position,
+            name: f.name,
+            media_type: f.media_type,
+            size: f.size,
+            sha256: f.sha256,
+        })
+        .collect();
+    Ok(AlertJson {
         id: a.id,
         sender_org: a.sender_org.to_string(),
         sender_user: a.sender_user,
@@ -197,7 +246,80 @@ fn view(a: AlertRecord, delivery: Option<DeliveryRecord>) -> AlertJson {
         relay_note: a.relay_note,
         created_at: rfc3339(a.created),
         my_delivery: delivery.map(DeliveryJson::from),
+        attachments,
+    })
+}
+
+/// The checked attachments of a new alert.
+fn attachments_of(
+    files: &[NewAttachmentJson],
+    limit: usize,
+) -> Result<Vec<ciphub_store::NewAttachment>, AppError> {
+    use base64::Engine;
+    if files.len() > MAX_ATTACHMENTS {
+        return Err(AppError::invalid(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} files"),
+        ));
     }
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.name.trim();
+            if name.is_empty()
+                || name.chars().count() > 200
+                || name
+                    .chars()
+                    .any(|c| c.is_control() || c == '/' || c == '\\')
+            {
+                return Err(AppError::invalid(
+                    format!("attachments[{i}].name"),
+                    "a file name of 1 to 200 characters without slashes or control characters",
+                ));
+            }
+            let media_type = f
+                .media_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let ok_type = media_type.len() <= 100
+                && media_type.split_once('/').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && media_type
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(c))
+                });
+            if !ok_type {
+                return Err(AppError::invalid(
+                    format!("attachments[{i}].media_type"),
+                    format!("{media_type:?} is not a media type such as application/pdf"),
+                ));
+            }
+            let field = format!("attachments[{i}].content_base64");
+            // Base64 is 4 characters per 3 bytes: refuse before decoding what is too big.
+            if f.content_base64.len() / 4 * 3 > limit + 3 {
+                return Err(AppError::invalid(
+                    field,
+                    format!("the file is larger than the limit of {limit} bytes"),
+                ));
+            }
+            let content = base64::engine::general_purpose::STANDARD
+                .decode(f.content_base64.as_bytes())
+                .map_err(|e| AppError::invalid(&field, format!("not base64: {e}")))?;
+            if content.len() > limit {
+                return Err(AppError::invalid(
+                    field,
+                    format!("the file is larger than the limit of {limit} bytes"),
+                ));
+            }
+            Ok(ciphub_store::NewAttachment {
+                name: name.to_owned(),
+                media_type,
+                content,
+            })
+        })
+        .collect()
 }
 
 async fn load_visible(
@@ -266,6 +388,7 @@ pub async fn create_alert(
                 })
         })
         .transpose()?;
+    let attachments = attachments_of(&body.attachments, state.config.attachment_limit)?;
     let (sectors, orgs) = state.store.community().await?;
     let recipients = resolve_audience(
         &audience,
@@ -288,6 +411,8 @@ pub async fn create_alert(
         reports: body.reports,
         relay_of: None,
         relay_note: None,
+        attachments,
+        email: state.mailer.is_some(),
     };
     let alert = state
         .store
@@ -300,7 +425,7 @@ pub async fn create_alert(
         )
         .await?;
     relay_automatically(&state, &alert, &recipients, &sectors, &orgs).await?;
-    Ok((StatusCode::CREATED, Json(view(alert, None))))
+    Ok((StatusCode::CREATED, Json(view(&state, alert, None).await?)))
 }
 
 /// Passes `source` on from `ceptoar` to its members that did not receive it, keeping its label
@@ -352,6 +477,8 @@ async fn relay_from(
         reports: source.reports.clone(),
         relay_of: Some(source.id),
         relay_note: Some(note.to_owned()),
+        attachments: Vec::new(),
+        email: state.mailer.is_some(),
     };
     Ok(Some(
         state
@@ -448,7 +575,10 @@ pub async fn relay_alert(
             "every member of your CEPTOAR has already received this alert",
         )
     })?;
-    Ok((StatusCode::CREATED, Json(view(relayed, None))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, relayed, None).await?),
+    ))
 }
 
 /// A CEPTOAR's rule for passing alerts on automatically.
@@ -514,7 +644,7 @@ pub async fn list_alerts(
         .await?
     {
         if let Some(d) = visible(&state, &actor, &a).await? {
-            out.push(view(a, d));
+            out.push(view(&state, a, d).await?);
         }
     }
     Ok(Json(out))
@@ -535,7 +665,54 @@ pub async fn get_alert(
         state.store.mark_alert_read(id, &authed.0).await?;
     }
     let d = state.store.delivery(id, &actor.org).await?;
-    Ok(Json(view(a, d)))
+    Ok(Json(view(&state, a, d).await?))
+}
+
+/// One file of an alert, for whoever sees the alert. Always served as a download, never
+/// rendered by the browser.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/attachments/{n}", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id"),
+        ("n" = i64, Path, description = "The file's number")),
+    responses((status = 200, description = "The file"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_attachment(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, n)): Path<(i64, i64)>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let actor = authed.actor();
+    load_visible(&state, &actor, id).await?;
+    let (file, content) = state
+        .store
+        .attachment(id, n)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("alert {id} has no file {n}")))?;
+    let ascii: String = file
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
+        ],
+        content,
+    )
+        .into_response())
 }
 
 /// Acknowledges an alert for the caller's organization.

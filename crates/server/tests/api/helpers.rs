@@ -21,6 +21,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub clock: Arc<ManualClock>,
+    /// The server's state, for running its jobs by hand.
+    pub state: AppState,
     /// A valid API token per user name.
     pub tokens: HashMap<&'static str, String>,
 }
@@ -73,11 +75,16 @@ impl TestApp {
 
 /// Starts an app with the default configuration.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ServerConfig {
+    spawn_app_with(test_config()).await
+}
+
+/// The configuration of test apps: jobs run only when a test runs them.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
         secure_cookies: false,
+        job_poll: None,
         ..ServerConfig::default()
-    })
-    .await
+    }
 }
 
 /// Starts an app with `config`.
@@ -146,7 +153,7 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let state = AppState::new(db.store.clone(), config);
     tokio::spawn(ciphub_server::serve(
         listener,
-        state,
+        state.clone(),
         std::future::pending(),
     ));
     TestApp {
@@ -154,6 +161,7 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
         client: reqwest::Client::new(),
         db,
         clock,
+        state,
         tokens,
     }
 }

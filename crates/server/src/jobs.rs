@@ -1,0 +1,345 @@
+//! The job worker: sends alert e-mail over SMTP, calls signed webhooks, and takes escalation
+//! steps, from the store's job queue. Every `ciphub serve` runs one; jobs are leased, so
+//! several processes on one PostgreSQL database share the work without doing any job twice
+//! at the same time. What each channel may carry of an alert is the domain's `disclosure`.
+//!
+//! Webhook calls are signed: `Ciphub-Signature: v1=HEX` where HEX is
+//! HMAC-SHA256(secret, `{Ciphub-Timestamp}.{body}`).
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use ciphub_domain::alert::{Channel, Disclosure, EscalationStep, disclosure};
+use ciphub_store::{AlertRecord, JobKind, JobRecord};
+use hmac::{Hmac, Mac};
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::{AppState, MailConfig};
+
+/// How long a webhook call may take.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a worker holds a job before another may take it over.
+const LEASE: TimeDelta = TimeDelta::minutes(2);
+
+/// Jobs taken per round.
+const BATCH: u32 = 64;
+
+/// The longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// An SMTP client.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// A client for `config`; says what is wrong with the URL or the sender.
+    pub fn new(config: &MailConfig) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .map_err(|e| format!("mail.smtp_url: {e}"))?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from = config
+            .from
+            .parse()
+            .map_err(|e| format!("mail.from: {:?} is not an address: {e}", config.from))?;
+        Ok(Self { transport, from })
+    }
+}
+
+/// Runs jobs as they fall due until the task is dropped: woken by new jobs, or every `every`.
+pub async fn work(state: AppState, every: Duration) {
+    let mut events = state.store.subscribe();
+    loop {
+        match run_due(&state).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "job worker"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            e = events.recv() => {
+                if matches!(e, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    tokio::time::sleep(every).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs every job that is due now; returns how many ran.
+pub async fn run_due(state: &AppState) -> Result<usize, ciphub_store::StoreError> {
+    let mut ran = 0;
+    loop {
+        let jobs = state.store.claim_jobs(BATCH, LEASE).await?;
+        if jobs.is_empty() {
+            return Ok(ran);
+        }
+        ran += jobs.len();
+        let runs = jobs.iter().map(|j| run_one(state, j));
+        for (job, result) in jobs.iter().zip(futures_util::future::join_all(runs).await) {
+            if let Err(e) = result {
+                let retry_at = retry_at(state, job);
+                tracing::warn!(job = job.id, kind = job.kind.as_str(), attempts = job.attempts,
+                    error = %e, dead = retry_at.is_none(), "job failed");
+                state.store.job_failed(job.id, &e, retry_at).await?;
+            }
+        }
+    }
+}
+
+/// When a failed job runs again, or `None` when it has had its tries.
+fn retry_at(state: &AppState, job: &JobRecord) -> Option<chrono::DateTime<Utc>> {
+    let attempts = u32::try_from(job.attempts.max(1)).unwrap_or(u32::MAX);
+    if job.kind == JobKind::Escalate {
+        // Escalation fails only on the database; it keeps trying.
+        return Some(state.store.clock().now() + TimeDelta::seconds(30));
+    }
+    if attempts >= state.config.delivery_attempts {
+        return None;
+    }
+    let wait = state
+        .config
+        .retry_backoff
+        .saturating_mul(2u32.saturating_pow(attempts - 1))
+        .min(MAX_BACKOFF);
+    Some(state.store.clock().now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(6)))
+}
+
+/// Runs one job; an `Err` is the reason it failed, to retry.
+async fn run_one(state: &AppState, job: &JobRecord) -> Result<(), String> {
+    let done = match job.kind {
+        JobKind::Escalate => {
+            let step = EscalationStep::from_number(job.step)
+                .ok_or_else(|| format!("unknown escalation step {}", job.step))?;
+            state
+                .store
+                .escalate(job, step, state.mailer.is_some())
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        JobKind::Email => send_email(state, job).await?,
+        JobKind::Webhook => call_webhook(state, job).await?,
+    };
+    if done {
+        state
+            .store
+            .job_done(job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn link(state: &AppState, alert: i64) -> String {
+    match &state.config.public_url {
+        Some(base) => format!("{}/alerts/{alert}", base.trim_end_matches('/')),
+        None => format!("alert {alert} in ciphub"),
+    }
+}
+
+/// The label line every message starts with, and an exercise marker.
+fn heading(a: &AlertRecord) -> String {
+    if a.exercise {
+        format!("[EXERCISE] {}", a.tlp)
+    } else {
+        a.tlp.to_string()
+    }
+}
+
+/// Composes and sends one e-mail job. `Ok(true)`: sent (or nobody left to send to).
+async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
+    let Some(mailer) = &state.mailer else {
+        return Err("mail is not configured on this server".into());
+    };
+    let org = job
+        .org
+        .clone()
+        .ok_or("an e-mail job names no organization")?;
+    let store = &state.store;
+    let a = store.alert(job.alert).await.map_err(|e| e.to_string())?;
+    let to: Vec<_> = store
+        .contacts(&org)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| c.rank == job.target)
+        .collect();
+    if to.is_empty() {
+        return Ok(true);
+    }
+    let head = heading(&a);
+    let full = disclosure(Channel::Email, a.tlp, &a.audience) == Disclosure::Full;
+    let deadline = a
+        .ack_within
+        .map(|d| format!("Acknowledge by {}.\n", (a.created + d).to_rfc3339()))
+        .unwrap_or_default();
+    let (subject, body) = match EscalationStep::from_number(job.step) {
+        None => {
+            let subject = if full {
+                format!("[ciphub] {head} alert {}: {}", a.id, a.title)
+            } else {
+                format!("[ciphub] {head} alert {} from {}", a.id, a.sender_org)
+            };
+            let text = if full {
+                format!("{}\n\n{}\n", a.title, a.body)
+            } else {
+                format!(
+                    "This alert's label keeps its content out of e-mail. Sign in to read it: {}\n",
+                    link(state, a.id)
+                )
+            };
+            (
+                subject,
+                format!(
+                    "{head}\nFrom: {}\n{deadline}\n{text}\n{}\n",
+                    a.sender_org,
+                    link(state, a.id)
+                ),
+            )
+        }
+        Some(EscalationStep::Reminder) => (
+            format!(
+                "[ciphub] Reminder: {head} alert {} is not acknowledged",
+                a.id
+            ),
+            format!(
+                "{head}\n{org} has not yet acknowledged alert {} from {}.\n{deadline}\nSign in to read and acknowledge it: {}\n",
+                a.id,
+                a.sender_org,
+                link(state, a.id)
+            ),
+        ),
+        Some(EscalationStep::SecondContact) => (
+            format!(
+                "[ciphub] Second contact: {head} alert {} is not acknowledged by {org}",
+                a.id
+            ),
+            format!(
+                "{head}\nYou are {org}'s second contact. Alert {} from {} has not been acknowledged \
+                 by {org}, and the first contacts were reminded.\n{deadline}\nSign in to read and \
+                 acknowledge it: {}\n",
+                a.id,
+                a.sender_org,
+                link(state, a.id)
+            ),
+        ),
+        Some(EscalationStep::Oversight) => {
+            let late = store
+                .overseen_unacknowledged(a.id, &org)
+                .await
+                .map_err(|e| e.to_string())?;
+            let list: Vec<String> = late.iter().map(|s| format!("- {s}")).collect();
+            (
+                format!(
+                    "[ciphub] Escalation: {} organizations have not acknowledged {head} alert {}",
+                    late.len(),
+                    a.id
+                ),
+                format!(
+                    "{head}\nThese organizations that {org} oversees have not acknowledged alert {} \
+                     from {} after twice the time given:\n{}\n\nThe alert's content is for its \
+                     recipients; contact them directly. {}\n",
+                    a.id,
+                    a.sender_org,
+                    list.join("\n"),
+                    link(state, a.id)
+                ),
+            )
+        }
+    };
+    let mut builder = Message::builder()
+        .from(mailer.from.clone())
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN);
+    for c in &to {
+        let mailbox: Mailbox = format!("{} <{}>", c.name.replace(['<', '>', '"'], ""), c.email)
+            .parse()
+            .or_else(|_| c.email.parse())
+            .map_err(|e| format!("contact address {:?}: {e}", c.email))?;
+        builder = builder.to(mailbox);
+    }
+    let message = builder.body(body).map_err(|e| e.to_string())?;
+    mailer
+        .transport
+        .send(message)
+        .await
+        .map_err(|e| format!("SMTP: {e}"))?;
+    Ok(true)
+}
+
+/// The signature of a webhook body: hex HMAC-SHA256 over `{timestamp}.{body}`.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    #[allow(clippy::expect_used)] // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Calls one webhook. `Ok(true)`: answered 2xx (or the webhook is gone).
+async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String> {
+    let store = &state.store;
+    let Some((org, url, secret)) = store
+        .webhook_target(job.target)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(true);
+    };
+    let a = store.alert(job.alert).await.map_err(|e| e.to_string())?;
+    let event = match EscalationStep::from_number(job.step) {
+        None => "alert.created",
+        Some(_) => "alert.reminder",
+    };
+    let full = disclosure(Channel::Webhook, a.tlp, &a.audience) == Disclosure::Full;
+    let mut alert = json!({
+        "id": a.id,
+        "sender_org": a.sender_org,
+        "tlp": a.tlp,
+        "exercise": a.exercise,
+        "created_at": a.created.to_rfc3339(),
+        "acknowledge_by": a.ack_within.map(|d| (a.created + d).to_rfc3339()),
+        "relay_of": a.relay_of,
+    });
+    if full {
+        alert["title"] = json!(a.title);
+        alert["body"] = json!(a.body);
+    }
+    let body = serde_json::to_vec(&json!({
+        "event": event,
+        "delivery": job.id,
+        "org": org,
+        "disclosure": if full { "full" } else { "notice" },
+        "alert": alert,
+    }))
+    .map_err(|e| e.to_string())?;
+    let timestamp = Utc::now().timestamp();
+    let resp = state
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("ciphub-event", event)
+        .header("ciphub-delivery", job.id.to_string())
+        .header("ciphub-timestamp", timestamp.to_string())
+        .header(
+            "ciphub-signature",
+            format!("v1={}", sign(&secret, timestamp, &body)),
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(true)
+    } else {
+        Err(format!("POST {url}: HTTP {}", resp.status().as_u16()))
+    }
+}
