@@ -14,5 +14,6 @@ mod api {
     mod reports;
     mod service;
     mod severity;
+    mod streams;
     mod users;
 }

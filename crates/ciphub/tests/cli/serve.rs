@@ -16,12 +16,15 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test]
-async fn demo_serves_the_registry_and_prints_logins() {
-    let db = TestDb::new().await.expect("db");
+/// Starts `ciphub serve ARGS` on `url` at a free port; returns it with its base URL and what
+/// it printed up to serving.
+fn start(url: &str, args: &[&str]) -> (Server, String, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_ciphub"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("CIPHUB_DATABASE_URL", &db.url)
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("CIPHUB_DATABASE_URL", url)
+        .env_remove("CIPHUB_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -37,20 +40,29 @@ async fn demo_serves_the_registry_and_prints_logins() {
         }
     });
     let started = Instant::now();
-    let (mut base, mut token, mut printed) = (None, None, String::new());
-    while base.is_none() {
+    let mut printed = String::new();
+    loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60).saturating_sub(started.elapsed()))
             .unwrap_or_else(|_| panic!("serve did not start; it printed:\n{printed}"));
         printed.push_str(&line);
         printed.push('\n');
-        if let Some(rest) = line.strip_prefix("API token:") {
-            token = rest.split_whitespace().next().map(str::to_owned);
-        }
         if let Some(rest) = line.strip_prefix("ciphub is serving on ") {
-            base = rest.split_whitespace().next().map(str::to_owned);
+            let base = rest.split_whitespace().next().expect("url").to_owned();
+            return (server, base, printed);
         }
     }
+}
+
+#[tokio::test]
+async fn demo_serves_the_registry_and_prints_logins() {
+    let db = TestDb::new().await.expect("db");
+    let (_server, base, printed) = start(&db.url, &["--demo"]);
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("API token:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned);
     for user in [
         "demo-admin",
         "demo-coordinator",
@@ -61,7 +73,7 @@ async fn demo_serves_the_registry_and_prints_logins() {
         assert!(printed.contains(user), "{user} missing from:\n{printed}");
     }
     assert!(printed.contains("ciphub-demo-password"), "{printed}");
-    let (base, token) = (base.expect("url"), token.expect("token"));
+    let token = token.expect("token");
     let client = reqwest::Client::new();
     let get = |path: &str| {
         client
@@ -164,4 +176,97 @@ systems = "provision-may"
         "{}",
         super::helpers::err(&bad)
     );
+}
+
+/// Two `ciphub serve` processes on one PostgreSQL database: an alert sent through either one
+/// reaches the live streams of both.
+#[tokio::test]
+async fn two_servers_on_one_postgres_database_stream_each_others_alerts() {
+    let Some(db) = TestDb::postgres_or_skip("two_servers_on_one_postgres_database").await else {
+        return;
+    };
+    let (_a, base_a, printed) = start(&db.url, &["--demo"]);
+    let (_b, base_b, _) = start(&db.url, &[]);
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("API token:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("admin token")
+        .to_owned();
+    let client = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for base in [&base_a, &base_b] {
+        let mut resp = client
+            .get(format!("{base}/api/v1/stream"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(resp.status(), 200);
+        let first = next_event(&mut resp, &mut String::new()).await;
+        assert_eq!(first.0, "ready");
+        streams.push((resp, String::new()));
+    }
+    // One alert through each server; both streams see both.
+    let mut sent = Vec::new();
+    for base in [&base_a, &base_b] {
+        let resp = client
+            .post(format!("{base}/api/v1/alerts"))
+            .bearer_auth(&token)
+            .json(
+                &serde_json::json!({"title": format!("via {base}"), "body": "b", "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": ["water"]}}),
+            )
+            .send()
+            .await
+            .expect("alert");
+        assert_eq!(resp.status(), 201);
+        sent.push(
+            resp.json::<Value>().await.expect("json")["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    for (resp, buf) in &mut streams {
+        let mut seen = Vec::new();
+        while seen.len() < sent.len() {
+            let (event, data) = next_event(resp, buf).await;
+            if event == "alert" {
+                seen.push(data["id"].as_i64().expect("id"));
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, sent);
+    }
+}
+
+/// The next server-sent event with data, within 20 s.
+async fn next_event(resp: &mut reqwest::Response, buf: &mut String) -> (String, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let event = block
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .unwrap_or("message")
+                .trim()
+                .to_owned();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
+            if !data.is_empty() {
+                return (event, serde_json::from_str(&data).expect("json"));
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("an event within 20 s")
+            .expect("read")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }
