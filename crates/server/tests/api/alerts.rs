@@ -335,7 +335,8 @@ async fn every_label_and_audience_form() {
     let app = spawn_app().await;
     let users = ["reporter", "water-exec", "secretariat", "mhlw-analyst"];
     // (audience, roles, who of `users` sees it)
-    let audiences: [(&str, &[&str], &[&str], [bool; 4]); 5] = [
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], [bool; 4]);
+    let audiences: [Case; 5] = [
         ("all", &[], &[], [true, true, true, true]),
         ("sectors", &["water"], &[], [true, true, true, false]),
         (
