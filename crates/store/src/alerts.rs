@@ -98,6 +98,9 @@ const ALERT_SELECT: &str = "SELECT a.id, o.slug AS sender_org, a.sender_user, a.
      a.audience, a.clients_permitted, a.ack_within_us, a.exercise, a.reports, a.relay_of, a.relay_note, \
      a.created_us FROM alerts a JOIN organizations o ON o.id = a.sender_org_id";
 
+/// Alerts kept in memory (their bodies are at most 100,000 characters).
+const ALERT_CACHE: usize = 1024;
+
 /// Delivery rows written per statement when fanning out.
 const FAN_OUT_CHUNK: usize = 400;
 
@@ -304,16 +307,31 @@ impl Store {
         self.alert(id).await
     }
 
-    /// One alert.
+    /// One alert. Alerts never change once sent, so recent ones are kept in memory.
     pub async fn alert(&self, id: i64) -> Result<AlertRecord, StoreError> {
+        if let Some(a) = self
+            .alert_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return Ok(a.clone());
+        }
         let row: Option<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{ALERT_SELECT} WHERE a.id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or_else(|| StoreError::not_found("alert", id))?
-            .into_record()
+        let a = row
+            .ok_or_else(|| StoreError::not_found("alert", id))?
+            .into_record()?;
+        let mut cache = self.alert_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= ALERT_CACHE {
+            cache.clear();
+        }
+        cache.insert(id, a.clone());
+        Ok(a)
     }
 
     /// Alerts an organization sent or received, newest first.
@@ -457,43 +475,126 @@ impl Store {
     }
 
     /// Acknowledges an alert for the user's organization; acknowledging again keeps the first.
+    /// `None` when the organization is not a recipient.
+    ///
+    /// Acknowledgements arrive in bursts (every operator at once), so concurrent ones are
+    /// written together: each caller queues its own, and whoever holds the committer writes
+    /// every queued one in one transaction (one audit entry each) and answers them all.
     pub async fn ack_alert(
         &self,
         alert: i64,
         user: &UserRecord,
-    ) -> Result<DeliveryRecord, StoreError> {
-        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
-        let done = sqlx::query(
-            "UPDATE alert_deliveries SET acked_us = $3, acked_by = $4, \
-             read_us = COALESCE(read_us, $3), read_by = COALESCE(read_by, $4) \
-             WHERE alert_id = $1 AND acked_us IS NULL AND org_id = (SELECT id FROM organizations WHERE slug = $2)",
-        )
-        .bind(alert)
-        .bind(user.org.as_str())
-        .bind(w.now_us)
-        .bind(user.name.as_str())
-        .execute(&mut *w.tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            w.audit("alert.ack", "alert", &alert.to_string(), json!({}))
-                .await?;
-            let sender: String = sqlx::query_scalar(
-                "SELECT o.slug FROM alerts a JOIN organizations o ON o.id = a.sender_org_id WHERE a.id = $1",
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.acks
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(AckRequest {
+                alert,
+                org: user.org.clone(),
+                user: user.name.to_string(),
+                by: By::actor(&user.actor()),
+                reply,
+            });
+        let committer = self.acks.committer.lock().await;
+        if let Ok(done) = answer.try_recv() {
+            return done;
+        }
+        let batch = std::mem::take(&mut *self.acks.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let (requests, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|r| ((r.alert, r.org, r.user, r.by), r.reply))
+            .unzip();
+        match self.write_acks(&requests).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Batch(text.clone())));
+                }
+            }
+        }
+        drop(committer);
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the acknowledgement was dropped".into()))?
+    }
+
+    /// Writes a batch of acknowledgements in one transaction; returns each one's delivery.
+    async fn write_acks(
+        &self,
+        requests: &[(i64, Slug, String, By)],
+    ) -> Result<Vec<Option<DeliveryRecord>>, StoreError> {
+        let mut senders: BTreeMap<i64, Slug> = BTreeMap::new();
+        for (alert, ..) in requests {
+            if let std::collections::btree_map::Entry::Vacant(e) = senders.entry(*alert) {
+                match self.alert(*alert).await {
+                    Ok(a) => {
+                        e.insert(a.sender_org);
+                    }
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let mut w = self.begin_write(&By::system()).await?;
+        let now = w.now_us;
+        let mut out = Vec::with_capacity(requests.len());
+        for (alert, org, user, by) in requests {
+            let done = sqlx::query(
+                "UPDATE alert_deliveries SET acked_us = $3, acked_by = $4, \
+                 read_us = COALESCE(read_us, $3), read_by = COALESCE(read_by, $4) \
+                 WHERE alert_id = $1 AND acked_us IS NULL AND org_id = (SELECT id FROM organizations WHERE slug = $2)",
             )
             .bind(alert)
-            .fetch_one(&mut *w.tx)
+            .bind(org.as_str())
+            .bind(now)
+            .bind(user)
+            .execute(&mut *w.tx)
             .await?;
-            w.emit(crate::Event::Ack {
-                alert,
-                sender: Slug::parse(&sender).map_err(corrupt)?,
-                org: user.org.clone(),
-            });
-            w.commit().await?;
-        } else {
-            drop(w);
+            if done.rows_affected() == 1 {
+                w.audit_by(by, "alert.ack", "alert", &alert.to_string(), json!({}))
+                    .await?;
+                if let Some(sender) = senders.get(alert) {
+                    w.emit(crate::Event::Ack {
+                        alert: *alert,
+                        sender: sender.clone(),
+                        org: org.clone(),
+                    });
+                }
+            }
+            let row: Option<DeliveryRow> = sqlx::query_as(
+                "SELECT o.slug AS org, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
+                 FROM alert_deliveries d JOIN organizations o ON o.id = d.org_id WHERE d.alert_id = $1 AND o.slug = $2",
+            )
+            .bind(alert)
+            .bind(org.as_str())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            out.push(row.map(DeliveryRow::into_record).transpose()?);
         }
-        self.delivery(alert, &user.org)
-            .await?
-            .ok_or_else(|| StoreError::not_found("alert", alert))
+        w.commit().await?;
+        Ok(out)
     }
+}
+
+/// One queued acknowledgement and where its answer goes.
+pub(crate) struct AckRequest {
+    alert: i64,
+    org: Slug,
+    user: String,
+    by: By,
+    reply: tokio::sync::oneshot::Sender<Result<Option<DeliveryRecord>, StoreError>>,
+}
+
+/// Acknowledgements waiting to be written, and the lock of whoever writes them.
+#[derive(Default)]
+pub(crate) struct AckQueue {
+    queue: std::sync::Mutex<Vec<AckRequest>>,
+    committer: tokio::sync::Mutex<()>,
 }

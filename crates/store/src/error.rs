@@ -27,6 +27,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A database error that failed a batch of writes this one was part of.
+    #[error("database error: {0}")]
+    Batch(String),
 }
 
 impl StoreError {

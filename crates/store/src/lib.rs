@@ -117,6 +117,12 @@ pub struct Store {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the PostgreSQL event listener is connected.
     listening: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Token uses not yet written.
+    last_used: Arc<std::sync::Mutex<users::LastUsedQueue>>,
+    /// Acknowledgements waiting to be written together.
+    acks: Arc<alerts::AckQueue>,
+    /// Recently read alerts, which never change.
+    alert_cache: Arc<std::sync::Mutex<std::collections::HashMap<i64, AlertRecord>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,6 +179,9 @@ impl Store {
             url: url.into(),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             listening: Arc::new(tokio::sync::watch::channel(false).0),
+            last_used: Arc::default(),
+            acks: Arc::default(),
+            alert_cache: Arc::default(),
         })
     }
 
@@ -204,6 +213,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
+        if let Err(e) = self.flush_last_used().await {
+            tracing::warn!(error = %e, "could not record the last use of tokens");
+        }
         self.pool.close().await;
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::clock::{from_us, to_us};
 use crate::error::conflict_on_unique;
-use crate::{By, Store, StoreError};
+use crate::{Backend, By, Store, StoreError};
 
 /// A user as stored, without the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +112,38 @@ impl TokenRow {
             revoked: self.revoked_us.map(from_us),
             last_used: self.last_used_us.map(from_us),
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    token_id: i64,
+    expires_us: Option<i64>,
+    revoked_us: Option<i64>,
+    last_used_us: Option<i64>,
+    id: i64,
+    name: String,
+    display_name: String,
+    org: String,
+    org_kind: String,
+    disabled_us: Option<i64>,
+    created_us: i64,
+    roles: Option<String>,
+}
+
+/// Token uses waiting to be written.
+#[derive(Debug)]
+pub(crate) struct LastUsedQueue {
+    pending: std::collections::HashMap<i64, i64>,
+    since: std::time::Instant,
+}
+
+impl Default for LastUsedQueue {
+    fn default() -> Self {
+        Self {
+            pending: Default::default(),
+            since: std::time::Instant::now(),
+        }
     }
 }
 
@@ -378,6 +410,7 @@ impl Store {
 
     /// The tokens of one user, newest first.
     pub async fn list_tokens(&self, user: &UserName) -> Result<Vec<TokenRecord>, StoreError> {
+        self.flush_last_used().await?;
         let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{TOKEN_SELECT} WHERE u.name = $1 ORDER BY t.id DESC"
         )))
@@ -419,39 +452,116 @@ impl Store {
 
     /// Finds the user behind a token hash and says whether it may be used now.
     pub async fn lookup_token(&self, token_hash: &str) -> Result<TokenLookup, StoreError> {
-        type Row = (i64, String, Option<i64>, Option<i64>, Option<i64>);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT t.id, u.name, t.expires_us, t.revoked_us, t.last_used_us FROM api_tokens t \
-             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
-        )
+        // One statement for the token, its user, organization and roles: every API request
+        // starts here.
+        let roles = match self.backend {
+            Backend::Sqlite => "group_concat(r.role, ',')",
+            Backend::Postgres => "string_agg(r.role, ',')",
+        };
+        let row: Option<TokenUserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT t.id AS token_id, t.expires_us, t.revoked_us, t.last_used_us, u.id, u.name, \
+             u.display_name, o.slug AS org, o.kind AS org_kind, u.disabled_us, u.created_us, \
+             (SELECT {roles} FROM user_roles r WHERE r.user_id = u.id) AS roles \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             JOIN organizations o ON o.id = u.org_id WHERE t.token_hash = $1"
+        )))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, user, expires, revoked, last_used)) = row else {
+        let Some(row) = row else {
             return Ok(TokenLookup::Unknown);
         };
         let now = to_us(self.clock.now());
-        if revoked.is_some() {
+        if row.revoked_us.is_some() {
             return Ok(TokenLookup::Revoked);
         }
-        if expires.is_some_and(|e| e <= now) {
+        if row.expires_us.is_some_and(|e| e <= now) {
             return Ok(TokenLookup::Expired);
         }
-        // Last use is bookkeeping, not a state change: not audited, and written at most once a
-        // minute per token so that reading stays free of writes.
-        if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY_US) {
-            sqlx::query("UPDATE api_tokens SET last_used_us = $2 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+        // Last use is bookkeeping, not a state change: not audited, recorded at most once a
+        // minute per token, and written in batches so that reading stays free of writes.
+        if row
+            .last_used_us
+            .is_none_or(|t| now - t >= LAST_USED_GRANULARITY_US)
+        {
+            self.note_last_used(row.token_id, now).await?;
         }
-        let user = self.get_user(&user).await?;
+        let mut roles: Vec<&str> = row
+            .roles
+            .as_deref()
+            .map(|r| r.split(',').collect())
+            .unwrap_or_default();
+        roles.sort_unstable();
+        let user = UserRecord {
+            id: row.id,
+            name: UserName::parse(&row.name).map_err(corrupt)?,
+            display_name: row.display_name,
+            org: Slug::parse(&row.org).map_err(corrupt)?,
+            org_kind: row.org_kind.parse().map_err(corrupt)?,
+            roles: roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            disabled: row.disabled_us.is_some(),
+            created: from_us(row.created_us),
+        };
         Ok(if user.disabled {
             TokenLookup::UserDisabled
         } else {
             TokenLookup::Valid(user)
         })
+    }
+
+    /// Queues a token's last use; writes the queue when it is older than a second.
+    async fn note_last_used(&self, token: i64, now: i64) -> Result<(), StoreError> {
+        let due = {
+            let mut q = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            q.pending.insert(token, now);
+            if q.since.elapsed() >= std::time::Duration::from_secs(1) {
+                q.since = std::time::Instant::now();
+                std::mem::take(&mut q.pending)
+            } else {
+                Default::default()
+            }
+        };
+        self.write_last_used(due).await
+    }
+
+    /// Writes every queued last use now (before tokens are listed, and at close).
+    pub async fn flush_last_used(&self) -> Result<(), StoreError> {
+        let due = {
+            let mut q = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            q.since = std::time::Instant::now();
+            std::mem::take(&mut q.pending)
+        };
+        self.write_last_used(due).await
+    }
+
+    async fn write_last_used(
+        &self,
+        due: std::collections::HashMap<i64, i64>,
+    ) -> Result<(), StoreError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let _gate = match self.backend {
+            Backend::Sqlite => Some(self.write_gate.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in due {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_us = $2 WHERE id = $1 \
+                 AND (last_used_us IS NULL OR last_used_us < $2)",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Starts a browser session for a user who has just logged in.

@@ -110,6 +110,24 @@ impl WriteTx {
             .await
     }
 
+    /// Appends an audit entry for a change made in this transaction on behalf of `by` (a
+    /// transaction that writes several users' changes at once).
+    pub(crate) async fn audit_by(
+        &mut self,
+        by: &By,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let own = std::mem::replace(&mut self.by, by.clone());
+        let result = self
+            .audit_entry(action, object_type, object_id, detail, false)
+            .await;
+        self.by = own;
+        result
+    }
+
     /// Appends an audit entry whose actor only the actor's own organization may see.
     pub(crate) async fn audit_restricted(
         &mut self,

@@ -2,6 +2,7 @@
 //! `CIPHUB_TEST_DATABASE_URL` is a postgres:// URL; every test gets a fresh database.
 
 mod store {
+    mod alerts;
     mod audit;
     mod helpers;
     mod registry;

@@ -726,13 +726,24 @@ pub async fn ack_alert(
     Path(id): Path<i64>,
 ) -> Result<Json<DeliveryJson>, AppError> {
     let actor = authed.actor();
-    let (_, d) = load_visible(&state, &actor, id).await?;
-    if d.is_none() {
+    let missing = || AppError::NotFound(format!("alert {id} does not exist"));
+    let a = state.store.alert(id).await.map_err(|e| match e {
+        ciphub_store::StoreError::NotFound { .. } => missing(),
+        other => other.into(),
+    })?;
+    // Only a recipient whose roles the audience includes acknowledges; the write itself says
+    // whether the organization is a recipient.
+    if role_sees(&a.audience, &actor.roles)
+        && let Some(d) = state.store.ack_alert(id, &authed.0).await?
+    {
+        return Ok(Json(d.into()));
+    }
+    if a.sender_org == actor.org {
         return Err(AppError::Forbidden(
             "only a recipient organization acknowledges an alert".into(),
         ));
     }
-    Ok(Json(state.store.ack_alert(id, &authed.0).await?.into()))
+    Err(missing())
 }
 
 /// The delivery table: for each recipient organization, delivered, read and acknowledged (by
