@@ -356,8 +356,31 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
         &By::system(),
     )
     .await?;
+    // Every operator's systems take alerts by webhook, at a real HTTP receiver on loopback.
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = received.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                if !body.is_empty() {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr()?);
+    let receiver_task = tokio::spawn(async move { axum::serve(hook_listener, receiver).await });
+    for o in &operators {
+        store
+            .add_webhook(&o.org.slug, &hook_url, "bench-secret", &By::system())
+            .await?;
+    }
     println!(
-        "backend {}: {} operators with a user and token each (set-up {:.1} s)",
+        "backend {}: {} operators with a user, a token and a webhook each (set-up {:.1} s)",
         store.backend().as_str(),
         operators.len(),
         setup.elapsed().as_secs_f64()
@@ -400,9 +423,27 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
         .filter(|d| operators.iter().any(|o| o.org.slug == d.org))
         .count();
     println!(
-        "fan-out: one alert to {} organizations ({to_operators} operators) in {:.3} s, inbox entries written",
+        "fan-out: one alert to {} organizations ({to_operators} operators) in {:.3} s, inbox entries and webhook jobs written",
         deliveries.len(),
         fan_out
+    );
+    // The worker calls every webhook; wait until the receiver has them all (at most 2 min).
+    let waited = Instant::now();
+    while received.load(std::sync::atomic::Ordering::Relaxed) < operators.len() {
+        if waited.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "only {} of {} webhook calls arrived within 2 minutes",
+                received.load(std::sync::atomic::Ordering::Relaxed),
+                operators.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let hooks_s = t.elapsed().as_secs_f64();
+    println!(
+        "webhooks: {} signed calls received {hooks_s:.2} s after sending ({:.0}/s)",
+        operators.len(),
+        operators.len() as f64 / hooks_s
     );
 
     // Acknowledgements: every operator acknowledges, `clients` at a time.
@@ -446,6 +487,7 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
         acks as f64 / secs
     );
     server.stop().await?;
+    receiver_task.abort();
     store.close().await;
     Ok(())
 }
