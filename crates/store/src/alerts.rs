@@ -27,6 +27,8 @@ pub struct NewAlert {
     pub ack_within: Option<TimeDelta>,
     pub exercise: bool,
     pub reports: Vec<i64>,
+    /// Incidents of the sender's organization it refers to.
+    pub incidents: Vec<i64>,
     /// The alert this one passes on, and the relaying organization's note.
     pub relay_of: Option<i64>,
     pub relay_note: Option<String>,
@@ -50,6 +52,7 @@ pub struct AlertRecord {
     pub ack_within: Option<TimeDelta>,
     pub exercise: bool,
     pub reports: Vec<i64>,
+    pub incidents: Vec<i64>,
     pub relay_of: Option<i64>,
     pub relay_note: Option<String>,
     pub created: DateTime<Utc>,
@@ -79,6 +82,7 @@ struct AlertRow {
     ack_within_us: Option<i64>,
     exercise: i64,
     reports: String,
+    incidents: String,
     relay_of: Option<i64>,
     relay_note: Option<String>,
     created_us: i64,
@@ -95,8 +99,8 @@ struct DeliveryRow {
 }
 
 const ALERT_SELECT: &str = "SELECT a.id, o.slug AS sender_org, a.sender_user, a.title, a.body, a.tlp, \
-     a.audience, a.clients_permitted, a.ack_within_us, a.exercise, a.reports, a.relay_of, a.relay_note, \
-     a.created_us FROM alerts a JOIN organizations o ON o.id = a.sender_org_id";
+     a.audience, a.clients_permitted, a.ack_within_us, a.exercise, a.reports, a.incidents, a.relay_of, \
+     a.relay_note, a.created_us FROM alerts a JOIN organizations o ON o.id = a.sender_org_id";
 
 /// Alerts kept in memory (their bodies are at most 100,000 characters).
 const ALERT_CACHE: usize = 1024;
@@ -122,6 +126,7 @@ impl AlertRow {
             ack_within: self.ack_within_us.map(TimeDelta::microseconds),
             exercise: self.exercise != 0,
             reports: serde_json::from_str(&self.reports).map_err(corrupt)?,
+            incidents: serde_json::from_str(&self.incidents).map_err(corrupt)?,
             relay_of: self.relay_of,
             relay_note: self.relay_note,
             created: from_us(self.created_us),
@@ -221,8 +226,8 @@ impl Store {
         let now = w.now_us;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
-             ack_within_us, exercise, reports, created_us, relay_of, relay_note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             ack_within_us, exercise, reports, created_us, relay_of, relay_note, incidents) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(sender_id)
         .bind(sender_user)
@@ -237,6 +242,7 @@ impl Store {
         .bind(now)
         .bind(new.relay_of)
         .bind(&new.relay_note)
+        .bind(serde_json::to_string(&new.incidents).map_err(corrupt)?)
         .fetch_one(&mut *w.tx)
         .await?;
         // Many rows per statement: an alert to every operator is thousands of rows.

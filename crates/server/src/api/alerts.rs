@@ -61,9 +61,12 @@ pub struct NewAlertJson {
     /// Part of an exercise, not a real event.
     #[serde(default)]
     pub exercise: bool,
-    /// Reports the alert refers to.
+    /// Reports the alert refers to (ones the sender may read).
     #[serde(default)]
     pub reports: Vec<i64>,
+    /// Incidents of the sender's organization the alert refers to.
+    #[serde(default)]
+    pub incidents: Vec<i64>,
     /// Files sent with the alert (at most `MAX_ATTACHMENTS`, each within the server's
     /// attachment limit, 4 MiB by default).
     #[serde(default)]
@@ -140,6 +143,7 @@ pub struct AlertJson {
     pub acknowledge_within: Option<String>,
     pub exercise: bool,
     pub reports: Vec<i64>,
+    pub incidents: Vec<i64>,
     /// The alert this one passes on, and the note of the organization that passed it on.
     pub relay_of: Option<i64>,
     pub relay_note: Option<String>,
@@ -242,6 +246,7 @@ pub(crate) async fn view(
             .map(|d| humantime::format_duration(d).to_string()),
         exercise: a.exercise,
         reports: a.reports,
+        incidents: a.incidents,
         relay_of: a.relay_of,
         relay_note: a.relay_note,
         created_at: rfc3339(a.created),
@@ -389,6 +394,34 @@ pub async fn create_alert(
         })
         .transpose()?;
     let attachments = attachments_of(&body.attachments, state.config.attachment_limit)?;
+    // Links only to what the sender may read: a link must not reveal that a report exists.
+    if body.reports.len() > 50 || body.incidents.len() > 50 {
+        return Err(AppError::invalid(
+            "reports",
+            "at most 50 reports and 50 incidents",
+        ));
+    }
+    for (i, r) in body.reports.iter().enumerate() {
+        match crate::api::reports::readable(&state, &actor, *r).await {
+            Ok(_) => {}
+            Err(AppError::NotFound(m)) => {
+                return Err(AppError::invalid(format!("reports[{i}]"), m));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    for (i, n) in body.incidents.iter().enumerate() {
+        match state.store.incident(&actor.org, *n).await {
+            Ok(_) => {}
+            Err(ciphub_store::StoreError::NotFound { .. }) => {
+                return Err(AppError::invalid(
+                    format!("incidents[{i}]"),
+                    format!("incident {n} does not exist in your organization"),
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
     let (sectors, orgs) = state.store.community().await?;
     let recipients = resolve_audience(
         &audience,
@@ -409,6 +442,7 @@ pub async fn create_alert(
         ack_within,
         exercise: body.exercise,
         reports: body.reports,
+        incidents: body.incidents,
         relay_of: None,
         relay_note: None,
         attachments,
@@ -475,6 +509,7 @@ async fn relay_from(
         ack_within: source.ack_within,
         exercise: source.exercise,
         reports: source.reports.clone(),
+        incidents: source.incidents.clone(),
         relay_of: Some(source.id),
         relay_note: Some(note.to_owned()),
         attachments: Vec::new(),

@@ -311,7 +311,7 @@ fn access(actor: &Actor, r: &ReportRecord) -> ReportAccess {
 }
 
 /// Loads a report the caller may read; any other answers "does not exist".
-async fn readable(
+pub(crate) async fn readable(
     state: &AppState,
     actor: &Actor,
     id: i64,

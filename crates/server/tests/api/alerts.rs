@@ -439,3 +439,47 @@ async fn every_label_and_audience_form() {
         }
     }
 }
+
+/// An alert links reports and incidents its sender may see, and nothing else.
+#[tokio::test]
+async fn alerts_link_only_what_the_sender_may_read() {
+    let app = spawn_app().await;
+    let report = super::reports::file(&app, super::reports::report_body("ministry", "none")).await;
+    let rid = report["id"].as_i64().expect("id");
+    let incident: Value = app
+        .send(
+            Method::POST,
+            "mhlw-analyst",
+            "/api/v1/incidents",
+            json!({"title": "Water campaign", "reports": [rid]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mut body = alert("TLP:GREEN", "sectors", &["water"]);
+    body["reports"] = json!([rid]);
+    body["incidents"] = json!([incident["id"]]);
+    let resp = app
+        .send(Method::POST, "mhlw-analyst", "/api/v1/alerts", body.clone())
+        .await;
+    assert_eq!(resp.status(), 201);
+    let sent: Value = resp.json().await.expect("json");
+    assert_eq!(sent["reports"], json!([rid]));
+    assert_eq!(sent["incidents"], json!([incident["id"]]));
+    // The water CEPTOAR was not told of this report, filed to the ministry, nor owns the
+    // incident: both links are refused as if they did not exist.
+    let (status, _, field, _) = error_of(
+        app.send(Method::POST, "secretariat", "/api/v1/alerts", body.clone())
+            .await,
+    )
+    .await;
+    assert_eq!((status, field.as_deref()), (422, Some("reports[0]")));
+    body["reports"] = json!([]);
+    let (status, _, field, _) = error_of(
+        app.send(Method::POST, "secretariat", "/api/v1/alerts", body)
+            .await,
+    )
+    .await;
+    assert_eq!((status, field.as_deref()), (422, Some("incidents[0]")));
+}

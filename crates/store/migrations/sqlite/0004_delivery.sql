@@ -75,3 +75,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (state, due_us);
 CREATE INDEX jobs_target ON jobs (kind, target, id);
+
+-- Incidents (of the sender's organization) an alert refers to (JSON array).
+ALTER TABLE alerts ADD COLUMN incidents TEXT NOT NULL DEFAULT '[]';
