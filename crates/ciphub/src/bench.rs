@@ -518,8 +518,12 @@ impl InProcess {
     async fn start(store: &Store) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let state =
-            ciphub_server::AppState::new(store.clone(), ciphub_server::ServerConfig::default());
+        // The benchmark's webhook receiver is on loopback.
+        let config = ciphub_server::ServerConfig {
+            webhook_private_targets: true,
+            ..ciphub_server::ServerConfig::default()
+        };
+        let state = ciphub_server::AppState::new(store.clone(), config);
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(ciphub_server::serve(listener, state, async {
             let _ = stop_rx.await;

@@ -68,6 +68,8 @@ pub struct DeliverySection {
     pub job_poll: Option<String>,
     /// The largest attachment in bytes (default 4194304).
     pub attachment_limit: Option<usize>,
+    /// Let webhooks call loopback and private-network addresses (default false).
+    pub webhook_private_targets: Option<bool>,
 }
 
 /// Stage deadlines: defaults, then overrides tried in order.
@@ -199,6 +201,9 @@ impl FileConfig {
                     bail!("delivery.attachment_limit must be larger than 0");
                 }
                 c.attachment_limit = n;
+            }
+            if let Some(b) = d.webhook_private_targets {
+                c.webhook_private_targets = b;
             }
         }
         if let Some(d) = &self.deadlines {

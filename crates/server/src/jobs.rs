@@ -294,6 +294,10 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
     else {
         return Ok(true);
     };
+    if !state.config.webhook_private_targets {
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+        crate::egress::check_literal(&parsed)?;
+    }
     let a = store.alert(job.alert).await.map_err(|e| e.to_string())?;
     let event = match EscalationStep::from_number(job.step) {
         None => "alert.created",
@@ -336,7 +340,16 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
+        .map_err(|e| {
+            // The innermost cause says why (refused, timed out, no public address).
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = s.to_string();
+                source = s.source();
+            }
+            format!("POST {url}: {why}")
+        })?;
     if resp.status().is_success() {
         Ok(true)
     } else {

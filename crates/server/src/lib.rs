@@ -8,6 +8,7 @@
 
 mod api;
 mod auth;
+mod egress;
 mod error;
 pub mod jobs;
 mod json;
@@ -72,6 +73,9 @@ pub struct ServerConfig {
     pub job_poll: Option<Duration>,
     /// The largest attachment accepted, in bytes.
     pub attachment_limit: usize,
+    /// Let webhooks call loopback and private-network addresses (for a closed network, and
+    /// tests). Off by default: webhooks reach public addresses only.
+    pub webhook_private_targets: bool,
 }
 
 /// The SMTP server alerts are e-mailed through.
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
             retry_backoff: Duration::from_secs(30),
             job_poll: Some(Duration::from_secs(1)),
             attachment_limit: 4 * 1024 * 1024,
+            webhook_private_targets: false,
         }
     }
 }
@@ -130,7 +135,11 @@ impl AppState {
             .map(jobs::Mailer::new)
             .transpose()?
             .map(Arc::new);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if !config.webhook_private_targets {
+            http = http.dns_resolver(Arc::new(egress::PublicOnly));
+        }
+        let http = http
             .timeout(jobs::WEBHOOK_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ciphub/", env!("CARGO_PKG_VERSION")))

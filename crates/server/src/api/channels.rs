@@ -169,7 +169,7 @@ impl From<WebhookRecord> for WebhookJson {
     }
 }
 
-fn check_webhook_url(url: &str) -> Result<(), AppError> {
+fn check_webhook_url(url: &str, private_ok: bool) -> Result<(), AppError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| AppError::invalid("url", format!("{url:?} is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -183,6 +183,9 @@ fn check_webhook_url(url: &str) -> Result<(), AppError> {
             "url",
             "at most 2,000 characters, without a user name or password (calls are signed instead)",
         ));
+    }
+    if !private_ok {
+        crate::egress::check_literal(&parsed).map_err(|e| AppError::invalid("url", e))?;
     }
     Ok(())
 }
@@ -200,7 +203,7 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, Json<WebhookJson>), AppError> {
     let actor = authed.actor();
     policy::check(&actor, Action::ManageChannels { org: &actor.org })?;
-    check_webhook_url(&body.url)?;
+    check_webhook_url(&body.url, state.config.webhook_private_targets)?;
     if state.store.webhooks(&actor.org).await?.len() >= MAX_WEBHOOKS {
         return Err(AppError::invalid(
             "url",

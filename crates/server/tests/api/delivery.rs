@@ -798,3 +798,69 @@ async fn contacts_need_the_organizations_admin() {
         .await;
     assert_eq!(resp.status(), 403);
 }
+
+#[tokio::test]
+async fn webhooks_reach_public_addresses_only_unless_allowed() {
+    let config = ServerConfig {
+        webhook_private_targets: false,
+        delivery_attempts: 1,
+        ..test_config()
+    };
+    let app = spawn_app_with(config).await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/hook",
+    ] {
+        let (status, _, field, msg) = error_of(
+            app.send(
+                Method::POST,
+                "water-admin",
+                "/api/v1/webhooks",
+                json!({"url": url}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (422, Some("url")),
+            "{url}: {msg}"
+        );
+    }
+    // A name is resolved when called; one that points inside is refused then.
+    // The receiver listens on loopback: were the name not checked, the call would reach it.
+    let (receiver, calls) = webhook_receiver(&[]).await;
+    let by_name = receiver.replace("127.0.0.1", "localhost");
+    let resp = app
+        .send(
+            Method::POST,
+            "water-admin",
+            "/api/v1/webhooks",
+            json!({ "url": by_name }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let hook: Value = resp.json().await.expect("json");
+    send_alert(
+        &app,
+        "coordinator",
+        alert("TLP:GREEN", "sectors", &["water"], None),
+    )
+    .await;
+    run_jobs(&app.state).await;
+    let dead: Vec<Value> = app
+        .get(
+            "water-admin",
+            &format!("/api/v1/webhooks/{}/calls?dead=true", hook["id"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dead.len(), 1);
+    let why = dead[0]["last_error"].as_str().expect("error");
+    assert!(why.contains("no public address"), "{why}");
+    assert!(calls.lock().expect("lock").is_empty());
+}
