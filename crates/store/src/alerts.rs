@@ -464,6 +464,69 @@ impl Store {
         rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
+    /// The deliveries of the alerts that pass this one on, with the organization that passed
+    /// it on, by organization.
+    pub async fn relayed_deliveries(
+        &self,
+        alert: i64,
+    ) -> Result<Vec<(Slug, DeliveryRecord)>, StoreError> {
+        let rows: Vec<(String, String, i64, Option<i64>, Option<String>, Option<i64>, Option<String>)> =
+            sqlx::query_as(
+                "SELECT s.slug, o.slug, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
+                 FROM alerts a JOIN alert_deliveries d ON d.alert_id = a.id \
+                 JOIN organizations o ON o.id = d.org_id JOIN organizations s ON s.id = a.sender_org_id \
+                 WHERE a.relay_of = $1 ORDER BY o.slug, s.slug",
+            )
+            .bind(alert)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(
+                |(via, org, delivered_us, read_us, read_by, acked_us, acked_by)| {
+                    Ok((
+                        Slug::parse(&via).map_err(corrupt)?,
+                        DeliveryRow {
+                            org,
+                            delivered_us,
+                            read_us,
+                            read_by,
+                            acked_us,
+                            acked_by,
+                        }
+                        .into_record()?,
+                    ))
+                },
+            )
+            .collect()
+    }
+
+    /// How an alert's e-mail and webhook calls to each recipient organization went: the state
+    /// of its e-mail job and of each webhook call, for the first delivery (not reminders).
+    pub async fn delivery_channels(
+        &self,
+        alert: i64,
+    ) -> Result<BTreeMap<Slug, (Option<crate::JobState>, Vec<crate::JobState>)>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT o.slug, j.kind, j.state FROM jobs j JOIN organizations o ON o.id = j.org_id \
+             WHERE j.alert_id = $1 AND j.step = 0 AND j.kind IN ('email', 'webhook')",
+        )
+        .bind(alert)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: BTreeMap<Slug, (Option<crate::JobState>, Vec<crate::JobState>)> =
+            BTreeMap::new();
+        for (org, kind, state) in rows {
+            let state = crate::delivery::parse_state(&state)?;
+            let entry = out.entry(Slug::parse(&org).map_err(corrupt)?).or_default();
+            if kind == "email" {
+                entry.0 = Some(state);
+            } else {
+                entry.1.push(state);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records that a user of a recipient organization read an alert (the first read counts).
     pub async fn mark_alert_read(&self, alert: i64, user: &UserRecord) -> Result<(), StoreError> {
         // Reading is bookkeeping of delivery, not a change of the alert: not audited.

@@ -131,6 +131,11 @@ impl JobState {
     }
 }
 
+/// A stored job state.
+pub(crate) fn parse_state(s: &str) -> Result<JobState, StoreError> {
+    JobState::parse(s)
+}
+
 /// A job as a worker or an owner sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRecord {

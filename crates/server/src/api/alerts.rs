@@ -100,10 +100,22 @@ pub struct AttachmentJson {
 /// The most files one alert carries.
 pub const MAX_ATTACHMENTS: usize = 5;
 
-/// The caller organization's delivery of an alert.
+/// A recipient organization's delivery of an alert.
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryJson {
     pub org: String,
+    /// The CEPTOAR that passed the alert on to this organization, when it was not sent
+    /// directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// E-mail to the organization's first contacts: pending, sent or failed (absent when none
+    /// was due: no contacts, or no mail on this server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Calls to the organization's webhooks: delivered (at least one answered), pending or
+    /// failed (absent when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<String>,
     pub delivered_at: String,
     pub read_at: Option<String>,
     pub read_by: Option<String>,
@@ -115,6 +127,9 @@ impl From<DeliveryRecord> for DeliveryJson {
     fn from(d: DeliveryRecord) -> Self {
         Self {
             org: d.org.to_string(),
+            via: None,
+            email: None,
+            webhooks: None,
             delivered_at: rfc3339(d.delivered),
             read_at: d.read.map(rfc3339),
             read_by: d.read_by,
@@ -782,7 +797,8 @@ pub async fn ack_alert(
 }
 
 /// The delivery table: for each recipient organization, delivered, read and acknowledged (by
-/// whom, when). For the sender's organization only.
+/// whom, when), how its e-mail and webhook calls went, and the organizations reached through
+/// CEPTOARs that passed the alert on (with `via`). For the sender's organization only.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/delivery", tag = "alerts",
     params(("id" = i64, Path, description = "The alert's id")),
     responses((status = 200, body = [DeliveryJson]), (status = 403, body = crate::error::ErrorBody),
@@ -799,6 +815,35 @@ pub async fn get_delivery(
             "the delivery table is for the sender's organization".into(),
         ));
     }
-    let rows = state.store.deliveries(id).await?;
-    Ok(Json(rows.into_iter().map(DeliveryJson::from).collect()))
+    use ciphub_store::JobState;
+    let channels = state.store.delivery_channels(id).await?;
+    let mut rows: Vec<DeliveryJson> = Vec::new();
+    for d in state.store.deliveries(id).await? {
+        let (email, hooks) = channels.get(&d.org).cloned().unwrap_or_default();
+        let mut row = DeliveryJson::from(d);
+        row.email = email.map(|s| {
+            match s {
+                JobState::Pending => "pending",
+                JobState::Done => "sent",
+                JobState::Dead => "failed",
+            }
+            .to_owned()
+        });
+        row.webhooks = if hooks.is_empty() {
+            None
+        } else if hooks.contains(&JobState::Done) {
+            Some("delivered".into())
+        } else if hooks.contains(&JobState::Pending) {
+            Some("pending".into())
+        } else {
+            Some("failed".into())
+        };
+        rows.push(row);
+    }
+    for (via, d) in state.store.relayed_deliveries(id).await? {
+        let mut row = DeliveryJson::from(d);
+        row.via = Some(via.to_string());
+        rows.push(row);
+    }
+    Ok(Json(rows))
 }

@@ -228,6 +228,37 @@ async fn ceptoars_pass_alerts_on_as_the_label_allows() {
     assert_eq!(inbox[0]["relay_note"], "Relayed by the Water CEPTOAR");
     assert_eq!(inbox[0]["sender_org"], "water-ceptoar");
     assert_eq!(inbox[0]["tlp"], "TLP:GREEN");
+    // The original sender sees the members reached through the CEPTOAR, and their
+    // acknowledgements.
+    let ack = app
+        .send(
+            Method::POST,
+            "reporter",
+            &format!("/api/v1/alerts/{}/ack", inbox[0]["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(ack.status(), 200);
+    let table: Vec<Value> = app
+        .get(
+            "coordinator",
+            &format!("/api/v1/alerts/{}/delivery", sent["id"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let member = table
+        .iter()
+        .find(|d| d["org"] == "tokyo-water")
+        .expect("the member is in the sender's table");
+    assert_eq!(member["via"], "water-ceptoar");
+    assert_eq!(member["acknowledged_by"], "reporter");
+    assert!(
+        table
+            .iter()
+            .any(|d| d["org"] == "water-ceptoar" && d.get("via").is_none())
+    );
 
     // AMBER without the sender's permission is not passed on, automatically or by hand.
     let amber: Value = app

@@ -192,6 +192,24 @@ async fn email_reaches_first_contacts_carrying_content_only_as_the_label_allows(
         "{m}"
     );
     assert!(mails_to(&mails, "ciso@tokyo-water.test").is_empty());
+    // The sender sees that the e-mail went out.
+    let table: Vec<Value> = app
+        .get("coordinator", &format!("/api/v1/alerts/{green}/delivery"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let row = table
+        .iter()
+        .find(|d| d["org"] == "tokyo-water")
+        .expect("row");
+    assert_eq!(row["email"], "sent");
+    assert!(
+        table
+            .iter()
+            .filter(|d| d["org"] != "tokyo-water")
+            .all(|d| d.get("email").is_none())
+    );
 
     // Above GREEN, and for role-limited audiences, e-mail says only that an alert waits.
     let mut execs = alert("TLP:GREEN", "organizations", &["tokyo-water"], None);
@@ -406,6 +424,21 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
     assert_eq!(
         (calls[0]["state"].as_str(), calls[0]["attempts"].as_i64()),
         (Some("done"), Some(3))
+    );
+
+    let table: Vec<Value> = app
+        .get("coordinator", &format!("/api/v1/alerts/{id}/delivery"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let row = table
+        .iter()
+        .find(|d| d["org"] == "tokyo-water")
+        .expect("row");
+    assert_eq!(
+        row["webhooks"], "delivered",
+        "one of its two webhooks answered"
     );
 
     // The other webhook failed three times: a dead letter its owner sees, with the reason.
