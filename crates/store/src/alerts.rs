@@ -470,7 +470,16 @@ impl Store {
         &self,
         alert: i64,
     ) -> Result<Vec<(Slug, DeliveryRecord)>, StoreError> {
-        let rows: Vec<(String, String, i64, Option<i64>, Option<String>, Option<i64>, Option<String>)> =
+        type Row = (
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> =
             sqlx::query_as(
                 "SELECT s.slug, o.slug, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
                  FROM alerts a JOIN alert_deliveries d ON d.alert_id = a.id \
