@@ -76,6 +76,16 @@ pub async fn work(state: AppState, every: Duration) {
 pub async fn run_due(state: &AppState) -> Result<usize, ciphub_store::StoreError> {
     let mut ran = 0;
     loop {
+        // A read first: an idle server does not write every time it looks.
+        let now = state.store.clock().now();
+        if state
+            .store
+            .next_job_due()
+            .await?
+            .is_none_or(|due| due > now)
+        {
+            return Ok(ran);
+        }
         let jobs = state.store.claim_jobs(BATCH, LEASE).await?;
         if jobs.is_empty() {
             return Ok(ran);

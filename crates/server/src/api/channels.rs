@@ -373,19 +373,28 @@ pub async fn list_notices(
     authed: Authed,
 ) -> Result<Json<Vec<NoticeJson>>, AppError> {
     let actor = authed.actor();
-    let notices = state.store.notices(&actor.org, 200).await?;
-    Ok(Json(
-        notices
-            .into_iter()
-            .map(|n| NoticeJson {
+    let mut out = Vec::new();
+    for n in state.store.notices(&actor.org, 200).await? {
+        if notice_visible(&state, &actor, n.alert).await? {
+            out.push(NoticeJson {
                 id: n.id,
                 alert: n.alert,
                 kind: n.kind,
                 about: n.about.to_string(),
                 created_at: rfc3339(n.created),
-            })
-            .collect(),
-    ))
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Whether a user sees a notice about an alert to their organization. A recipient's reminder
+/// is for the users the alert is for (an alert for executives is not announced to everyone);
+/// an overseer's notice names only the late organization, and is for all its users.
+async fn notice_visible(state: &AppState, actor: &Actor, alert: i64) -> Result<bool, AppError> {
+    let a = state.store.alert(alert).await?;
+    let recipient = state.store.delivery(alert, &actor.org).await?.is_some();
+    Ok(!recipient || ciphub_domain::alert::role_sees(&a.audience, &actor.roles))
 }
 
 /// What one event is to one user: an SSE event, or nothing when it is not theirs to see.
@@ -401,10 +410,15 @@ async fn render(state: &AppState, actor: &Actor, event: Event) -> Option<SseEven
                 .json_data(view)
                 .ok()
         }
-        Event::Notice { alert, org } if org == actor.org => SseEvent::default()
-            .event("notice")
-            .json_data(serde_json::json!({"alert": alert}))
-            .ok(),
+        Event::Notice { alert, org } if org == actor.org => {
+            if !notice_visible(state, actor, alert).await.ok()? {
+                return None;
+            }
+            SseEvent::default()
+                .event("notice")
+                .json_data(serde_json::json!({"alert": alert}))
+                .ok()
+        }
         Event::Ack { alert, sender, org } if sender == actor.org => SseEvent::default()
             .event("ack")
             .json_data(serde_json::json!({"alert": alert, "org": org}))
