@@ -176,6 +176,7 @@ pub fn print_logins(base: &str, demo: &DemoLogins) {
         println!("  {:<22} {:<24} {}", l.user, l.org, l.roles);
     }
     println!();
+    println!("In a browser: {base}/login (any user above, password {DEMO_PASSWORD})");
     println!(
         "Log in:     curl -i -H 'Content-Type: application/json' -d '{{\"user\":\"demo-admin\",\"password\":\"{DEMO_PASSWORD}\"}}' {base}/api/v1/session"
     );

@@ -4,6 +4,7 @@
 mod cli {
     mod admin;
     mod audit;
+    mod browser;
     mod helpers;
     mod serve;
     mod severity;

@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 mod public;
 mod router;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -127,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/session", post(session::create_session));
     Router::new()
         .merge(open)
+        .merge(crate::web::routes())
         .merge(authenticated)
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())

@@ -9,6 +9,7 @@ mod api {
     mod bad_input;
     mod delivery;
     mod helpers;
+    mod pages;
     mod public;
     mod registry;
     mod reports;

@@ -564,6 +564,37 @@ impl Store {
         Ok(())
     }
 
+    /// A user's chosen language for the pages, if any.
+    pub async fn user_locale(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        let locale: Option<Option<String>> =
+            sqlx::query_scalar("SELECT locale FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(locale.flatten())
+    }
+
+    /// Sets a user's language for the pages (`en` or `ja`).
+    pub async fn set_user_locale(&self, user: &UserRecord, locale: &str) -> Result<(), StoreError> {
+        if !matches!(locale, "en" | "ja") {
+            return Err(StoreError::invalid("locale", "en or ja"));
+        }
+        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
+        sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
+            .bind(user.id)
+            .bind(locale)
+            .execute(&mut *w.tx)
+            .await?;
+        w.audit(
+            "user.locale",
+            "user",
+            user.name.as_str(),
+            json!({"locale": locale}),
+        )
+        .await?;
+        w.commit().await
+    }
+
     /// Starts a browser session for a user who has just logged in.
     pub async fn create_session(
         &self,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ciphub_store::testkit::TestDb;
 use serde_json::Value;
 
-struct Server(Child);
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -18,7 +18,7 @@ impl Drop for Server {
 
 /// Starts `ciphub serve ARGS` on `url` at a free port; returns it with its base URL and what
 /// it printed up to serving.
-fn start(url: &str, args: &[&str]) -> (Server, String, String) {
+pub fn start(url: &str, args: &[&str]) -> (Server, String, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_ciphub"))
         .arg("serve")
         .args(args)

@@ -177,7 +177,7 @@ pub struct AlertQuery {
     pub limit: Option<u32>,
 }
 
-fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {
+pub(crate) fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {
     let values = parse_slugs("audience.values", &j.values)?;
     let scope = match j.kind.as_str() {
         "all" if values.is_empty() => Scope::All,

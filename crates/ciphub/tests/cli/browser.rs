@@ -1,0 +1,325 @@
+//! The web pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`),
+//! driven over WebDriver: a reporter files a report through the wizard, the CEPTOAR
+//! secretariat relays it anonymized, the coordinator's dashboard changes, the coordinator sends
+//! an alert, and an operator acknowledges it. Each step checks what a person would see, and
+//! leaves a screenshot under `target/browser/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ciphub_store::testkit::TestDb;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::serve::start;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PASSWORD: &str = "ciphub-demo-password";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts chromedriver on a free port, or says why the test cannot run.
+fn chromedriver() -> Option<(Driver, u16)> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        let why = format!(
+            "browser journey: skipped: needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        );
+        if std::env::var("CIPHUB_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("{why}; CIPHUB_REQUIRE_ALL=1 forbids skipping");
+        }
+        eprintln!("{why}");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some((Driver(child), port))
+}
+
+/// Where screenshots go.
+fn shots() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("browser");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+struct Browser {
+    c: Client,
+    base: String,
+    step: u32,
+}
+
+impl Browser {
+    async fn go(&self, path: &str) {
+        self.c
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    /// The text of the element `css`, waiting for it (a page may still be loading).
+    async fn text(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let found = self.c.find(Locator::Css(css)).await;
+            if let Ok(e) = found
+                && let Ok(t) = e.text().await
+            {
+                return t;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{css} not found on {:?}",
+                self.c.current_url().await.map(|u| u.to_string())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the text of `css` satisfies `ok`; returns it.
+    async fn until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let t = self.text(css).await;
+            if ok(&t) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{css} never became what was expected; it says {t:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let e = self.c.find(Locator::Css(css)).await.expect(css);
+        e.clear().await.expect("clear");
+        e.send_keys(value).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} not found: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(shots().join(format!("{:02}-{name}.png", self.step)), png)
+            .expect("write screenshot");
+    }
+
+    async fn login(&mut self, user: &str) {
+        self.go("/login").await;
+        self.fill("#user", user).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("#login").await;
+        self.until("h1", |h| h == "Dashboard" || h == "ダッシュボード")
+            .await;
+    }
+
+    async fn logout(&self) {
+        self.click("#logout").await;
+        self.until("h1", |h| h.contains("Log in") || h.contains("ログイン"))
+            .await;
+    }
+
+    async fn count(&self, section: &str) -> usize {
+        self.text(&format!("#{section} .count"))
+            .await
+            .parse()
+            .expect("a count")
+    }
+}
+
+#[tokio::test]
+async fn a_report_and_an_alert_travel_through_the_pages() {
+    let Some((_driver, port)) = chromedriver() else {
+        return;
+    };
+    let db = TestDb::new().await.expect("db");
+    let (_server, base, _) = start(&db.url, &["--demo"]);
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=en-US"]
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    // The WebDriver client speaks plain HTTP here, but its TLS stack wants a provider chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("chromium starts");
+    let mut b = Browser { c, base, step: 0 };
+
+    // The coordinator's picture before anything happens.
+    b.login("demo-coordinator").await;
+    let queue_before = b.count("queue").await;
+    b.shot("coordinator-dashboard-before").await;
+    b.logout().await;
+
+    // A reporter files an anonymous report through the wizard; the level shows as they answer.
+    b.login("demo-reporter").await;
+    b.go("/reports/new").await;
+    assert_eq!(b.text("h1").await, "Report an incident or outage");
+    b.fill("#title", "Pump station telemetry lost").await;
+    b.fill(
+        "#description",
+        "Telemetry from two pump stations of demo-water-op-0001 stopped at 08:00.",
+    )
+    .await;
+    b.click("input[name=sectors][value=water]").await;
+    b.click("input[name=scope][value=ot]").await;
+    assert_eq!(
+        b.text("#level").await,
+        "Answer every question to see the level."
+    );
+    let radios =
+        b.c.find_all(Locator::Css("#impact input[type=radio]"))
+            .await
+            .expect("questions");
+    // The second option of each question.
+    let mut seen: std::collections::BTreeMap<String, u32> = Default::default();
+    for r in &radios {
+        let name = r.attr("name").await.expect("name").expect("a name");
+        let n = seen.entry(name).or_default();
+        *n += 1;
+        if *n == 2 {
+            r.click().await.expect("answer");
+        }
+    }
+    b.until("#level", |l| {
+        l.chars().next().is_some_and(|c| c.is_ascii_digit())
+    })
+    .await;
+    b.shot("wizard-answered").await;
+    b.click("#submit").await;
+    b.until("#report-title", |t| {
+        t.contains("Pump station telemetry lost")
+    })
+    .await;
+    let report_url = b.c.current_url().await.expect("url").to_string();
+    b.shot("report-filed").await;
+    b.logout().await;
+
+    // The secretariat sees it in its queue, with the operator's identifier flagged, and relays
+    // it without it.
+    b.login("demo-secretariat").await;
+    b.go("/reports").await;
+    assert!(
+        b.text("#reports")
+            .await
+            .contains("Pump station telemetry lost"),
+        "the report is in the queue"
+    );
+    b.c.goto(&report_url).await.expect("report");
+    assert!(b.text("#flags").await.contains("demo-water-op-0001"));
+    b.shot("secretariat-flags").await;
+    b.fill(
+        "#relay-description",
+        "Telemetry from two pump stations of a water utility stopped at 08:00.",
+    )
+    .await;
+    b.click("#relay-submit").await;
+    b.until("#relayed", |t| !t.is_empty()).await;
+    b.shot("relayed").await;
+    b.logout().await;
+
+    // The coordinator's dashboard now shows the anonymized copy, without the operator's name.
+    b.login("demo-coordinator").await;
+    assert_eq!(b.count("queue").await, queue_before + 1);
+    let queue = b.text("#queue").await;
+    assert!(queue.contains("Pump station telemetry lost"), "{queue}");
+    assert!(!queue.contains("demo-water-op-0001"), "{queue}");
+    b.shot("coordinator-dashboard-after").await;
+
+    // The coordinator sends an alert to the water sector, previewing who it reaches.
+    b.go("/alerts/new").await;
+    b.fill("#title", "Patch the telemetry gateways").await;
+    b.fill("#body", "Apply the vendor's fix **today**.").await;
+    b.click("input[name=tlp][value='TLP:GREEN']").await;
+    b.fill("#values", "water").await;
+    b.click("#preview-button").await;
+    b.until("#preview", |p| p.contains("demo-water-op-0001"))
+        .await;
+    b.shot("alert-preview").await;
+    b.click("#send").await;
+    b.until("#alert-title", |t| t == "Patch the telemetry gateways")
+        .await;
+    let alert_url = b.c.current_url().await.expect("url").to_string();
+    b.logout().await;
+
+    // An operator's executive acknowledges it from the inbox.
+    b.login("demo-executive").await;
+    b.go("/alerts").await;
+    assert!(
+        b.text("#alerts")
+            .await
+            .contains("Patch the telemetry gateways")
+    );
+    b.c.goto(&alert_url).await.expect("alert");
+    assert_eq!(b.text("#alert-body strong").await, "today");
+    b.click("#ack").await;
+    b.until("#acked", |t| t.contains("demo-executive")).await;
+    b.shot("acknowledged").await;
+    // In Japanese, TLP labels stay as they are.
+    b.click("#lang-switch").await;
+    b.until("h1", |h| h == "ダッシュボード").await;
+    b.go("/alerts").await;
+    assert!(b.text("#alerts").await.contains("TLP:GREEN"));
+    b.shot("inbox-japanese").await;
+    b.logout().await;
+
+    // The sender sees who acknowledged.
+    b.login("demo-coordinator").await;
+    b.c.goto(&alert_url).await.expect("alert");
+    assert!(
+        b.text("#delivery-demo-water-op-0001 .acked")
+            .await
+            .contains("demo-executive")
+    );
+    b.shot("delivery-table").await;
+    b.c.close().await.expect("close");
+}

@@ -1,0 +1,279 @@
+//! Alert pages: the inbox with acknowledge, one alert with its delivery table, and the
+//! composer with a preview of who an alert will reach under its label and audience.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use ciphub_domain::alert::{Community, resolve_audience};
+use serde::Deserialize;
+
+use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use crate::AppState;
+use crate::api::alerts::{
+    AlertJson, AlertQuery, AudienceJson, DeliveryJson, NewAlertJson, ack_alert, create_alert,
+    get_alert, get_delivery, list_alerts,
+};
+use crate::error::AppError;
+
+/// The TLP labels a sender chooses from, most restrictive first.
+const LABELS: [&str; 5] = [
+    "TLP:RED",
+    "TLP:AMBER+STRICT",
+    "TLP:AMBER",
+    "TLP:GREEN",
+    "TLP:CLEAR",
+];
+
+/// Roles an audience may be narrowed to.
+const ROLES: [&str; 8] = [
+    "admin",
+    "coordinator",
+    "analyst",
+    "secretariat",
+    "reporter",
+    "viewer",
+    "executive",
+    "duty",
+];
+
+#[derive(Template)]
+#[template(path = "web/inbox.html")]
+struct InboxPage {
+    ctx: Ctx,
+    alerts: Vec<AlertJson>,
+}
+
+pub async fn inbox(State(state): State<AppState>, user: WebUser) -> Response {
+    let ctx = user.ctx();
+    let query = AlertQuery {
+        before: None,
+        limit: Some(100),
+    };
+    match list_alerts(State(state), user.authed(), Ok(Query(query))).await {
+        Ok(alerts) => render(&InboxPage {
+            ctx,
+            alerts: alerts.0,
+        }),
+        Err(e) => app_error(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/alert.html")]
+struct AlertPage {
+    ctx: Ctx,
+    alert: AlertJson,
+    /// For the sender's organization.
+    delivery: Option<Vec<DeliveryJson>>,
+}
+
+/// Whether a message was asked for after a redirect.
+#[derive(Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Query(done): Query<Done>,
+) -> Response {
+    let mut ctx = user.ctx();
+    let alert = match get_alert(State(state.clone()), user.authed(), Path(id)).await {
+        Ok(a) => a.0,
+        Err(e) => return app_error(&ctx, &e),
+    };
+    let delivery = if alert.sender_org == ctx.org {
+        match get_delivery(State(state), user.authed(), Path(id)).await {
+            Ok(d) => Some(d.0),
+            Err(e) => return app_error(&ctx, &e),
+        }
+    } else {
+        None
+    };
+    if done.done.is_some() {
+        ctx.flash = Some(ctx.t("alert-ack"));
+    }
+    render(&AlertPage {
+        ctx,
+        alert,
+        delivery,
+    })
+}
+
+pub async fn ack(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    match ack_alert(State(state), user.authed(), Path(id)).await {
+        Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+/// The composer's fields, kept when the page is shown again.
+#[derive(Default)]
+pub struct Draft {
+    pub title: String,
+    pub body: String,
+    pub tlp: String,
+    pub kind: String,
+    pub values: String,
+    pub roles: Vec<String>,
+    pub ack_within: String,
+    pub exercise: bool,
+    pub clients_permitted: bool,
+}
+
+impl Draft {
+    fn from_form(f: &FormData) -> Self {
+        Self {
+            title: f.get("title"),
+            body: f.get("body"),
+            tlp: f.get("tlp"),
+            kind: f.get("kind"),
+            values: f.get("values"),
+            roles: f.all("roles"),
+            ack_within: f.get("ack_within"),
+            exercise: f.has("exercise"),
+            clients_permitted: f.has("clients_permitted"),
+        }
+    }
+
+    fn audience(&self) -> AudienceJson {
+        AudienceJson {
+            kind: self.kind.clone(),
+            values: self
+                .values
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            roles: self.roles.clone(),
+        }
+    }
+
+    /// Whether a role box is ticked.
+    pub fn has_role(&self, role: &&str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/compose.html")]
+struct ComposePage {
+    ctx: Ctx,
+    draft: Draft,
+    labels: &'static [&'static str],
+    roles: &'static [&'static str],
+    /// The preview: how many organizations, and the first of them.
+    reach: Option<(usize, Vec<String>)>,
+}
+
+impl ComposePage {
+    fn tlp_help(&self, label: &&str) -> String {
+        let key = format!(
+            "tlp-help-{}",
+            label.trim_start_matches("TLP:").replace('+', "-")
+        );
+        self.ctx.t(&key)
+    }
+}
+
+pub async fn composer(user: WebUser) -> Response {
+    let draft = Draft {
+        tlp: "TLP:GREEN".into(),
+        kind: "sectors".into(),
+        ack_within: "4h".into(),
+        ..Draft::default()
+    };
+    render(&ComposePage {
+        ctx: user.ctx(),
+        draft,
+        labels: &LABELS,
+        roles: &ROLES,
+        reach: None,
+    })
+}
+
+/// The composer's two buttons: preview who the alert reaches, or send it.
+pub async fn send(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let draft = Draft::from_form(&form);
+    let mut ctx = user.ctx();
+    let page = |ctx: Ctx, draft: Draft, reach| {
+        render(&ComposePage {
+            ctx,
+            draft,
+            labels: &LABELS,
+            roles: &ROLES,
+            reach,
+        })
+    };
+    if form.get("action") == "preview" {
+        return match preview(&state, &user, &draft).await {
+            Ok(reach) => page(ctx, draft, Some(reach)),
+            Err(e) => {
+                ctx.error = Some(ctx.describe(&e));
+                page(ctx, draft, None)
+            }
+        };
+    }
+    let body = NewAlertJson {
+        title: draft.title.clone(),
+        body: draft.body.clone(),
+        tlp: draft.tlp.clone(),
+        audience: draft.audience(),
+        clients_permitted: draft.clients_permitted,
+        acknowledge_within: (!draft.ack_within.is_empty()).then(|| draft.ack_within.clone()),
+        exercise: draft.exercise,
+        reports: Vec::new(),
+        incidents: Vec::new(),
+        attachments: Vec::new(),
+    };
+    match create_alert(State(state), user.authed(), crate::json::ApiJson(body)).await {
+        Ok((_, sent)) => Redirect::to(&format!("/alerts/{}", sent.0.id)).into_response(),
+        Err(e) => {
+            ctx.error = Some(ctx.describe(&e));
+            page(ctx, draft, None)
+        }
+    }
+}
+
+/// Who the draft reaches: the same resolution the send uses.
+async fn preview(
+    state: &AppState,
+    user: &WebUser,
+    draft: &Draft,
+) -> Result<(usize, Vec<String>), AppError> {
+    let tlp: ciphub_domain::report::Tlp = draft
+        .tlp
+        .parse()
+        .map_err(|e: String| AppError::invalid("tlp", e))?;
+    let audience = crate::api::alerts::audience_of(&draft.audience())?;
+    let (sectors, orgs) = state.store.community().await?;
+    let reach = resolve_audience(
+        &audience,
+        tlp,
+        &user.user.org,
+        Community {
+            sectors: &sectors,
+            orgs: &orgs,
+        },
+    )
+    .map_err(|e| AppError::invalid("audience", e.to_string()))?;
+    Ok((
+        reach.len(),
+        reach.iter().take(30).map(ToString::to_string).collect(),
+    ))
+}

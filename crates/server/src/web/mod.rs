@@ -1,0 +1,661 @@
+//! The web pages: server-rendered HTML (askama templates in `templates/web/`) for people who
+//! never call the API. Every page is a thin client of the API handlers: it calls the same
+//! handler functions with the signed-in user, so the access policy, validation and audit are
+//! the API's, and a page can show nothing the API would not. Words come from `i18n`.
+//!
+//! Sign-in is the API's session cookie (`HttpOnly`, `SameSite=Strict`). Every form that
+//! changes something carries a CSRF token derived from the session secret, which a page of
+//! another site cannot know.
+
+pub mod i18n;
+
+mod alerts;
+mod reports;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use ciphub_domain::identity::Role;
+use ciphub_domain::registry::OrgKind;
+use ciphub_store::{TokenLookup, UserRecord};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::auth::{Authed, hash_secret, session_cookie};
+use crate::error::AppError;
+use i18n::Lang;
+
+/// Every page's URL.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/settings/language", post(set_language))
+        .route("/dashboard", get(dashboard))
+        .route("/reports", get(reports::list))
+        .route("/reports/new", get(reports::wizard).post(reports::file))
+        .route("/reports/{id}", get(reports::detail))
+        .route("/reports/{id}/relay", post(reports::relay))
+        .route("/alerts", get(alerts::inbox).post(alerts::send))
+        .route("/alerts/new", get(alerts::composer))
+        .route("/alerts/{id}", get(alerts::detail))
+        .route("/alerts/{id}/ack", post(alerts::ack))
+}
+
+/// The signed-in user of a page. Without a valid session, pages redirect to the login.
+pub struct WebUser {
+    pub user: UserRecord,
+    session: String,
+    pub lang: Lang,
+}
+
+impl WebUser {
+    /// The user as the API handlers take it.
+    pub fn authed(&self) -> Authed {
+        Authed(self.user.clone())
+    }
+
+    /// The token forms carry to prove they come from a page of this site.
+    pub fn csrf(&self) -> String {
+        csrf_for(&self.session)
+    }
+
+    /// What every page shows around its content.
+    pub fn ctx(&self) -> Ctx {
+        let u = &self.user;
+        let kind = u.org_kind;
+        Ctx {
+            lang: self.lang,
+            user: u.name.to_string(),
+            org: u.org.to_string(),
+            csrf: self.csrf(),
+            can_send: ciphub_domain::alert::may_send(kind, &u.roles),
+            can_report: u.roles.contains(&Role::Reporter),
+            is_secretariat: kind == OrgKind::Ceptoar && u.roles.contains(&Role::Secretariat),
+            error: None,
+            flash: None,
+        }
+    }
+}
+
+fn csrf_for(session: &str) -> String {
+    let digest = Sha256::digest(format!("ciphub-csrf\0{session}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+fn browser_lang(headers: &HeaderMap) -> Lang {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::from_tag)
+        .unwrap_or(Lang::En)
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/login").into_response();
+        let Some(session) = session_cookie(&parts.headers) else {
+            return Err(to_login());
+        };
+        let user = match state.store.lookup_session(&hash_secret(&session)).await {
+            Ok(TokenLookup::Valid(user)) => user,
+            Ok(_) => return Err(to_login()),
+            Err(e) => return Err(AppError::from(e).into_response()),
+        };
+        let lang = match state.store.user_locale(user.id).await {
+            Ok(Some(tag)) => Lang::from_tag(&tag),
+            Ok(None) => browser_lang(&parts.headers),
+            Err(e) => return Err(AppError::from(e).into_response()),
+        };
+        Ok(Self {
+            user,
+            session,
+            lang,
+        })
+    }
+}
+
+/// What every page shows around its content: the user, the menu, the language, messages.
+pub struct Ctx {
+    pub lang: Lang,
+    pub user: String,
+    pub org: String,
+    pub csrf: String,
+    pub can_send: bool,
+    pub can_report: bool,
+    pub is_secretariat: bool,
+    /// A problem to show at the top of the page.
+    pub error: Option<String>,
+    /// A confirmation to show at the top of the page.
+    pub flash: Option<String>,
+}
+
+impl Ctx {
+    /// The message `key` in the page's language.
+    pub fn t(&self, key: &str) -> String {
+        i18n::t(self.lang, key)
+    }
+
+    /// The message `key` with one argument.
+    pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
+        i18n::t_args(self.lang, key, &[(name, value.to_string())])
+    }
+
+    /// "Signed in as USER (ORG)".
+    pub fn signed_in(&self) -> String {
+        i18n::t_args(
+            self.lang,
+            "signed-in-as",
+            &[("user", self.user.clone()), ("org", self.org.clone())],
+        )
+    }
+
+    /// A formation's name.
+    pub fn formation(&self, formation: &str) -> String {
+        self.t(&format!("formation-{formation}"))
+    }
+
+    /// What a formation reveals to whom.
+    pub fn formation_reveals(&self, formation: &str) -> String {
+        self.t(&format!("formation-{formation}-reveals"))
+    }
+
+    /// The page's language tag.
+    pub fn lang_tag(&self) -> &'static str {
+        self.lang.tag()
+    }
+
+    /// The other language's tag, for the switch.
+    pub fn other_lang(&self) -> &'static str {
+        self.lang.other().tag()
+    }
+
+    /// An API error as a person reads it: the field at fault and what is wrong.
+    pub fn describe(&self, e: &AppError) -> String {
+        match e {
+            AppError::BadRequest {
+                message,
+                field: Some(field),
+                ..
+            } => i18n::t_args(
+                self.lang,
+                "field-error",
+                &[("field", field.clone()), ("message", message.clone())],
+            ),
+            AppError::NotFound(_) => self.t("not-found"),
+            AppError::Internal(_) => self.t("error-title"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A submitted form: its fields in order, repeated names kept (checkboxes).
+pub struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    /// The first value of `name`, trimmed; empty when absent.
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// Whether `name` was sent (a ticked checkbox).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// Fields whose names start with `prefix`, without it.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_owned(), v.clone())))
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormData {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(
+            form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+}
+
+/// The refusal of a form without the session's CSRF token; `None` when the token is right.
+pub fn check_csrf(user: &WebUser, form: &FormData) -> Option<Response> {
+    let sent = form.get("csrf");
+    let expected = user.csrf();
+    // Compared in full whatever the content, so timing tells nothing.
+    let same = sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        None
+    } else {
+        let ctx = user.ctx();
+        Some(error_page(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            ctx.t("csrf-failed"),
+        ))
+    }
+}
+
+/// Renders a template, or a plain 500 when it cannot.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => AppError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/error.html")]
+struct ErrorPage<'a> {
+    ctx: &'a Ctx,
+    message: String,
+}
+
+/// A page that says what is wrong.
+pub fn error_page(ctx: &Ctx, status: StatusCode, message: String) -> Response {
+    let mut resp = render(&ErrorPage { ctx, message });
+    *resp.status_mut() = status;
+    resp
+}
+
+/// An API error as a page.
+pub fn app_error(ctx: &Ctx, e: &AppError) -> Response {
+    let status = match e {
+        AppError::BadRequest { status, .. } => *status,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Internal(m) => {
+            tracing::error!(error = %m, "page failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    error_page(ctx, status, ctx.describe(e))
+}
+
+#[derive(Template)]
+#[template(path = "web/login.html")]
+struct LoginPage {
+    ctx: Ctx,
+    user: String,
+}
+
+fn anonymous_ctx(lang: Lang) -> Ctx {
+    Ctx {
+        lang,
+        user: String::new(),
+        org: String::new(),
+        csrf: String::new(),
+        can_send: false,
+        can_report: false,
+        is_secretariat: false,
+        error: None,
+        flash: None,
+    }
+}
+
+async fn login_page(headers: HeaderMap) -> Response {
+    render(&LoginPage {
+        ctx: anonymous_ctx(browser_lang(&headers)),
+        user: String::new(),
+    })
+}
+
+/// Whether a form comes from this site: browsers send `Origin` with every form post, and a
+/// page elsewhere cannot make it ours. (Logging in has no session yet to derive a token from.)
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormData) -> Response {
+    let lang = browser_lang(&headers);
+    let mut ctx = anonymous_ctx(lang);
+    if !same_origin(&headers) {
+        return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t("csrf-failed"));
+    }
+    let body = crate::api::session::LoginJson {
+        user: form.get("user"),
+        password: form
+            .0
+            .iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+    };
+    let user = body.user.clone();
+    match crate::api::session::create_session(State(state), crate::json::ApiJson(body)).await {
+        Ok(resp) => {
+            let mut out = Redirect::to("/dashboard").into_response();
+            if let Some(cookie) = resp.headers().get(header::SET_COOKIE) {
+                out.headers_mut().insert(header::SET_COOKIE, cookie.clone());
+            }
+            out
+        }
+        Err(e) => {
+            let status = match e {
+                AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            ctx.error = Some(ctx.t(if status == StatusCode::TOO_MANY_REQUESTS {
+                "login-too-many"
+            } else {
+                "login-failed"
+            }));
+            let mut resp = render(&LoginPage { ctx, user });
+            *resp.status_mut() = status;
+            resp
+        }
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    match crate::api::session::delete_session(State(state), user.authed(), headers).await {
+        Ok(resp) => {
+            let mut out = Redirect::to("/login").into_response();
+            if let Some(cookie) = resp.headers().get(header::SET_COOKIE) {
+                out.headers_mut().insert(header::SET_COOKIE, cookie.clone());
+            }
+            out
+        }
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+async fn set_language(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let lang = Lang::from_tag(&form.get("lang"));
+    if let Err(e) = state.store.set_user_locale(&user.user, lang.tag()).await {
+        return app_error(&user.ctx(), &e.into());
+    }
+    let back = form.get("back");
+    // Only a path on this site: never an address elsewhere.
+    let back = if back.starts_with('/') && !back.starts_with("//") {
+        back
+    } else {
+        "/dashboard".to_owned()
+    };
+    Redirect::to(&back).into_response()
+}
+
+/// One row of the dashboard's lists.
+pub struct Line {
+    pub href: String,
+    pub label: String,
+    pub tag: String,
+    pub note: String,
+}
+
+/// One box of the dashboard.
+pub struct Section {
+    pub title: &'static str,
+    pub id: &'static str,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Template)]
+#[template(path = "web/dashboard.html")]
+struct DashboardPage {
+    ctx: Ctx,
+    sections: Vec<Section>,
+    /// The coordinator's picture: reports by sector and level, as an SVG chart.
+    chart: Option<String>,
+}
+
+async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response {
+    let ctx = user.ctx();
+    match dashboard_data(&state, &user, ctx).await {
+        Ok(page) => render(&page),
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+async fn dashboard_data(
+    state: &AppState,
+    user: &WebUser,
+    ctx: Ctx,
+) -> Result<DashboardPage, AppError> {
+    use crate::api::reports::{ReportQuery, list_reports};
+    let query = |overdue: bool| ReportQuery {
+        before: None,
+        limit: Some(200),
+        overdue: overdue.then_some(true),
+        status: None,
+        q: None,
+    };
+    let line = |r: &crate::api::reports::ReportJson| Line {
+        href: format!("/reports/{}", r.id),
+        label: r
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("#{} {}", r.id, r.reporter_label)),
+        tag: format!("{} {}", r.severity.level, r.severity.name_en),
+        note: r.reporter_label.clone(),
+    };
+    let overdue = list_reports(
+        State(state.clone()),
+        user.authed(),
+        Ok(axum::extract::Query(query(true))),
+    )
+    .await?
+    .0;
+    let all = list_reports(
+        State(state.clone()),
+        user.authed(),
+        Ok(axum::extract::Query(query(false))),
+    )
+    .await?
+    .0;
+    let alerts = crate::api::alerts::list_alerts(
+        State(state.clone()),
+        user.authed(),
+        Ok(axum::extract::Query(crate::api::alerts::AlertQuery {
+            before: None,
+            limit: Some(100),
+        })),
+    )
+    .await?
+    .0;
+    let unacked = alerts
+        .iter()
+        .filter(|a| {
+            a.my_delivery
+                .as_ref()
+                .is_some_and(|d| d.acknowledged_at.is_none())
+        })
+        .map(|a| Line {
+            href: format!("/alerts/{}", a.id),
+            label: a.title.clone(),
+            tag: a.tlp.clone(),
+            note: a.sender_org.clone(),
+        })
+        .collect();
+    let notices = crate::api::channels::list_notices(State(state.clone()), user.authed())
+        .await?
+        .0
+        .into_iter()
+        .take(20)
+        .map(|n| Line {
+            href: format!("/alerts/{}", n.alert),
+            label: format!("#{} {}", n.alert, n.about),
+            tag: n.kind,
+            note: n.created_at,
+        })
+        .collect();
+    let chart = if user.user.org_kind == OrgKind::Coordinator {
+        Some(charts::by_sector_and_level(&all, ctx.lang))
+    } else {
+        None
+    };
+    let sections = vec![
+        Section {
+            title: "dash-unacked",
+            id: "unacked",
+            lines: unacked,
+        },
+        Section {
+            title: "dash-overdue",
+            id: "overdue",
+            lines: overdue.iter().map(line).collect(),
+        },
+        Section {
+            title: "dash-open-reports",
+            id: "queue",
+            lines: all.iter().take(20).map(line).collect(),
+        },
+        Section {
+            title: "dash-notices",
+            id: "notices",
+            lines: notices,
+        },
+    ];
+    Ok(DashboardPage {
+        sections,
+        chart,
+        ctx,
+    })
+}
+
+mod charts {
+    //! Charts drawn by plotters as SVG.
+
+    use std::collections::BTreeMap;
+
+    use plotters::prelude::*;
+
+    use super::i18n::{Lang, t};
+    use crate::api::reports::ReportJson;
+
+    /// Colours of the levels 0 to 5, calm to alarming.
+    const LEVEL_COLOURS: [RGBColor; 6] = [
+        RGBColor(0x9e, 0x9e, 0x9e),
+        RGBColor(0x42, 0x85, 0xf4),
+        RGBColor(0x34, 0xa8, 0x53),
+        RGBColor(0xfb, 0xbc, 0x04),
+        RGBColor(0xf4, 0x6d, 0x22),
+        RGBColor(0xc5, 0x22, 0x1f),
+    ];
+
+    /// Reports per sector, stacked by severity level.
+    pub fn by_sector_and_level(reports: &[ReportJson], lang: Lang) -> String {
+        let mut counts: BTreeMap<String, [u32; 6]> = BTreeMap::new();
+        for r in reports {
+            for s in &r.sectors {
+                let level = usize::from(r.severity.level.min(5));
+                counts.entry(s.clone()).or_default()[level] += 1;
+            }
+        }
+        let max = counts
+            .values()
+            .map(|c| c.iter().sum::<u32>())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let sectors: Vec<String> = counts.keys().cloned().collect();
+        let height = 60 + 28 * u32::try_from(sectors.len().max(1)).unwrap_or(1);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
+            let _ = root.fill(&WHITE);
+            let chart = ChartBuilder::on(&root)
+                .caption(t(lang, "dash-by-sector"), ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(140)
+                .build_cartesian_2d(0u32..max, (0..sectors.len().max(1)).into_segmented());
+            let Ok(mut chart) = chart else {
+                return String::new();
+            };
+            let labels = sectors.clone();
+            let _ = chart
+                .configure_mesh()
+                .label_style(("sans-serif", 13))
+                .disable_y_mesh()
+                .y_label_formatter(&move |v: &SegmentValue<usize>| match v {
+                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                        labels.get(*i).cloned().unwrap_or_default()
+                    }
+                    SegmentValue::Last => String::new(),
+                })
+                .x_desc("reports")
+                .draw();
+            for (row, sector) in sectors.iter().enumerate() {
+                let mut start = 0u32;
+                for (level, n) in counts[sector].iter().enumerate() {
+                    if *n == 0 {
+                        continue;
+                    }
+                    let bar = Rectangle::new(
+                        [
+                            (start, SegmentValue::Exact(row)),
+                            (start + n, SegmentValue::Exact(row + 1)),
+                        ],
+                        LEVEL_COLOURS[level].filled(),
+                    );
+                    let _ = chart.draw_series(std::iter::once(bar));
+                    start += n;
+                }
+            }
+            let _ = root.present();
+        }
+        svg
+    }
+}

@@ -1,0 +1,303 @@
+//! Report pages: the list (a recipient's queue), the wizard with the severity level shown as
+//! answers change, one report, and a secretariat's anonymize-and-relay step.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use ciphub_domain::severity::shipped_schema;
+
+use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use crate::AppState;
+use crate::api::reports::{
+    FlagJson, NewReportJson, RelayJson, ReportJson, ReportQuery, create_relay, create_report,
+    get_report, list_reports, relay_check,
+};
+
+#[derive(Template)]
+#[template(path = "web/reports.html")]
+struct ListPage {
+    ctx: Ctx,
+    reports: Vec<ReportJson>,
+}
+
+pub async fn list(State(state): State<AppState>, user: WebUser) -> Response {
+    let ctx = user.ctx();
+    let q = ReportQuery {
+        before: None,
+        limit: Some(100),
+        overdue: None,
+        status: None,
+        q: None,
+    };
+    match list_reports(State(state), user.authed(), Ok(Query(q))).await {
+        Ok(r) => render(&ListPage { ctx, reports: r.0 }),
+        Err(e) => app_error(&ctx, &e),
+    }
+}
+
+/// One impact question of the severity schema, as the wizard asks it.
+pub struct Question {
+    pub id: String,
+    pub text: String,
+    pub options: Vec<(String, String)>,
+}
+
+/// The wizard's fields, kept when the page is shown again.
+#[derive(Default)]
+pub struct Draft {
+    pub title: String,
+    pub description: String,
+    pub detected_at: String,
+    pub cause: String,
+    pub scope: Vec<String>,
+    pub sectors: Vec<String>,
+    pub answers: BTreeMap<String, String>,
+    pub formation: String,
+    pub via: String,
+    pub consent: bool,
+    pub tlp: String,
+}
+
+impl Draft {
+    /// Whether a checkbox of `list` with `value` is ticked.
+    pub fn ticked(&self, list: &[String], value: &str) -> bool {
+        list.iter().any(|v| v == value)
+    }
+
+    /// Whether an answer is chosen.
+    pub fn answered(&self, question: &str, option: &str) -> bool {
+        self.answers.get(question).is_some_and(|a| a == option)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/wizard.html")]
+struct WizardPage {
+    ctx: Ctx,
+    draft: Draft,
+    questions: Vec<Question>,
+    sectors: Vec<(String, String)>,
+    causes: &'static [&'static str],
+    scopes: &'static [&'static str],
+    formations: &'static [&'static str],
+    labels: &'static [&'static str],
+}
+
+const CAUSES: [&str; 5] = [
+    "cyberattack",
+    "natural-disaster",
+    "system-failure",
+    "other",
+    "unknown",
+];
+const SCOPES: [&str; 3] = ["it", "ot", "iot"];
+const FORMATIONS: [&str; 3] = ["ministry", "ceptoar-anonymous", "agency"];
+const LABELS: [&str; 5] = [
+    "TLP:RED",
+    "TLP:AMBER+STRICT",
+    "TLP:AMBER",
+    "TLP:GREEN",
+    "TLP:CLEAR",
+];
+
+async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
+    let schema = match shipped_schema("seed-draft") {
+        Ok(s) => s,
+        Err(e) => return app_error(&ctx, &crate::error::AppError::Internal(e.to_string())),
+    };
+    let ja = ctx.lang == super::i18n::Lang::Ja;
+    let questions = schema
+        .questions
+        .iter()
+        .map(|q| Question {
+            id: q.id.clone(),
+            text: match (&q.name_ja, ja) {
+                (Some(j), true) => j.clone(),
+                _ => q.name_en.clone(),
+            },
+            options: q
+                .options
+                .iter()
+                .map(|o| {
+                    let label = match (&o.label_ja, ja) {
+                        (Some(j), true) => j.clone(),
+                        _ => o.label_en.clone(),
+                    };
+                    (o.id.clone(), label)
+                })
+                .collect(),
+        })
+        .collect();
+    let sectors = match state.store.list_sectors().await {
+        Ok(s) => s
+            .into_iter()
+            .map(|s| {
+                let name = match (&s.sector.name_ja, ja) {
+                    (Some(j), true) => j.clone(),
+                    _ => s.sector.name_en.clone(),
+                };
+                (s.sector.slug.to_string(), name)
+            })
+            .collect(),
+        Err(e) => return app_error(&ctx, &e.into()),
+    };
+    render(&WizardPage {
+        ctx,
+        draft,
+        questions,
+        sectors,
+        causes: &CAUSES,
+        scopes: &SCOPES,
+        formations: &FORMATIONS,
+        labels: &LABELS,
+    })
+}
+
+pub async fn wizard(State(state): State<AppState>, user: WebUser) -> Response {
+    let draft = Draft {
+        detected_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
+        cause: "unknown".into(),
+        formation: "ceptoar-anonymous".into(),
+        tlp: "TLP:AMBER".into(),
+        ..Draft::default()
+    };
+    wizard_page(&state, user.ctx(), draft).await
+}
+
+pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let draft = Draft {
+        title: form.get("title"),
+        description: form.get("description"),
+        detected_at: form.get("detected_at"),
+        cause: form.get("cause"),
+        scope: form.all("scope"),
+        sectors: form.all("sectors"),
+        answers: form.with_prefix("answer-").into_iter().collect(),
+        formation: form.get("formation"),
+        via: form.get("via"),
+        consent: form.has("consent"),
+        tlp: form.get("tlp"),
+    };
+    // The browser's datetime-local has no zone or seconds: the form says UTC.
+    let detected = if draft.detected_at.len() == 16 {
+        format!("{}:00Z", draft.detected_at)
+    } else {
+        draft.detected_at.clone()
+    };
+    let answers = match serde_json::from_value(serde_json::json!(draft.answers)) {
+        Ok(a) => a,
+        Err(e) => {
+            let mut ctx = user.ctx();
+            ctx.error = Some(e.to_string());
+            return wizard_page(&state, ctx, draft).await;
+        }
+    };
+    let body = NewReportJson {
+        title: draft.title.clone(),
+        description: draft.description.clone(),
+        sectors: draft.sectors.clone(),
+        services: Vec::new(),
+        cause: draft.cause.clone(),
+        scope: draft.scope.clone(),
+        detected_at: detected,
+        occurred_at: None,
+        schema: None,
+        answers,
+        tlp: Some(draft.tlp.clone()),
+        formation: draft.formation.clone(),
+        via: (!draft.via.is_empty()).then(|| draft.via.clone()),
+        consent_named: draft.consent,
+    };
+    match create_report(
+        State(state.clone()),
+        user.authed(),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok((_, r)) => Redirect::to(&format!("/reports/{}", r.0.id)).into_response(),
+        Err(e) => {
+            let mut ctx = user.ctx();
+            ctx.error = Some(ctx.describe(&e));
+            wizard_page(&state, ctx, draft).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/report.html")]
+struct ReportPage {
+    ctx: Ctx,
+    report: ReportJson,
+    /// For a secretariat that may relay it: the flagged text.
+    flags: Option<Vec<FlagJson>>,
+}
+
+pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
+    let ctx = user.ctx();
+    let report = match get_report(State(state.clone()), user.authed(), Path(id)).await {
+        Ok(r) => r.0,
+        Err(e) => return app_error(&ctx, &e),
+    };
+    let flags = if ctx.is_secretariat
+        && report.formation == "ceptoar-anonymous"
+        && !report.relayed_copy
+        && report.content_visible
+    {
+        relay_check(State(state), user.authed(), Path(id))
+            .await
+            .ok()
+            .map(|f| f.0.flags)
+    } else {
+        None
+    };
+    render(&ReportPage { ctx, report, flags })
+}
+
+pub async fn relay(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = RelayJson {
+        title: form.get("title"),
+        description: form.get("description"),
+        also_to: Vec::new(),
+        accept: form.all("accept"),
+    };
+    let ctx = user.ctx();
+    match create_relay(
+        State(state),
+        user.authed(),
+        Path(id),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok(resp) if resp.status().is_success() => {
+            Redirect::to(&format!("/reports/{id}")).into_response()
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let text = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            super::error_page(&ctx, status, message)
+        }
+        Err(e) => app_error(&ctx, &e),
+    }
+}

@@ -1,0 +1,163 @@
+//! The web pages over plain HTTP: sign-in, CSRF, languages, and that pages show only what the
+//! API would. (The journeys in a real browser are in the binary's tests.)
+
+use reqwest::Method;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use super::helpers::{PASSWORD, TestApp, spawn_app};
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+async fn login(app: &TestApp, c: &reqwest::Client, user: &str) {
+    let resp = c
+        .post(app.url("/login"))
+        .form(&[("user", user), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/dashboard");
+}
+
+async fn page(app: &TestApp, c: &reqwest::Client, path: &str) -> (u16, String) {
+    let resp = c.get(app.url(path)).send().await.expect("page");
+    (resp.status().as_u16(), resp.text().await.expect("text"))
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 32].to_owned()
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_forms_need_their_token() {
+    let app = spawn_app().await;
+    let c = browser();
+    let resp = c.get(app.url("/dashboard")).send().await.expect("page");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/login");
+
+    let bad = c
+        .post(app.url("/login"))
+        .form(&[("user", "reporter"), ("password", "wrong")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(bad.status(), 401);
+    assert!(bad.text().await.expect("text").contains("not correct"));
+    // A login form posted from another site is refused.
+    let foreign = c
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("user", "reporter"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(foreign.status(), 403);
+
+    let id = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            json!({"title": "Check the gateways", "body": "b", "tlp": "TLP:GREEN",
+                   "audience": {"kind": "organizations", "values": ["tokyo-water"]}}),
+        )
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["id"]
+        .clone();
+    login(&app, &c, "reporter").await;
+    let (status, html) = page(&app, &c, &format!("/alerts/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Check the gateways"));
+    // Without the token, or with another session's, nothing is acknowledged.
+    for token in ["", "00000000000000000000000000000000"] {
+        let resp = c
+            .post(app.url(&format!("/alerts/{id}/ack")))
+            .form(&[("csrf", token)])
+            .send()
+            .await
+            .expect("ack");
+        assert_eq!(resp.status(), 403);
+    }
+    let d = app
+        .get("coordinator", &format!("/api/v1/alerts/{id}/delivery"))
+        .await;
+    let d: Vec<serde_json::Value> = d.json().await.expect("json");
+    assert!(d[0]["acknowledged_at"].is_null());
+    let resp = c
+        .post(app.url(&format!("/alerts/{id}/ack")))
+        .form(&[("csrf", csrf_of(&html))])
+        .send()
+        .await
+        .expect("ack");
+    assert_eq!(resp.status(), 303);
+    let d = app
+        .get("coordinator", &format!("/api/v1/alerts/{id}/delivery"))
+        .await;
+    let d: Vec<serde_json::Value> = d.json().await.expect("json");
+    assert_eq!(d[0]["acknowledged_by"], "reporter");
+
+    // A page shows no more than the API: another organization's alert does not exist.
+    let other = browser();
+    login(&app, &other, "mhlw-analyst").await;
+    let (status, _) = page(&app, &other, &format!("/alerts/{id}")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn pages_speak_the_users_language() {
+    let app = spawn_app().await;
+    let c = browser();
+    let resp = c
+        .get(app.url("/login"))
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .send()
+        .await
+        .expect("page");
+    assert!(resp.text().await.expect("text").contains("ログイン"));
+    login(&app, &c, "reporter").await;
+    let (_, html) = page(&app, &c, "/dashboard").await;
+    assert!(html.contains("<h1>Dashboard</h1>"));
+    let resp = c
+        .post(app.url("/settings/language"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("lang", "ja"),
+            ("back", "/alerts"),
+        ])
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/alerts");
+    let (_, html) = page(&app, &c, "/dashboard").await;
+    assert!(html.contains("<h1>ダッシュボード</h1>"), "{html}");
+    // The choice belongs to the user, not the browser: a new session keeps it.
+    let again = browser();
+    login(&app, &again, "reporter").await;
+    let (_, html) = page(&app, &again, "/dashboard").await;
+    assert!(html.contains("<h1>ダッシュボード</h1>"));
+    // A "back" elsewhere is not followed.
+    let (_, html) = page(&app, &c, "/dashboard").await;
+    let resp = c
+        .post(app.url("/settings/language"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("lang", "en"),
+            ("back", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(resp.headers()["location"], "/dashboard");
+}
