@@ -492,6 +492,150 @@ pub async fn alerts(clients: usize, database_url: Option<String>) -> anyhow::Res
     Ok(())
 }
 
+/// Every page as each kind of user sees it, on the full demo with reports and alerts in it:
+/// time to the whole page, sequential requests over a kept-alive connection.
+pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    if rounds == 0 || rounds > 1_000 {
+        bail!("--rounds must be 1 to 1,000");
+    }
+    let (store, _profile, _scratch) = scratch_store(database_url).await?;
+    crate::demo::seed(&store, crate::cli::DemoScale::Full).await?;
+    let server = InProcess::start(&store).await?;
+    let base = server.base.clone();
+    let login = |user: &'static str| {
+        let base = base.clone();
+        async move {
+            let c = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()?;
+            let resp = c
+                .post(format!("{base}/api/v1/session"))
+                .json(&json!({"user": user, "password": crate::demo::DEMO_PASSWORD}))
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("{user} cannot log in: {}", resp.status());
+            }
+            Ok::<_, anyhow::Error>(c)
+        }
+    };
+    let coordinator = login("demo-coordinator").await?;
+    let reporter = login("demo-reporter").await?;
+    let secretariat = login("demo-secretariat").await?;
+    let executive = login("demo-executive").await?;
+
+    // Data to show: 300 reports from the demo operator (half anonymous), and 30 alerts to
+    // every sector, that is to every organization of the full demo.
+    let t = Instant::now();
+    let mut report_ids = Vec::new();
+    for n in 0..300 {
+        let formation = ["ministry", "ceptoar-anonymous"][n % 2];
+        let people = ["none", "unlikely", "may-affect", "demonstrable"][n % 4];
+        let resp = reporter
+            .post(format!("{base}/api/v1/reports"))
+            .json(&json!({
+                "title": format!("Telemetry outage {n}"),
+                "description": "Pump telemetry stopped.",
+                "sectors": ["water"], "cause": "system-failure", "scope": ["ot"],
+                "detected_at": chrono::Utc::now().to_rfc3339(),
+                "answers": {"people-society": people, "systems": "provision-may"},
+                "formation": formation,
+            }))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("report refused: {}", resp.text().await?);
+        }
+        report_ids.push(resp.json::<serde_json::Value>().await?["id"].as_i64().unwrap_or(0));
+    }
+    let sectors: Vec<String> = store
+        .list_sectors()
+        .await?
+        .into_iter()
+        .map(|s| s.sector.slug.to_string())
+        .collect();
+    let mut alert_ids = Vec::new();
+    for n in 0..30 {
+        let resp = coordinator
+            .post(format!("{base}/api/v1/alerts"))
+            .json(&json!({
+                "title": format!("Advisory {n}"), "body": "Apply the **fix**.", "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": sectors}, "acknowledge_within": "4h",
+            }))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("alert refused: {}", resp.text().await?);
+        }
+        alert_ids.push(resp.json::<serde_json::Value>().await?["id"].as_i64().unwrap_or(0));
+    }
+    println!(
+        "backend {}: full demo, {} reports and {} alerts to {} sectors added in {:.1} s",
+        store.backend().as_str(),
+        report_ids.len(),
+        alert_ids.len(),
+        sectors.len(),
+        t.elapsed().as_secs_f64()
+    );
+    // The last report went through the CEPTOAR anonymously, the one before to the ministry.
+    let (report, alert) = (report_ids[report_ids.len() - 2], alert_ids[0]);
+    let anonymous = report_ids[report_ids.len() - 1];
+    let pages: Vec<(&str, &reqwest::Client, String)> = vec![
+        ("coordinator", &coordinator, "/dashboard".into()),
+        ("coordinator", &coordinator, "/reports".into()),
+        ("coordinator", &coordinator, "/alerts".into()),
+        ("coordinator", &coordinator, "/alerts/new".into()),
+        ("coordinator", &coordinator, format!("/alerts/{alert}")),
+        ("reporter", &reporter, "/dashboard".into()),
+        ("reporter", &reporter, "/reports".into()),
+        ("reporter", &reporter, "/reports/new".into()),
+        ("reporter", &reporter, format!("/reports/{report}")),
+        ("secretariat", &secretariat, "/reports".into()),
+        ("secretariat", &secretariat, format!("/reports/{anonymous}")),
+        ("executive", &executive, "/alerts".into()),
+        ("executive", &executive, format!("/alerts/{alert}")),
+    ];
+    println!("{rounds} sequential requests per page, time to the whole body:");
+    println!(
+        "  {:<12} {:<16} {:>9} {:>9} {:>9} {:>8}",
+        "user", "page", "median", "p95", "max", "bytes"
+    );
+    let mut worst: f64 = 0.0;
+    for (who, client, path) in &pages {
+        let mut ms = Vec::with_capacity(rounds);
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let resp = client.get(format!("{base}{path}")).send().await?;
+            let status = resp.status();
+            let body = resp.bytes().await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            if !status.is_success() {
+                bail!("{who} {path}: {status}");
+            }
+            bytes = body.len();
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+        worst = worst.max(at(0.95));
+        let label = if path.len() > 16 { &path[..16] } else { path };
+        println!(
+            "  {who:<12} {label:<16} {:>7.1}ms {:>7.1}ms {:>7.1}ms {bytes:>8}",
+            at(0.5),
+            at(0.95),
+            ms[ms.len() - 1]
+        );
+    }
+    println!("slowest p95: {worst:.1} ms (goal: every page under 100 ms)");
+    server.stop().await?;
+    store.close().await;
+    Ok(())
+}
+
 /// A scratch store (or the one at `database_url`) migrated and holding the Japanese profile;
 /// the temporary directory lives as long as the returned guard.
 async fn scratch_store(
@@ -519,8 +663,10 @@ impl InProcess {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         // The benchmark's webhook receiver is on loopback.
+        // Plain HTTP on loopback: session cookies without Secure, so a client keeps them.
         let config = ciphub_server::ServerConfig {
             webhook_private_targets: true,
+            secure_cookies: false,
             ..ciphub_server::ServerConfig::default()
         };
         let state = ciphub_server::AppState::new(store.clone(), config);

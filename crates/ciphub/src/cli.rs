@@ -259,6 +259,16 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Every web page as each kind of user sees it, on the full demo with 300 reports and 30
+    /// alerts to every organization: median, p95 and worst time to the whole page.
+    Pages {
+        /// Requests per page.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Concurrent reporters filing reports to an in-process server on loopback: latency from
     /// submission until the report sits in its recipients' queues (the 201 comes after the commit).
     Reports {

@@ -269,6 +269,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             database_url,
             runs,
         }) => bench::audit(entries, database_url, runs).await?,
+        Command::Bench(BenchCommand::Pages {
+            rounds,
+            database_url,
+        }) => bench::pages(rounds, database_url).await?,
         Command::Bench(BenchCommand::Alerts {
             clients,
             database_url,
