@@ -550,7 +550,11 @@ pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Resul
         if !resp.status().is_success() {
             bail!("report refused: {}", resp.text().await?);
         }
-        report_ids.push(resp.json::<serde_json::Value>().await?["id"].as_i64().unwrap_or(0));
+        report_ids.push(
+            resp.json::<serde_json::Value>().await?["id"]
+                .as_i64()
+                .unwrap_or(0),
+        );
     }
     let sectors: Vec<String> = store
         .list_sectors()
@@ -571,7 +575,11 @@ pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Resul
         if !resp.status().is_success() {
             bail!("alert refused: {}", resp.text().await?);
         }
-        alert_ids.push(resp.json::<serde_json::Value>().await?["id"].as_i64().unwrap_or(0));
+        alert_ids.push(
+            resp.json::<serde_json::Value>().await?["id"]
+                .as_i64()
+                .unwrap_or(0),
+        );
     }
     println!(
         "backend {}: full demo, {} reports and {} alerts to {} sectors added in {:.1} s",

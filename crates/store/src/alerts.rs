@@ -390,6 +390,17 @@ impl Store {
             .collect()
     }
 
+    /// An organization's relay rule: switched on, and its note.
+    pub async fn relay_rule(&self, org: &Slug) -> Result<Option<(bool, String)>, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT r.enabled, r.note FROM relay_rules r JOIN organizations o ON o.id = r.org_id WHERE o.slug = $1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(e, n)| (e != 0, n)))
+    }
+
     /// Sets an organization's relay rule.
     pub async fn set_relay_rule(
         &self,

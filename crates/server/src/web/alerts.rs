@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
 use crate::AppState;
 use crate::api::alerts::{
-    AlertJson, AlertQuery, AudienceJson, DeliveryJson, NewAlertJson, ack_alert, create_alert,
-    get_alert, get_delivery, list_alerts,
+    AlertJson, AlertQuery, AudienceJson, DeliveryJson, NewAlertJson, RelayAlertJson, ack_alert,
+    create_alert, get_alert, get_delivery, list_alerts, relay_alert,
 };
 use crate::error::AppError;
 
@@ -114,6 +114,32 @@ pub async fn ack(
     }
     match ack_alert(State(state), user.authed(), Path(id)).await {
         Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+/// A CEPTOAR's secretariat passes an alert on to its members.
+pub async fn relay(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = RelayAlertJson {
+        note: form.get("note"),
+    };
+    match relay_alert(
+        State(state),
+        user.authed(),
+        Path(id),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok((_, relayed)) => Redirect::to(&format!("/alerts/{}", relayed.0.id)).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
     }
 }

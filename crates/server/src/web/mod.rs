@@ -9,8 +9,10 @@
 
 pub mod i18n;
 
+mod admin;
 mod alerts;
 mod reports;
+mod settings;
 
 use askama::Template;
 use axum::Router;
@@ -41,10 +43,35 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/new", get(reports::wizard).post(reports::file))
         .route("/reports/{id}", get(reports::detail))
         .route("/reports/{id}/relay", post(reports::relay))
+        .route("/reports/{id}/stage", post(reports::stage))
+        .route("/reports/{id}/consent", post(reports::consent))
+        .route("/reports/{id}/triage", post(reports::triage))
+        .route("/reports/{id}/notes", post(reports::note))
         .route("/alerts", get(alerts::inbox).post(alerts::send))
         .route("/alerts/new", get(alerts::composer))
         .route("/alerts/{id}", get(alerts::detail))
         .route("/alerts/{id}/ack", post(alerts::ack))
+        .route("/alerts/{id}/relay", post(alerts::relay))
+        .route("/registry", get(admin::registry))
+        .route("/registry/{slug}", get(admin::organization))
+        .route("/audit", get(admin::audit))
+        .route("/admin/users", get(admin::users).post(admin::add_user))
+        .route("/admin/users/{name}/disabled", post(admin::toggle_user))
+        .route("/admin/tokens", post(admin::add_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::remove_token))
+        .route("/settings", get(settings::show))
+        .route("/settings/relay-rule", post(settings::relay_rule))
+        .route("/settings/contacts", post(settings::contacts))
+        .route("/settings/webhooks", post(settings::add_webhook))
+        .route("/settings/webhooks/{id}", get(settings::calls))
+        .route(
+            "/settings/webhooks/{id}/delete",
+            post(settings::remove_webhook),
+        )
+        .route(
+            "/settings/webhooks/{id}/calls/{call}/retry",
+            post(settings::retry),
+        )
 }
 
 /// The signed-in user of a page. Without a valid session, pages redirect to the login.

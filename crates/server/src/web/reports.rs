@@ -11,8 +11,9 @@ use ciphub_domain::severity::shipped_schema;
 use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
 use crate::AppState;
 use crate::api::reports::{
-    FlagJson, NewReportJson, RelayJson, ReportJson, ReportQuery, create_relay, create_report,
-    get_report, list_reports, relay_check,
+    FlagJson, NewReportJson, NoteJson, NoteViewJson, RelayJson, ReportJson, ReportQuery, StageJson,
+    TriageJson, create_consent, create_note, create_relay, create_report, create_stage, get_report,
+    list_notes, list_reports, relay_check, update_triage,
 };
 
 #[derive(Template)]
@@ -236,7 +237,14 @@ struct ReportPage {
     report: ReportJson,
     /// For a secretariat that may relay it: the flagged text.
     flags: Option<Vec<FlagJson>>,
+    /// For a recipient: its own notes.
+    notes: Option<Vec<NoteViewJson>>,
+    /// The caller's organization filed it.
+    own: bool,
+    statuses: &'static [&'static str],
 }
+
+const STATUSES: [&str; 5] = ["new", "acknowledged", "investigating", "shared", "closed"];
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
     let ctx = user.ctx();
@@ -249,14 +257,130 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         && !report.relayed_copy
         && report.content_visible
     {
-        relay_check(State(state), user.authed(), Path(id))
+        relay_check(State(state.clone()), user.authed(), Path(id))
             .await
             .ok()
             .map(|f| f.0.flags)
     } else {
         None
     };
-    render(&ReportPage { ctx, report, flags })
+    let notes = if report.my_triage.is_some() {
+        match list_notes(State(state), user.authed(), Path(id)).await {
+            Ok(n) => Some(n.0),
+            Err(e) => return app_error(&ctx, &e),
+        }
+    } else {
+        None
+    };
+    let own = report.reporter.as_ref().is_some_and(|r| r.org == ctx.org);
+    render(&ReportPage {
+        ctx,
+        report,
+        flags,
+        notes,
+        own,
+        statuses: &STATUSES,
+    })
+}
+
+/// After a change to a report: back to it, or the error on its own page.
+fn back_to(ctx: &Ctx, id: i64, result: Result<(), crate::error::AppError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/reports/{id}")).into_response(),
+        Err(e) => app_error(ctx, &e),
+    }
+}
+
+/// The reporter files an update or the final report.
+pub async fn stage(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = StageJson {
+        stage: form.get("stage"),
+        summary: form.get("summary"),
+        answers: None,
+    };
+    let result = create_stage(
+        State(state),
+        user.authed(),
+        Path(id),
+        crate::json::ApiJson(body),
+    )
+    .await
+    .map(|_| ());
+    back_to(&user.ctx(), id, result)
+}
+
+/// The reporter agrees to be named.
+pub async fn consent(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let result = create_consent(State(state), user.authed(), Path(id))
+        .await
+        .map(|_| ());
+    back_to(&user.ctx(), id, result)
+}
+
+/// A recipient moves the report along its own queue.
+pub async fn triage(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let assignee = form.get("assignee");
+    let body = TriageJson {
+        status: Some(form.get("status")),
+        assignee: Some((!assignee.is_empty()).then_some(assignee)),
+    };
+    let result = update_triage(
+        State(state),
+        user.authed(),
+        Path(id),
+        crate::json::ApiJson(body),
+    )
+    .await
+    .map(|_| ());
+    back_to(&user.ctx(), id, result)
+}
+
+/// A recipient adds a note only its own organization sees.
+pub async fn note(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = NoteJson {
+        body: form.get("body"),
+    };
+    let result = create_note(
+        State(state),
+        user.authed(),
+        Path(id),
+        crate::json::ApiJson(body),
+    )
+    .await
+    .map(|_| ());
+    back_to(&user.ctx(), id, result)
 }
 
 pub async fn relay(

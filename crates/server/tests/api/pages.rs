@@ -161,3 +161,101 @@ async fn pages_speak_the_users_language() {
         .expect("switch");
     assert_eq!(resp.headers()["location"], "/dashboard");
 }
+
+#[tokio::test]
+async fn every_page_answers_for_every_kind_of_user() {
+    let app = spawn_app().await;
+    for user in [
+        "admin",
+        "coordinator",
+        "mhlw-analyst",
+        "secretariat",
+        "reporter",
+        "water-exec",
+    ] {
+        let c = browser();
+        login(&app, &c, user).await;
+        for path in [
+            "/dashboard",
+            "/reports",
+            "/alerts",
+            "/registry",
+            "/registry?kind=operator&sector=water",
+            "/registry/water-ceptoar",
+            "/audit",
+            "/admin/users",
+            "/settings",
+        ] {
+            let (status, html) = page(&app, &c, path).await;
+            assert_eq!(status, 200, "{user} {path}: {html}");
+            assert!(html.contains("</html>"), "{user} {path}");
+        }
+    }
+    // Pages for what a user may not do say so, in the page.
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (status, _) = page(&app, &c, "/reports/new").await;
+    assert_eq!(status, 200);
+    let (_, html) = page(&app, &c, "/dashboard").await;
+    assert!(
+        !html.contains("href=\"/alerts/new\""),
+        "reporters send no alerts"
+    );
+}
+
+#[tokio::test]
+async fn settings_pages_change_what_the_api_changes() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "water-admin").await;
+    let (_, html) = page(&app, &c, "/settings").await;
+    let resp = c
+        .post(app.url("/settings/contacts"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            (
+                "contacts",
+                "1, Duty desk, duty@tokyo-water.test\n2, CISO, ciso@tokyo-water.test",
+            ),
+        ])
+        .send()
+        .await
+        .expect("contacts");
+    assert_eq!(resp.status(), 303);
+    let kept: Vec<serde_json::Value> = app
+        .get("water-admin", "/api/v1/organizations/tokyo-water/contacts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(kept.len(), 2);
+    // A bad line is named and nothing changes.
+    let resp = c
+        .post(app.url("/settings/contacts"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("contacts", "1, only-two"),
+        ])
+        .send()
+        .await
+        .expect("contacts");
+    assert!(resp.text().await.expect("text").contains("Line 1"));
+    // The CEPTOAR's secretariat switches its relay rule on.
+    let s = browser();
+    login(&app, &s, "secretariat").await;
+    let (_, html) = page(&app, &s, "/settings").await;
+    assert!(html.contains("id=\"relay-rule\""));
+    let resp = s
+        .post(app.url("/settings/relay-rule"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("enabled", "on"),
+            ("note", "From the Water CEPTOAR"),
+        ])
+        .send()
+        .await
+        .expect("rule");
+    assert_eq!(resp.status(), 303);
+    let (_, html) = page(&app, &s, "/settings").await;
+    assert!(html.contains("From the Water CEPTOAR"));
+}

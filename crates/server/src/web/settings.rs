@@ -1,0 +1,226 @@
+//! The organization's settings: a CEPTOAR's relay rule, e-mail contacts, and webhooks with
+//! their failed calls. Each part shows only to those the API lets change it.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use ciphub_domain::policy::{self, Action};
+use ciphub_domain::registry::OrgKind;
+
+use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use crate::AppState;
+use crate::api::alerts::{RelayRuleJson, put_relay_rule};
+use crate::api::channels::{
+    CallJson, ContactJson, NewWebhookJson, WebhookJson, create_webhook, delete_webhook,
+    get_contacts, list_calls, list_webhooks, put_contacts, retry_call,
+};
+use crate::error::AppError;
+
+#[derive(Template)]
+#[template(path = "web/settings.html")]
+struct SettingsPage {
+    ctx: Ctx,
+    /// A CEPTOAR's relay rule, for its secretariat and admins.
+    relay: Option<(bool, String)>,
+    /// Contacts as editable lines, for the organization's admins.
+    contacts: Option<String>,
+    webhooks: Option<Vec<WebhookJson>>,
+    /// A new webhook's secret, shown this once.
+    secret: Option<String>,
+}
+
+async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<String>) -> Response {
+    let actor = user.user.actor();
+    let relay = if actor.org_kind == OrgKind::Ceptoar
+        && (actor.has(ciphub_domain::identity::Role::Secretariat)
+            || actor.has(ciphub_domain::identity::Role::Admin))
+    {
+        match state.store.relay_rule(&actor.org).await {
+            Ok(r) => Some(r.unwrap_or((false, String::new()))),
+            Err(e) => return app_error(&ctx, &e.into()),
+        }
+    } else {
+        None
+    };
+    let admin = policy::check(&actor, Action::ManageChannels { org: &actor.org }).is_ok();
+    let (contacts, webhooks) = if admin {
+        let slug = actor.org.to_string();
+        let contacts = match get_contacts(State(state.clone()), user.authed(), Path(slug)).await {
+            Ok(c) => {
+                c.0.iter()
+                    .map(|c| format!("{}, {}, {}", c.rank, c.name, c.email))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            Err(e) => return app_error(&ctx, &e),
+        };
+        let hooks = match list_webhooks(State(state.clone()), user.authed()).await {
+            Ok(w) => w.0,
+            Err(e) => return app_error(&ctx, &e),
+        };
+        (Some(contacts), Some(hooks))
+    } else {
+        (None, None)
+    };
+    if secret.is_some() {
+        ctx.flash = Some(ctx.t("settings-secret-once"));
+    }
+    render(&SettingsPage {
+        ctx,
+        relay,
+        contacts,
+        webhooks,
+        secret,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, user: WebUser) -> Response {
+    let ctx = user.ctx();
+    page(&state, &user, ctx, None).await
+}
+
+fn done(ctx: &Ctx, result: Result<(), AppError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/settings").into_response(),
+        Err(e) => app_error(ctx, &e),
+    }
+}
+
+pub async fn relay_rule(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = RelayRuleJson {
+        enabled: form.has("enabled"),
+        note: form.get("note"),
+    };
+    let result = put_relay_rule(State(state), user.authed(), crate::json::ApiJson(body))
+        .await
+        .map(|_| ());
+    done(&user.ctx(), result)
+}
+
+/// Contacts as lines of "rank, name, address".
+pub async fn contacts(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let mut ctx = user.ctx();
+    let mut list = Vec::new();
+    for (i, line) in form.get("contacts").lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [rank, name, email] = parts[..] else {
+            ctx.error = Some(ctx.t1("settings-contact-line", "line", i + 1));
+            return page(&state, &user, ctx, None).await;
+        };
+        let Ok(rank) = rank.parse() else {
+            ctx.error = Some(ctx.t1("settings-contact-line", "line", i + 1));
+            return page(&state, &user, ctx, None).await;
+        };
+        list.push(ContactJson {
+            rank,
+            name: name.to_owned(),
+            email: email.to_owned(),
+        });
+    }
+    let slug = user.user.org.to_string();
+    match put_contacts(
+        State(state.clone()),
+        user.authed(),
+        Path(slug),
+        crate::json::ApiJson(list),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/settings").into_response(),
+        Err(e) => {
+            ctx.error = Some(ctx.describe(&e));
+            page(&state, &user, ctx, None).await
+        }
+    }
+}
+
+pub async fn add_webhook(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let mut ctx = user.ctx();
+    let body = NewWebhookJson {
+        url: form.get("url"),
+    };
+    match create_webhook(
+        State(state.clone()),
+        user.authed(),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok((_, hook)) => page(&state, &user, ctx, hook.0.secret).await,
+        Err(e) => {
+            ctx.error = Some(ctx.describe(&e));
+            page(&state, &user, ctx, None).await
+        }
+    }
+}
+
+pub async fn remove_webhook(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let result = delete_webhook(State(state), user.authed(), Path(id))
+        .await
+        .map(|_| ());
+    done(&user.ctx(), result)
+}
+
+#[derive(Template)]
+#[template(path = "web/calls.html")]
+struct CallsPage {
+    ctx: Ctx,
+    webhook: i64,
+    calls: Vec<CallJson>,
+}
+
+pub async fn calls(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
+    let ctx = user.ctx();
+    let q = crate::api::channels::CallsQuery { dead: false };
+    match list_calls(
+        State(state),
+        user.authed(),
+        Path(id),
+        Ok(axum::extract::Query(q)),
+    )
+    .await
+    {
+        Ok(c) => render(&CallsPage {
+            ctx,
+            webhook: id,
+            calls: c.0,
+        }),
+        Err(e) => app_error(&ctx, &e),
+    }
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((id, call)): Path<(i64, i64)>,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    match retry_call(State(state), user.authed(), Path((id, call))).await {
+        Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}")).into_response(),
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
