@@ -602,6 +602,20 @@ pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Resul
         ("reporter", &reporter, "/reports".into()),
         ("reporter", &reporter, "/reports/new".into()),
         ("reporter", &reporter, format!("/reports/{report}")),
+        ("coordinator", &coordinator, "/registry".into()),
+        (
+            "coordinator",
+            &coordinator,
+            "/registry?kind=operator".into(),
+        ),
+        (
+            "coordinator",
+            &coordinator,
+            "/registry/water-ceptoar".into(),
+        ),
+        ("coordinator", &coordinator, "/audit".into()),
+        ("coordinator", &coordinator, "/admin/users".into()),
+        ("coordinator", &coordinator, "/settings".into()),
         ("secretariat", &secretariat, "/reports".into()),
         ("secretariat", &secretariat, format!("/reports/{anonymous}")),
         ("executive", &executive, "/alerts".into()),
@@ -609,7 +623,7 @@ pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Resul
     ];
     println!("{rounds} sequential requests per page, time to the whole body:");
     println!(
-        "  {:<12} {:<16} {:>9} {:>9} {:>9} {:>8}",
+        "  {:<12} {:<24} {:>9} {:>9} {:>9} {:>8}",
         "user", "page", "median", "p95", "max", "bytes"
     );
     let mut worst: f64 = 0.0;
@@ -630,9 +644,9 @@ pub async fn pages(rounds: usize, database_url: Option<String>) -> anyhow::Resul
         ms.sort_by(f64::total_cmp);
         let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
         worst = worst.max(at(0.95));
-        let label = if path.len() > 16 { &path[..16] } else { path };
+        let label = if path.len() > 24 { &path[..24] } else { path };
         println!(
-            "  {who:<12} {label:<16} {:>7.1}ms {:>7.1}ms {:>7.1}ms {bytes:>8}",
+            "  {who:<12} {label:<24} {:>7.1}ms {:>7.1}ms {:>7.1}ms {bytes:>8}",
             at(0.5),
             at(0.95),
             ms[ms.len() - 1]

@@ -127,7 +127,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/session", post(session::create_session));
     Router::new()
         .merge(open)
-        .merge(crate::web::routes())
+        .merge(crate::web::routes(alert_body_limit(
+            state.config.body_limit,
+            state.config.attachment_limit,
+        )))
         .merge(authenticated)
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())

@@ -463,6 +463,18 @@ impl Store {
         row.map(DeliveryRow::into_record).transpose()
     }
 
+    /// How many organizations an alert reached directly, and how many of them have read and
+    /// acknowledged it.
+    pub async fn delivery_summary(&self, alert: i64) -> Result<(i64, i64, i64), StoreError> {
+        let row: (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(read_us), COUNT(acked_us) FROM alert_deliveries WHERE alert_id = $1",
+        )
+        .bind(alert)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
     /// Every recipient's delivery of an alert, by organization.
     pub async fn deliveries(&self, alert: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(

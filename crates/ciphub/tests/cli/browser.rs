@@ -68,7 +68,7 @@ fn shots() -> PathBuf {
     );
     let dir = target.join("browser");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
-    dir
+    dir.canonicalize().expect("canonical path")
 }
 
 struct Browser {
@@ -285,9 +285,20 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     b.until("#preview", |p| p.contains("demo-water-op-0001"))
         .await;
     b.shot("alert-preview").await;
+    // With a file of indicators attached.
+    let file = shots().join("iocs.csv");
+    std::fs::write(&file, "ip,198.51.100.7\n").expect("file");
+    b.c.find(Locator::Css("#attachments"))
+        .await
+        .expect("file input")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("attach");
     b.click("#send").await;
     b.until("#alert-title", |t| t == "Patch the telemetry gateways")
         .await;
+    assert!(b.text("main").await.contains("iocs.csv"));
+    assert!(b.text("#delivery-summary").await.contains('0'));
     let alert_url = b.c.current_url().await.expect("url").to_string();
     b.logout().await;
 
@@ -312,8 +323,12 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     b.shot("inbox-japanese").await;
     b.logout().await;
 
-    // The sender sees who acknowledged.
+    // The sender sees who acknowledged, on the alert and on the dashboard.
     b.login("demo-coordinator").await;
+    b.until("#sent", |t| {
+        t.contains("Patch the telemetry gateways") && t.contains("1/")
+    })
+    .await;
     b.c.goto(&alert_url).await.expect("alert");
     assert!(
         b.text("#delivery-demo-water-op-0001 .acked")

@@ -25,7 +25,15 @@ struct RegistryPage {
     sectors: Vec<SectorJson>,
     orgs: Vec<OrgJson>,
     kind: String,
+    sector: String,
+    /// The page of organizations shown (from 0), and whether more follow.
+    page: usize,
+    more: bool,
+    total: usize,
 }
+
+/// Organizations per page of the registry.
+const ORGS_PER_PAGE: usize = 200;
 
 /// Filters of the organization list.
 #[derive(Deserialize)]
@@ -34,6 +42,8 @@ pub struct RegistryFilter {
     kind: Option<String>,
     #[serde(default)]
     sector: Option<String>,
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 pub async fn registry(
@@ -50,9 +60,10 @@ pub async fn registry(
         .kind
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| "ceptoar".into());
+    let sector = f.sector.filter(|s| !s.is_empty());
     let q = OrgQuery {
         kind: Some(kind.clone()),
-        sector: f.sector.filter(|s| !s.is_empty()),
+        sector: sector.clone(),
     };
     let orgs = match crate::api::organizations::list_organizations(
         State(state),
@@ -64,11 +75,23 @@ pub async fn registry(
         Ok(o) => o.0,
         Err(e) => return app_error(&ctx, &e),
     };
+    let total = orgs.len();
+    let page = f.page.unwrap_or(0);
+    let orgs: Vec<OrgJson> = orgs
+        .into_iter()
+        .skip(page.saturating_mul(ORGS_PER_PAGE))
+        .take(ORGS_PER_PAGE)
+        .collect();
+    let more = (page + 1).saturating_mul(ORGS_PER_PAGE) < total;
     render(&RegistryPage {
         ctx,
         sectors,
         orgs,
         kind,
+        sector: sector.unwrap_or_default(),
+        page,
+        more,
+        total,
     })
 }
 

@@ -65,6 +65,8 @@ struct AlertPage {
     alert: AlertJson,
     /// For the sender's organization.
     delivery: Option<Vec<DeliveryJson>>,
+    /// Recipients, read, acknowledged.
+    summary: Option<(usize, usize, usize)>,
 }
 
 /// Whether a message was asked for after a redirect.
@@ -96,10 +98,18 @@ pub async fn detail(
     if done.done.is_some() {
         ctx.flash = Some(ctx.t("alert-ack"));
     }
+    let summary = delivery.as_ref().map(|rows| {
+        (
+            rows.len(),
+            rows.iter().filter(|r| r.read_at.is_some()).count(),
+            rows.iter().filter(|r| r.acknowledged_at.is_some()).count(),
+        )
+    });
     render(&AlertPage {
         ctx,
         alert,
         delivery,
+        summary,
     })
 }
 
@@ -263,9 +273,20 @@ pub async fn send(State(state): State<AppState>, user: WebUser, form: FormData) 
         clients_permitted: draft.clients_permitted,
         acknowledge_within: (!draft.ack_within.is_empty()).then(|| draft.ack_within.clone()),
         exercise: draft.exercise,
-        reports: Vec::new(),
+        reports: parse_ids(&form.get("reports")),
         incidents: Vec::new(),
-        attachments: Vec::new(),
+        attachments: form
+            .files()
+            .iter()
+            .map(|f| crate::api::alerts::NewAttachmentJson {
+                name: f.name.clone(),
+                media_type: f.media_type.clone(),
+                content_base64: base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &f.content,
+                ),
+            })
+            .collect(),
     };
     match create_alert(State(state), user.authed(), crate::json::ApiJson(body)).await {
         Ok((_, sent)) => Redirect::to(&format!("/alerts/{}", sent.0.id)).into_response(),
@@ -274,6 +295,13 @@ pub async fn send(State(state): State<AppState>, user: WebUser, form: FormData) 
             page(ctx, draft, None)
         }
     }
+}
+
+/// Report numbers typed as "12, 15".
+fn parse_ids(text: &str) -> Vec<i64> {
+    text.split(',')
+        .filter_map(|t| t.trim().trim_start_matches('#').parse().ok())
+        .collect()
 }
 
 /// Who the draft reaches: the same resolution the send uses.

@@ -31,8 +31,8 @@ use crate::auth::{Authed, hash_secret, session_cookie};
 use crate::error::AppError;
 use i18n::Lang;
 
-/// Every page's URL.
-pub fn routes() -> Router<AppState> {
+/// Every page's URL. `alert_limit` is the largest new alert with its attachments.
+pub fn routes(alert_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/login", get(login_page).post(login))
@@ -47,7 +47,12 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/{id}/consent", post(reports::consent))
         .route("/reports/{id}/triage", post(reports::triage))
         .route("/reports/{id}/notes", post(reports::note))
-        .route("/alerts", get(alerts::inbox).post(alerts::send))
+        .route(
+            "/alerts",
+            get(alerts::inbox)
+                .post(alerts::send)
+                .layer(axum::extract::DefaultBodyLimit::max(alert_limit)),
+        )
         .route("/alerts/new", get(alerts::composer))
         .route("/alerts/{id}", get(alerts::detail))
         .route("/alerts/{id}/ack", post(alerts::ack))
@@ -226,8 +231,16 @@ impl Ctx {
     }
 }
 
-/// A submitted form: its fields in order, repeated names kept (checkboxes).
-pub struct FormData(Vec<(String, String)>);
+/// A file sent with a form.
+pub struct Upload {
+    pub name: String,
+    pub media_type: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// A submitted form: its fields in order, repeated names kept (checkboxes), and its files
+/// (multipart forms).
+pub struct FormData(Vec<(String, String)>, Vec<Upload>);
 
 impl FormData {
     /// The first value of `name`, trimmed; empty when absent.
@@ -263,18 +276,66 @@ impl FormData {
     }
 }
 
+impl FormData {
+    /// The files sent, in order (empty file inputs left out).
+    pub fn files(&self) -> &[Upload] {
+        &self.1
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for FormData {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            return Ok(Self(
+                form_urlencoded::parse(&bytes)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+                Vec::new(),
+            ));
+        }
+        let mut parts = axum::extract::Multipart::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Ok(Self(
-            form_urlencoded::parse(&bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
+        let (mut fields, mut files) = (Vec::new(), Vec::new());
+        while let Some(field) = parts
+            .next_field()
+            .await
+            .map_err(IntoResponse::into_response)?
+        {
+            let name = field.name().unwrap_or_default().to_owned();
+            match field.file_name().map(str::to_owned) {
+                Some(file_name) => {
+                    let media_type = field.content_type().map(str::to_owned);
+                    let content = field
+                        .bytes()
+                        .await
+                        .map_err(IntoResponse::into_response)?
+                        .to_vec();
+                    if !file_name.is_empty() {
+                        files.push(Upload {
+                            name: file_name,
+                            media_type,
+                            content,
+                        });
+                    }
+                }
+                None => {
+                    let text = field.text().await.map_err(IntoResponse::into_response)?;
+                    fields.push((name, text));
+                }
+            }
+        }
+        Ok(Self(fields, files))
     }
 }
 
@@ -505,7 +566,7 @@ async fn dashboard_data(
     let coordinator = user.user.org_kind == OrgKind::Coordinator;
     let query = |overdue: bool| ReportQuery {
         before: None,
-        limit: Some(if coordinator { 200 } else { 50 }),
+        limit: Some(if coordinator { 100 } else { 50 }),
         overdue: overdue.then_some(true),
         status: None,
         q: None,
@@ -564,8 +625,43 @@ async fn dashboard_data(
             note: n.created_at,
         })
         .collect();
-    let chart = if user.user.org_kind == OrgKind::Coordinator {
-        Some(charts::by_sector_and_level(&all, ctx.lang))
+    // Alerts this organization sent, with how many recipients have acknowledged.
+    let mut sent = Vec::new();
+    if ctx.can_send {
+        for a in alerts.iter().filter(|a| a.sender_org == ctx.org).take(10) {
+            let (total, _, acked) = state.store.delivery_summary(a.id).await?;
+            sent.push(Line {
+                href: format!("/alerts/{}", a.id),
+                label: a.title.clone(),
+                tag: format!("{acked}/{total}"),
+                note: a.tlp.clone(),
+            });
+        }
+    }
+    // The next deadlines of this organization's own reports, soonest first.
+    let mut deadlines: Vec<(String, Line)> = all
+        .iter()
+        .filter(|r| r.reporter.as_ref().is_some_and(|p| p.org == ctx.org))
+        .filter_map(|r| {
+            let due = r.next_due.as_ref()?;
+            Some((
+                due.by.clone(),
+                Line {
+                    href: format!("/reports/{}", r.id),
+                    label: r.title.clone().unwrap_or_default(),
+                    tag: due.stage.clone(),
+                    note: due.by.clone(),
+                },
+            ))
+        })
+        .collect();
+    deadlines.sort_by(|a, b| a.0.cmp(&b.0));
+    let chart = if coordinator {
+        Some(format!(
+            "{}{}",
+            charts::by_sector_and_level(&all, ctx.lang),
+            charts::timeline(&all, ctx.lang, state.store.clock().now())
+        ))
     } else {
         None
     };
@@ -591,6 +687,27 @@ async fn dashboard_data(
             lines: notices,
         },
     ];
+    let mut sections = sections;
+    if !deadlines.is_empty() || ctx.can_report {
+        sections.insert(
+            1,
+            Section {
+                title: "dash-deadlines",
+                id: "deadlines",
+                lines: deadlines.into_iter().map(|(_, l)| l).take(20).collect(),
+            },
+        );
+    }
+    if ctx.can_send {
+        sections.insert(
+            1,
+            Section {
+                title: "dash-sent",
+                id: "sent",
+                lines: sent,
+            },
+        );
+    }
     Ok(DashboardPage {
         sections,
         chart,
@@ -617,6 +734,62 @@ mod charts {
         RGBColor(0xf4, 0x6d, 0x22),
         RGBColor(0xc5, 0x22, 0x1f),
     ];
+
+    /// Reports per day over the last 14 days.
+    pub fn timeline(
+        reports: &[ReportJson],
+        lang: Lang,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let today = now.date_naive();
+        let mut per_day = [0u32; 14];
+        for r in reports {
+            let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.created_at) else {
+                continue;
+            };
+            let age = (today - t.date_naive()).num_days();
+            if let Ok(age) = usize::try_from(age)
+                && age < 14
+            {
+                per_day[13 - age] += 1;
+            }
+        }
+        let max = per_day.iter().copied().max().unwrap_or(0).max(1);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (640, 200)).into_drawing_area();
+            let _ = root.fill(&WHITE);
+            let Ok(mut chart) = ChartBuilder::on(&root)
+                .caption(t(lang, "dash-timeline"), ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(40)
+                .build_cartesian_2d((0u32..14u32).into_segmented(), 0u32..max)
+            else {
+                return String::new();
+            };
+            let _ = chart
+                .configure_mesh()
+                .label_style(("sans-serif", 12))
+                .disable_x_mesh()
+                .x_label_formatter(&move |v: &SegmentValue<u32>| match v {
+                    SegmentValue::CenterOf(d) | SegmentValue::Exact(d) => {
+                        let day = today - chrono::Days::new(u64::from(13 - (*d).min(13)));
+                        day.format("%m-%d").to_string()
+                    }
+                    SegmentValue::Last => String::new(),
+                })
+                .draw();
+            let _ = chart.draw_series(
+                Histogram::vertical(&chart)
+                    .style(RGBColor(0x0b, 0x57, 0xd0).filled())
+                    .margin(4)
+                    .data(per_day.iter().enumerate().map(|(d, n)| (d as u32, *n))),
+            );
+            let _ = root.present();
+        }
+        svg
+    }
 
     /// Reports per sector, stacked by severity level.
     pub fn by_sector_and_level(reports: &[ReportJson], lang: Lang) -> String {
