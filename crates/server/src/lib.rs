@@ -121,6 +121,8 @@ pub struct AppState {
     mailer: Option<Arc<jobs::Mailer>>,
     /// The HTTP client webhooks are called with.
     http: reqwest::Client,
+    /// Set when the server stops: live streams end so the shutdown need not wait for them.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -152,6 +154,7 @@ impl AppState {
             login_limiter,
             mailer,
             http,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 
@@ -179,6 +182,12 @@ pub async fn serve(
         .config
         .job_poll
         .map(|every| tokio::spawn(jobs::work(state.clone(), every)));
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams end now; other requests finish.
+        let _ = closing.send(true);
+    };
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;

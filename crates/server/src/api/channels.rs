@@ -443,27 +443,34 @@ pub async fn stream(
     // On PostgreSQL, "ready" means other processes' alerts reach this stream too.
     let _ = tokio::time::timeout(Duration::from_secs(5), state.store.wait_listening()).await;
     let until = tokio::time::Instant::now() + STREAM_LIFETIME;
+    let closing = state.closing.subscribe();
     let events = futures_util::stream::unfold(
-        (rx, state, actor, true),
-        move |(mut rx, state, actor, first)| async move {
+        (rx, state, actor, true, closing),
+        move |(mut rx, state, actor, first, mut closing)| async move {
             if first {
                 // Tells the client the stream is open, so it need not guess.
                 let hello = SseEvent::default().event("ready").data("{}");
-                return Some((Ok(hello), (rx, state, actor, false)));
+                return Some((Ok(hello), (rx, state, actor, false, closing)));
             }
             loop {
-                let next = tokio::time::timeout_at(until, rx.recv()).await;
+                if *closing.borrow() {
+                    return None;
+                }
+                let next = tokio::select! {
+                    n = tokio::time::timeout_at(until, rx.recv()) => n,
+                    _ = closing.changed() => return None,
+                };
                 match next {
                     Err(_) | Ok(Err(RecvError::Closed)) => return None,
                     Ok(Err(RecvError::Lagged(n))) => {
                         let e = SseEvent::default()
                             .event("lagged")
                             .data(format!("{{\"missed\":{n}}}"));
-                        return Some((Ok(e), (rx, state, actor, false)));
+                        return Some((Ok(e), (rx, state, actor, false, closing)));
                     }
                     Ok(Ok(event)) => {
                         if let Some(e) = render(&state, &actor, event).await {
-                            return Some((Ok(e), (rx, state, actor, false)));
+                            return Some((Ok(e), (rx, state, actor, false, closing)));
                         }
                     }
                 }

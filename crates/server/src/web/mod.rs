@@ -47,6 +47,8 @@ pub fn routes(alert_limit: usize) -> Router<AppState> {
         .route("/reports/{id}/consent", post(reports::consent))
         .route("/reports/{id}/triage", post(reports::triage))
         .route("/reports/{id}/notes", post(reports::note))
+        .route("/incidents", post(reports::new_incident))
+        .route("/incidents/{id}", get(reports::incident))
         .route(
             "/alerts",
             get(alerts::inbox)
@@ -67,6 +69,7 @@ pub fn routes(alert_limit: usize) -> Router<AppState> {
         .route("/settings", get(settings::show))
         .route("/settings/relay-rule", post(settings::relay_rule))
         .route("/settings/contacts", post(settings::contacts))
+        .route("/settings/identifiers", post(settings::identifiers))
         .route("/settings/webhooks", post(settings::add_webhook))
         .route("/settings/webhooks/{id}", get(settings::calls))
         .route(
@@ -656,6 +659,23 @@ async fn dashboard_data(
         })
         .collect();
     deadlines.sort_by(|a, b| a.0.cmp(&b.0));
+    let notifications = crate::api::notifications::list_notifications(
+        State(state.clone()),
+        user.authed(),
+        Ok(axum::extract::Query(
+            crate::api::notifications::NotificationQuery { limit: Some(20) },
+        )),
+    )
+    .await?
+    .0
+    .into_iter()
+    .map(|n| Line {
+        href: format!("/reports/{}", n.report_id),
+        label: format!("#{} {}", n.report_id, n.kind),
+        tag: if n.urgent { "!".into() } else { String::new() },
+        note: n.created_at,
+    })
+    .collect();
     let chart = if coordinator {
         Some(format!(
             "{}{}",
@@ -685,6 +705,11 @@ async fn dashboard_data(
             title: "dash-notices",
             id: "notices",
             lines: notices,
+        },
+        Section {
+            title: "dash-notifications",
+            id: "notifications",
+            lines: notifications,
         },
     ];
     let mut sections = sections;

@@ -21,19 +21,41 @@ use crate::api::reports::{
 struct ListPage {
     ctx: Ctx,
     reports: Vec<ReportJson>,
+    filter: ListFilter,
+    statuses: &'static [&'static str],
 }
 
-pub async fn list(State(state): State<AppState>, user: WebUser) -> Response {
+/// The list's filters, as the form sends them.
+#[derive(serde::Deserialize, Default)]
+pub struct ListFilter {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub overdue: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(filter): Query<ListFilter>,
+) -> Response {
     let ctx = user.ctx();
     let q = ReportQuery {
         before: None,
         limit: Some(100),
-        overdue: None,
-        status: None,
-        q: None,
+        overdue: filter.overdue.as_ref().map(|_| true),
+        status: Some(filter.status.clone()).filter(|s| !s.is_empty()),
+        q: Some(filter.q.clone()).filter(|s| !s.is_empty()),
     };
     match list_reports(State(state), user.authed(), Ok(Query(q))).await {
-        Ok(r) => render(&ListPage { ctx, reports: r.0 }),
+        Ok(r) => render(&ListPage {
+            ctx,
+            reports: r.0,
+            filter,
+            statuses: &STATUSES,
+        }),
         Err(e) => app_error(&ctx, &e),
     }
 }
@@ -59,6 +81,8 @@ pub struct Draft {
     pub via: String,
     pub consent: bool,
     pub tlp: String,
+    /// The severity schema the questions come from.
+    pub schema: String,
 }
 
 impl Draft {
@@ -84,6 +108,7 @@ struct WizardPage {
     scopes: &'static [&'static str],
     formations: &'static [&'static str],
     labels: &'static [&'static str],
+    schemas: &'static [&'static str],
 }
 
 const CAUSES: [&str; 5] = [
@@ -94,6 +119,8 @@ const CAUSES: [&str; 5] = [
     "unknown",
 ];
 const SCOPES: [&str; 3] = ["it", "ot", "iot"];
+/// The shipped severity schemas a reporter may answer.
+const SCHEMAS: [&str; 3] = ["seed-draft", "nisc-2018", "us-nciss"];
 const FORMATIONS: [&str; 3] = ["ministry", "ceptoar-anonymous", "agency"];
 const LABELS: [&str; 5] = [
     "TLP:RED",
@@ -104,7 +131,7 @@ const LABELS: [&str; 5] = [
 ];
 
 async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
-    let schema = match shipped_schema("seed-draft") {
+    let schema = match shipped_schema(&draft.schema) {
         Ok(s) => s,
         Err(e) => return app_error(&ctx, &crate::error::AppError::Internal(e.to_string())),
     };
@@ -153,11 +180,28 @@ async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
         scopes: &SCOPES,
         formations: &FORMATIONS,
         labels: &LABELS,
+        schemas: &SCHEMAS,
     })
 }
 
-pub async fn wizard(State(state): State<AppState>, user: WebUser) -> Response {
+/// Which severity schema the wizard asks with.
+#[derive(serde::Deserialize)]
+pub struct SchemaChoice {
+    #[serde(default)]
+    schema: Option<String>,
+}
+
+pub async fn wizard(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(choice): Query<SchemaChoice>,
+) -> Response {
+    let schema = choice
+        .schema
+        .filter(|s| SCHEMAS.contains(&s.as_str()))
+        .unwrap_or_else(|| "seed-draft".into());
     let draft = Draft {
+        schema,
         detected_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
         cause: "unknown".into(),
         formation: "ceptoar-anonymous".into(),
@@ -183,6 +227,9 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
         via: form.get("via"),
         consent: form.has("consent"),
         tlp: form.get("tlp"),
+        schema: Some(form.get("schema"))
+            .filter(|s| SCHEMAS.contains(&s.as_str()))
+            .unwrap_or_else(|| "seed-draft".into()),
     };
     // The browser's datetime-local has no zone or seconds: the form says UTC.
     let detected = if draft.detected_at.len() == 16 {
@@ -207,7 +254,7 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
         scope: draft.scope.clone(),
         detected_at: detected,
         occurred_at: None,
-        schema: None,
+        schema: Some(draft.schema.clone()),
         answers,
         tlp: Some(draft.tlp.clone()),
         formation: draft.formation.clone(),
@@ -422,6 +469,54 @@ pub async fn relay(
                 .unwrap_or(text);
             super::error_page(&ctx, status, message)
         }
+        Err(e) => app_error(&ctx, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/incident.html")]
+struct IncidentPage {
+    ctx: Ctx,
+    incident: crate::api::incidents::IncidentJson,
+}
+
+/// A recipient groups reports in its queue into an incident of its own.
+pub async fn new_incident(
+    State(state): State<AppState>,
+    user: WebUser,
+    form: FormData,
+) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let body = crate::api::incidents::NewIncidentJson {
+        title: form.get("title"),
+        reports: form
+            .get("reports")
+            .split(',')
+            .filter_map(|t| t.trim().trim_start_matches('#').parse().ok())
+            .collect(),
+    };
+    match crate::api::incidents::create_incident(
+        State(state),
+        user.authed(),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok((_, i)) => Redirect::to(&format!("/incidents/{}", i.0.id)).into_response(),
+        Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+pub async fn incident(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let ctx = user.ctx();
+    match crate::api::incidents::get_incident(State(state), user.authed(), Path(id)).await {
+        Ok(i) => render(&IncidentPage { ctx, incident: i.0 }),
         Err(e) => app_error(&ctx, &e),
     }
 }

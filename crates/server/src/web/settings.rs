@@ -24,6 +24,8 @@ struct SettingsPage {
     relay: Option<(bool, String)>,
     /// Contacts as editable lines, for the organization's admins.
     contacts: Option<String>,
+    /// Identifiers (domains, addresses) as editable lines, for the organization's admins.
+    identifiers: Option<String>,
     webhooks: Option<Vec<WebhookJson>>,
     /// A new webhook's secret, shown this once.
     secret: Option<String>,
@@ -43,6 +45,25 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         None
     };
     let admin = policy::check(&actor, Action::ManageChannels { org: &actor.org }).is_ok();
+    let identifiers = if admin {
+        match crate::api::identifiers::list_identifiers(
+            State(state.clone()),
+            user.authed(),
+            Path(actor.org.to_string()),
+        )
+        .await
+        {
+            Ok(i) => Some(
+                i.0.iter()
+                    .map(|i| format!("{}, {}", i.kind, i.value))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            Err(e) => return app_error(&ctx, &e),
+        }
+    } else {
+        None
+    };
     let (contacts, webhooks) = if admin {
         let slug = actor.org.to_string();
         let contacts = match get_contacts(State(state.clone()), user.authed(), Path(slug)).await {
@@ -69,6 +90,7 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         ctx,
         relay,
         contacts,
+        identifiers,
         webhooks,
         secret,
     })
@@ -222,5 +244,43 @@ pub async fn retry(
     match retry_call(State(state), user.authed(), Path((id, call))).await {
         Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}")).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
+    }
+}
+
+/// Identifiers as lines of "kind, value".
+pub async fn identifiers(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
+    if let Some(r) = check_csrf(&user, &form) {
+        return r;
+    }
+    let mut ctx = user.ctx();
+    let mut list = Vec::new();
+    for (i, line) in form.get("identifiers").lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((kind, value)) = line.split_once(',') else {
+            ctx.error = Some(ctx.t1("settings-identifier-line", "line", i + 1));
+            return page(&state, &user, ctx, None).await;
+        };
+        list.push(crate::api::identifiers::IdentifierJson {
+            kind: kind.trim().to_owned(),
+            value: value.trim().to_owned(),
+        });
+    }
+    let slug = user.user.org.to_string();
+    match crate::api::identifiers::put_identifiers(
+        State(state.clone()),
+        user.authed(),
+        Path(slug),
+        crate::json::ApiJson(list),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/settings").into_response(),
+        Err(e) => {
+            ctx.error = Some(ctx.describe(&e));
+            page(&state, &user, ctx, None).await
+        }
     }
 }

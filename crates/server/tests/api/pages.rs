@@ -178,6 +178,7 @@ async fn every_page_answers_for_every_kind_of_user() {
         for path in [
             "/dashboard",
             "/reports",
+            "/reports?q=pump&status=new&overdue=on",
             "/alerts",
             "/registry",
             "/registry?kind=operator&sector=water",
@@ -196,6 +197,10 @@ async fn every_page_answers_for_every_kind_of_user() {
     login(&app, &c, "reporter").await;
     let (status, _) = page(&app, &c, "/reports/new").await;
     assert_eq!(status, 200);
+    // Each shipped schema asks its own questions.
+    let (status, html) = page(&app, &c, "/reports/new?schema=us-nciss").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("value=\"us-nciss\""), "{html}");
     let (_, html) = page(&app, &c, "/dashboard").await;
     assert!(
         !html.contains("href=\"/alerts/new\""),

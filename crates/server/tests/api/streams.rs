@@ -165,3 +165,24 @@ async fn each_user_streams_only_what_they_may_see() {
         .expect("request");
     assert_eq!(anon.status(), 401);
 }
+
+#[tokio::test]
+async fn stopping_the_server_ends_open_streams() {
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ciphub_server::serve(listener, app.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let mut stream = Stream::open(&app.client, &base, &app.tokens["reporter"]).await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops within 5 s although a stream was open")
+        .expect("task")
+        .expect("serve");
+    assert!(stream.next_within(Duration::from_secs(1)).await.is_none());
+}
