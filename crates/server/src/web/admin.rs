@@ -242,10 +242,20 @@ pub async fn toggle_user(
     if let Some(r) = check_csrf(&user, &form) {
         return r;
     }
+    // One form sets the roles, another switches the account on or off.
+    let roles = form.has("roles").then(|| {
+        form.get("roles")
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    let disabled = form.has("disabled").then(|| form.get("disabled") == "true");
     let body = UserPatchJson {
         display_name: None,
-        roles: None,
-        disabled: Some(form.get("disabled") == "true"),
+        roles,
+        disabled,
         password: None,
     };
     match update_user(

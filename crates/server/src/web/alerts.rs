@@ -274,7 +274,7 @@ pub async fn send(State(state): State<AppState>, user: WebUser, form: FormData) 
         acknowledge_within: (!draft.ack_within.is_empty()).then(|| draft.ack_within.clone()),
         exercise: draft.exercise,
         reports: parse_ids(&form.get("reports")),
-        incidents: Vec::new(),
+        incidents: parse_ids(&form.get("incidents")),
         attachments: form
             .files()
             .iter()

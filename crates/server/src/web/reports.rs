@@ -76,6 +76,8 @@ pub struct Draft {
     pub cause: String,
     pub scope: Vec<String>,
     pub sectors: Vec<String>,
+    pub services: Vec<String>,
+    pub occurred_at: String,
     pub answers: BTreeMap<String, String>,
     pub formation: String,
     pub via: String,
@@ -104,6 +106,8 @@ struct WizardPage {
     draft: Draft,
     questions: Vec<Question>,
     sectors: Vec<(String, String)>,
+    /// Services by sector: (sector name, [(slug, name)]).
+    services: Vec<(String, Vec<(String, String)>)>,
     causes: &'static [&'static str],
     scopes: &'static [&'static str],
     formations: &'static [&'static str],
@@ -158,24 +162,42 @@ async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
                 .collect(),
         })
         .collect();
-    let sectors = match state.store.list_sectors().await {
-        Ok(s) => s
-            .into_iter()
-            .map(|s| {
-                let name = match (&s.sector.name_ja, ja) {
-                    (Some(j), true) => j.clone(),
-                    _ => s.sector.name_en.clone(),
-                };
-                (s.sector.slug.to_string(), name)
-            })
-            .collect(),
+    let records = match state.store.list_sectors().await {
+        Ok(s) => s,
         Err(e) => return app_error(&ctx, &e.into()),
     };
+    let pick = |en: &String, jp: &Option<String>| match (jp, ja) {
+        (Some(j), true) => j.clone(),
+        _ => en.clone(),
+    };
+    let sectors = records
+        .iter()
+        .map(|s| {
+            (
+                s.sector.slug.to_string(),
+                pick(&s.sector.name_en, &s.sector.name_ja),
+            )
+        })
+        .collect();
+    let services = records
+        .iter()
+        .map(|s| {
+            (
+                pick(&s.sector.name_en, &s.sector.name_ja),
+                s.sector
+                    .services
+                    .iter()
+                    .map(|v| (v.slug.to_string(), pick(&v.name_en, &v.name_ja)))
+                    .collect(),
+            )
+        })
+        .collect();
     render(&WizardPage {
         ctx,
         draft,
         questions,
         sectors,
+        services,
         causes: &CAUSES,
         scopes: &SCOPES,
         formations: &FORMATIONS,
@@ -222,6 +244,8 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
         cause: form.get("cause"),
         scope: form.all("scope"),
         sectors: form.all("sectors"),
+        services: form.all("services"),
+        occurred_at: form.get("occurred_at"),
         answers: form.with_prefix("answer-").into_iter().collect(),
         formation: form.get("formation"),
         via: form.get("via"),
@@ -232,11 +256,15 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
             .unwrap_or_else(|| "seed-draft".into()),
     };
     // The browser's datetime-local has no zone or seconds: the form says UTC.
-    let detected = if draft.detected_at.len() == 16 {
-        format!("{}:00Z", draft.detected_at)
-    } else {
-        draft.detected_at.clone()
+    let utc = |t: &str| {
+        if t.len() == 16 {
+            format!("{t}:00Z")
+        } else {
+            t.to_owned()
+        }
     };
+    let detected = utc(&draft.detected_at);
+    let occurred = Some(utc(&draft.occurred_at)).filter(|t| !t.is_empty());
     let answers = match serde_json::from_value(serde_json::json!(draft.answers)) {
         Ok(a) => a,
         Err(e) => {
@@ -249,11 +277,11 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
         title: draft.title.clone(),
         description: draft.description.clone(),
         sectors: draft.sectors.clone(),
-        services: Vec::new(),
+        services: draft.services.clone(),
         cause: draft.cause.clone(),
         scope: draft.scope.clone(),
         detected_at: detected,
-        occurred_at: None,
+        occurred_at: occurred,
         schema: Some(draft.schema.clone()),
         answers,
         tlp: Some(draft.tlp.clone()),
@@ -442,7 +470,13 @@ pub async fn relay(
     let body = RelayJson {
         title: form.get("title"),
         description: form.get("description"),
-        also_to: Vec::new(),
+        also_to: form
+            .get("also_to")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         accept: form.all("accept"),
     };
     let ctx = user.ctx();

@@ -264,3 +264,60 @@ async fn settings_pages_change_what_the_api_changes() {
     let (_, html) = page(&app, &s, "/settings").await;
     assert!(html.contains("From the Water CEPTOAR"));
 }
+
+#[tokio::test]
+async fn an_admin_manages_users_and_everyone_their_tokens() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "water-admin").await;
+    let (_, html) = page(&app, &c, "/admin/users").await;
+    let csrf = csrf_of(&html);
+    let resp = c
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "tokyo-duty"),
+            ("display_name", "Night desk"),
+            ("password", "a-long-enough-password"),
+            ("roles", "reporter"),
+        ])
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(resp.status(), 303);
+    let resp = c
+        .post(app.url("/admin/users/tokyo-duty/disabled"))
+        .form(&[("csrf", csrf.as_str()), ("roles", "reporter, viewer")])
+        .send()
+        .await
+        .expect("roles");
+    assert_eq!(resp.status(), 303);
+    let u: serde_json::Value = app
+        .get("water-admin", "/api/v1/users/tokyo-duty")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(u["roles"], json!(["reporter", "viewer"]));
+    // A token is shown once, on the page that issued it.
+    let resp = c
+        .post(app.url("/admin/tokens"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("label", "automation"),
+            ("expires_in", "7d"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"new-token\">chp_"), "{html}");
+    let (_, again) = page(&app, &c, "/admin/users").await;
+    assert!(!again.contains("id=\"new-token\""));
+    assert!(again.contains("automation"));
+    // A reporter sees no user list.
+    let r = browser();
+    login(&app, &r, "reporter").await;
+    let (_, html) = page(&app, &r, "/admin/users").await;
+    assert!(!html.contains("id=\"users\""));
+}
