@@ -67,6 +67,7 @@ report-next-due = Next stage due
 report-stage = Stage
 report-stage-summary = What is new
 report-stage-submit = File this stage
+report-stage-severity = The severity changed: answer again
 report-consent = Agree to be named
 report-consent-help = Recipients see "an operator in the sector" until your organization agrees to be named.
 report-triage = Your organization's handling

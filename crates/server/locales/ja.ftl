@@ -67,6 +67,7 @@ report-next-due = 次の報告期限
 report-stage = 段階
 report-stage-summary = 新たな情報
 report-stage-submit = この段階を提出
+report-stage-severity = 深刻度が変わった場合は、改めて回答
 report-consent = 組織名の開示に同意
 report-consent-help = 組織名の開示に同意するまで、受信者には「分野の事業者」とだけ示されます。
 report-triage = 自組織での対応

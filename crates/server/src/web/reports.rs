@@ -67,6 +67,27 @@ pub struct Question {
     pub options: Vec<(String, String)>,
 }
 
+/// A schema's questions in the page's language.
+fn questions_of(schema: &ciphub_domain::severity::Schema, ja: bool) -> Vec<Question> {
+    let pick = |en: &String, jp: &Option<String>| match (jp, ja) {
+        (Some(j), true) => j.clone(),
+        _ => en.clone(),
+    };
+    schema
+        .questions
+        .iter()
+        .map(|q| Question {
+            id: q.id.clone(),
+            text: pick(&q.name_en, &q.name_ja),
+            options: q
+                .options
+                .iter()
+                .map(|o| (o.id.clone(), pick(&o.label_en, &o.label_ja)))
+                .collect(),
+        })
+        .collect()
+}
+
 /// The wizard's fields, kept when the page is shown again.
 #[derive(Default)]
 pub struct Draft {
@@ -140,28 +161,7 @@ async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
         Err(e) => return app_error(&ctx, &crate::error::AppError::Internal(e.to_string())),
     };
     let ja = ctx.lang == super::i18n::Lang::Ja;
-    let questions = schema
-        .questions
-        .iter()
-        .map(|q| Question {
-            id: q.id.clone(),
-            text: match (&q.name_ja, ja) {
-                (Some(j), true) => j.clone(),
-                _ => q.name_en.clone(),
-            },
-            options: q
-                .options
-                .iter()
-                .map(|o| {
-                    let label = match (&o.label_ja, ja) {
-                        (Some(j), true) => j.clone(),
-                        _ => o.label_en.clone(),
-                    };
-                    (o.id.clone(), label)
-                })
-                .collect(),
-        })
-        .collect();
+    let questions = questions_of(&schema, ja);
     let records = match state.store.list_sectors().await {
         Ok(s) => s,
         Err(e) => return app_error(&ctx, &e.into()),
@@ -316,6 +316,8 @@ struct ReportPage {
     notes: Option<Vec<NoteViewJson>>,
     /// The caller's organization filed it.
     own: bool,
+    /// For its reporter: the schema's questions, to file a changed severity with a stage.
+    questions: Vec<Question>,
     statuses: &'static [&'static str],
 }
 
@@ -348,7 +350,15 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         None
     };
     let own = report.reporter.as_ref().is_some_and(|r| r.org == ctx.org);
+    let questions = if own {
+        shipped_schema(&report.severity.schema)
+            .map(|s| questions_of(&s, ctx.lang == super::i18n::Lang::Ja))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     render(&ReportPage {
+        questions,
         ctx,
         report,
         flags,
@@ -376,10 +386,25 @@ pub async fn stage(
     if let Some(r) = check_csrf(&user, &form) {
         return r;
     }
+    // New answers only when the reporter gave some (the severity changed).
+    let given: BTreeMap<String, String> = form.with_prefix("answer-").into_iter().collect();
+    let answers = if given.is_empty() {
+        None
+    } else {
+        match serde_json::from_value(serde_json::json!(given)) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                return app_error(
+                    &user.ctx(),
+                    &crate::error::AppError::invalid("answers", e.to_string()),
+                );
+            }
+        }
+    };
     let body = StageJson {
         stage: form.get("stage"),
         summary: form.get("summary"),
-        answers: None,
+        answers,
     };
     let result = create_stage(
         State(state),

@@ -321,3 +321,70 @@ async fn an_admin_manages_users_and_everyone_their_tokens() {
     let (_, html) = page(&app, &r, "/admin/users").await;
     assert!(!html.contains("id=\"users\""));
 }
+
+#[tokio::test]
+async fn reporters_file_stages_and_recipients_triage_from_the_pages() {
+    let app = spawn_app().await;
+    let report = super::reports::file(&app, super::reports::report_body("ministry", "none")).await;
+    let id = report["id"].as_i64().expect("id");
+    let level = report["severity"]["level"].as_i64().expect("level");
+    let r = browser();
+    login(&app, &r, "reporter").await;
+    let (_, html) = page(&app, &r, &format!("/reports/{id}")).await;
+    assert!(html.contains("id=\"stage-summary\""));
+    let resp = r
+        .post(app.url(&format!("/reports/{id}/stage")))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("stage", "update"),
+            ("summary", "Two more plants affected."),
+            ("answer-people-society", "demonstrable"),
+            ("answer-systems", "provision-may"),
+        ])
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(resp.status(), 303);
+    let now: serde_json::Value = app
+        .get("reporter", &format!("/api/v1/reports/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(now["stages"].as_array().map(Vec::len), Some(2));
+    assert!(now["severity"]["level"].as_i64().expect("level") > level);
+
+    let m = browser();
+    login(&app, &m, "mhlw-analyst").await;
+    let (_, html) = page(&app, &m, &format!("/reports/{id}")).await;
+    assert!(html.contains("id=\"triage\""));
+    assert!(
+        !html.contains("id=\"stage-summary\""),
+        "only the reporter files stages"
+    );
+    let csrf = csrf_of(&html);
+    let resp = m
+        .post(app.url(&format!("/reports/{id}/triage")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("status", "investigating"),
+            ("assignee", ""),
+        ])
+        .send()
+        .await
+        .expect("triage");
+    assert_eq!(resp.status(), 303);
+    let resp = m
+        .post(app.url(&format!("/reports/{id}/notes")))
+        .form(&[("csrf", csrf.as_str()), ("body", "Called the plant.")])
+        .send()
+        .await
+        .expect("note");
+    assert_eq!(resp.status(), 303);
+    let (_, html) = page(&app, &m, &format!("/reports/{id}")).await;
+    assert!(html.contains("Called the plant."));
+    assert!(html.contains("<option value=\"investigating\" selected>"));
+    // The note stays inside the ministry.
+    let (_, html) = page(&app, &r, &format!("/reports/{id}")).await;
+    assert!(!html.contains("Called the plant."));
+}
