@@ -172,7 +172,13 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
         return;
     };
     let db = TestDb::new().await.expect("db");
-    let (_server, base, _) = start(&db.url, &["--demo"]);
+    let (_server, base, printed) = start(&db.url, &["--demo"]);
+    let admin_token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("API token:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("admin token")
+        .to_owned();
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": CHROMIUM,
@@ -304,6 +310,20 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
 
     // An operator's executive acknowledges it from the inbox.
     b.login("demo-executive").await;
+    // While they look at the dashboard, another alert arrives and is announced at once.
+    let sent = reqwest::Client::new()
+        .post(format!("{}/api/v1/alerts", b.base))
+        .bearer_auth(&admin_token)
+        .json(
+            &serde_json::json!({"title": "Second advisory", "body": "b", "tlp": "TLP:CLEAR",
+            "audience": {"kind": "sectors", "values": ["water"]}}),
+        )
+        .send()
+        .await
+        .expect("alert");
+    assert_eq!(sent.status(), 201);
+    b.until("#live", |t| t.contains("Second advisory")).await;
+    b.shot("live-announcement").await;
     b.go("/alerts").await;
     assert!(
         b.text("#alerts")
@@ -336,5 +356,23 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
             .contains("demo-executive")
     );
     b.shot("delivery-table").await;
+    // On a phone's width the pages fit: nothing runs off the side but inside tables.
+    b.c.set_window_size(390, 844).await.expect("resize");
+    for path in ["/dashboard", "/alerts", "/reports"] {
+        b.go(path).await;
+        b.text("h1").await;
+        let overflow =
+            b.c.execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{path} is wider than a phone: {overflow}"
+        );
+        b.shot(&format!("phone{}", path.replace('/', "-"))).await;
+    }
     b.c.close().await.expect("close");
 }

@@ -819,7 +819,11 @@ mod charts {
     /// Reports per sector, stacked by severity level.
     pub fn by_sector_and_level(reports: &[ReportJson], lang: Lang) -> String {
         let mut counts: BTreeMap<String, [u32; 6]> = BTreeMap::new();
-        for r in reports {
+        // Open ones: not closed in the caller's queue.
+        for r in reports
+            .iter()
+            .filter(|r| r.my_triage.as_ref().is_none_or(|t| t.status != "closed"))
+        {
             for s in &r.sectors {
                 let level = usize::from(r.severity.level.min(5));
                 counts.entry(s.clone()).or_default()[level] += 1;
