@@ -195,6 +195,32 @@ impl Ctx {
         )
     }
 
+    /// A stored term (a cause, a status, a stage, a kind) in the page's language: the message
+    /// `{group}-{value}`, or the term itself when there is none.
+    pub fn term(&self, group: &str, value: &str) -> String {
+        let key = format!("{group}-{value}");
+        let t = self.t(&key);
+        if t == key { value.to_owned() } else { t }
+    }
+
+    /// A severity level's name in the page's language.
+    pub fn level(
+        &self,
+        schema: &str,
+        level: impl std::borrow::Borrow<u8>,
+        name_en: &str,
+    ) -> String {
+        let level = *level.borrow();
+        if self.lang == Lang::Ja
+            && let Ok(s) = ciphub_domain::severity::shipped_schema(schema)
+            && let Some(l) = s.levels.iter().find(|l| l.number == level)
+            && let Some(ja) = &l.name_ja
+        {
+            return format!("{level} {ja}");
+        }
+        format!("{level} {name_en}")
+    }
+
     /// A formation's name.
     pub fn formation(&self, formation: &str) -> String {
         self.t(&format!("formation-{formation}"))
@@ -222,11 +248,22 @@ impl Ctx {
                 message,
                 field: Some(field),
                 ..
-            } => i18n::t_args(
-                self.lang,
-                "field-error",
-                &[("field", field.clone()), ("message", message.clone())],
-            ),
+            } => {
+                // The field's name in the page's language ("attachments[0].name" reads as the
+                // name of "attachments"), and the API's own words about what is wrong.
+                let base = field
+                    .split(['[', '.'])
+                    .find(|p| !p.is_empty())
+                    .unwrap_or(field);
+                i18n::t_args(
+                    self.lang,
+                    "field-error",
+                    &[
+                        ("field", self.term("field", base)),
+                        ("message", message.clone()),
+                    ],
+                )
+            }
             AppError::NotFound(_) => self.t("not-found"),
             AppError::Internal(_) => self.t("error-title"),
             other => other.to_string(),
@@ -580,7 +617,7 @@ async fn dashboard_data(
             .title
             .clone()
             .unwrap_or_else(|| format!("#{} {}", r.id, r.reporter_label)),
-        tag: format!("{} {}", r.severity.level, r.severity.name_en),
+        tag: ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
         note: r.reporter_label.clone(),
     };
     // One read of the newest reports serves the queue, the overdue list and the chart.
@@ -624,7 +661,7 @@ async fn dashboard_data(
         .map(|n| Line {
             href: format!("/alerts/{}", n.alert),
             label: format!("#{} {}", n.alert, n.about),
-            tag: n.kind,
+            tag: ctx.term("notice", &n.kind),
             note: n.created_at,
         })
         .collect();
@@ -652,7 +689,7 @@ async fn dashboard_data(
                 Line {
                     href: format!("/reports/{}", r.id),
                     label: r.title.clone().unwrap_or_default(),
-                    tag: due.stage.clone(),
+                    tag: ctx.term("stage", &due.stage),
                     note: due.by.clone(),
                 },
             ))

@@ -388,3 +388,42 @@ async fn reporters_file_stages_and_recipients_triage_from_the_pages() {
     let (_, html) = page(&app, &r, &format!("/reports/{id}")).await;
     assert!(!html.contains("Called the plant."));
 }
+
+#[tokio::test]
+async fn mistakes_are_named_in_the_users_language_and_nothing_is_sent() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "coordinator").await;
+    let (_, html) = page(&app, &c, "/dashboard").await;
+    let resp = c
+        .post(app.url("/settings/language"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("lang", "ja"),
+            ("back", "/alerts/new"),
+        ])
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(resp.status(), 303);
+    let before = app.db.store.audit_len().await.expect("len");
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Gateways"),
+            ("body", "b"),
+            ("tlp", "TLP:RED"),
+            ("kind", "sectors"),
+            ("values", "water"),
+            ("action", "send"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("「宛先」を確認してください"), "{html}");
+    // What was typed is kept for another try.
+    assert!(html.contains("value=\"Gateways\""));
+    assert_eq!(app.db.store.audit_len().await.expect("len"), before);
+}
