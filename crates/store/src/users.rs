@@ -156,6 +156,27 @@ const USER_SELECT: &str = "SELECT u.id, u.name, u.display_name, o.slug AS org, o
 const TOKEN_SELECT: &str = "SELECT t.id, u.name AS user_name, t.label, t.created_us, t.expires_us, \
      t.revoked_us, t.last_used_us FROM api_tokens t JOIN users u ON u.id = t.user_id";
 
+/// A user as stored, with its roles.
+fn user_record<'a>(
+    row: UserRow,
+    roles: impl IntoIterator<Item = &'a str>,
+) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: row.id,
+        name: UserName::parse(&row.name).map_err(corrupt)?,
+        display_name: row.display_name,
+        org: Slug::parse(&row.org).map_err(corrupt)?,
+        org_kind: row.org_kind.parse().map_err(corrupt)?,
+        roles: roles
+            .into_iter()
+            .map(|r| r.parse::<Role>())
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?,
+        disabled: row.disabled_us.is_some(),
+        created: from_us(row.created_us),
+    })
+}
+
 fn corrupt(e: impl ToString) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -171,20 +192,7 @@ impl Store {
                 .bind(row.id)
                 .fetch_all(&mut *conn)
                 .await?;
-        Ok(UserRecord {
-            id: row.id,
-            name: UserName::parse(&row.name).map_err(corrupt)?,
-            display_name: row.display_name,
-            org: Slug::parse(&row.org).map_err(corrupt)?,
-            org_kind: row.org_kind.parse().map_err(corrupt)?,
-            roles: roles
-                .iter()
-                .map(|r| r.parse::<Role>())
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
-            disabled: row.disabled_us.is_some(),
-            created: from_us(row.created_us),
-        })
+        user_record(row, roles.iter().map(String::as_str))
     }
 
     /// Creates a user in an existing organization with roles that fit it.
@@ -492,20 +500,18 @@ impl Store {
             .map(|r| r.split(',').collect())
             .unwrap_or_default();
         roles.sort_unstable();
-        let user = UserRecord {
-            id: row.id,
-            name: UserName::parse(&row.name).map_err(corrupt)?,
-            display_name: row.display_name,
-            org: Slug::parse(&row.org).map_err(corrupt)?,
-            org_kind: row.org_kind.parse().map_err(corrupt)?,
-            roles: roles
-                .iter()
-                .map(|r| r.parse::<Role>())
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
-            disabled: row.disabled_us.is_some(),
-            created: from_us(row.created_us),
-        };
+        let user = user_record(
+            UserRow {
+                id: row.id,
+                name: row.name,
+                display_name: row.display_name,
+                org: row.org,
+                org_kind: row.org_kind,
+                disabled_us: row.disabled_us,
+                created_us: row.created_us,
+            },
+            roles,
+        )?;
         Ok(if user.disabled {
             TokenLookup::UserDisabled
         } else {
