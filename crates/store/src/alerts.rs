@@ -548,7 +548,7 @@ impl Store {
         let mut out: BTreeMap<Slug, (Option<crate::JobState>, Vec<crate::JobState>)> =
             BTreeMap::new();
         for (org, kind, state) in rows {
-            let state = crate::delivery::parse_state(&state)?;
+            let state = crate::JobState::parse(&state)?;
             let entry = out.entry(Slug::parse(&org).map_err(corrupt)?).or_default();
             if kind == "email" {
                 entry.0 = Some(state);

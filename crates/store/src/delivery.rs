@@ -121,7 +121,7 @@ impl JobState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "pending" => Ok(JobState::Pending),
             "done" => Ok(JobState::Done),
@@ -129,11 +129,6 @@ impl JobState {
             other => Err(corrupt(format!("unknown job state {other:?}"))),
         }
     }
-}
-
-/// A stored job state.
-pub(crate) fn parse_state(s: &str) -> Result<JobState, StoreError> {
-    JobState::parse(s)
 }
 
 /// A job as a worker or an owner sees it.
@@ -265,21 +260,6 @@ impl Store {
              WHERE o.slug = $1 ORDER BY c.rank, c.id",
         )
         .bind(org.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(rank, name, email)| Contact { rank, name, email })
-            .collect())
-    }
-
-    /// The contacts of one rank of the organization with this id.
-    pub async fn contacts_by_id(&self, org_id: i64, rank: i64) -> Result<Vec<Contact>, StoreError> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT rank, name, email FROM org_contacts WHERE org_id = $1 AND rank = $2 ORDER BY id",
-        )
-        .bind(org_id)
-        .bind(rank)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -755,17 +735,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// The organizations with this id, by slug.
-    pub async fn org_slug(&self, id: i64) -> Result<Slug, StoreError> {
-        let slug: Option<String> =
-            sqlx::query_scalar("SELECT slug FROM organizations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Slug::parse(&slug.ok_or_else(|| StoreError::not_found("organization", id))?)
-            .map_err(corrupt)
     }
 
     /// Organizations one overseer was told about at an escalation step of an alert.

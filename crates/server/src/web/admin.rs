@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use super::{Ctx, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::audit::{AuditEntryJson, AuditQuery, list_audit};
 use crate::api::organizations::{OrgDetailJson, OrgJson, OrgQuery, get_organization};
@@ -200,10 +200,7 @@ pub async fn users(State(state): State<AppState>, user: WebUser) -> Response {
     users_page(&state, &user, ctx, None).await
 }
 
-pub async fn add_user(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn add_user(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
     let password = form
         .0
@@ -235,13 +232,9 @@ pub async fn add_user(State(state): State<AppState>, user: WebUser, form: FormDa
 
 pub async fn toggle_user(
     State(state): State<AppState>,
-    user: WebUser,
     Path(name): Path<String>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     // One form sets the roles, another switches the account on or off.
     let roles = form.has("roles").then(|| {
         form.get("roles")
@@ -271,10 +264,7 @@ pub async fn toggle_user(
     }
 }
 
-pub async fn add_token(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn add_token(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
     let body = NewTokenJson {
         user: None,
@@ -298,13 +288,9 @@ pub async fn add_token(State(state): State<AppState>, user: WebUser, form: FormD
 
 pub async fn remove_token(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     match revoke_token(State(state), user.authed(), Path(id)).await {
         Ok(_) => Redirect::to("/admin/users").into_response(),
         Err(e) => app_error(&user.ctx(), &e),

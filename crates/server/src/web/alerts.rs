@@ -7,34 +7,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::alert::{Community, resolve_audience};
 use serde::Deserialize;
 
-use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use super::{Ctx, FormData, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::alerts::{
     AlertJson, AlertQuery, AudienceJson, DeliveryJson, NewAlertJson, RelayAlertJson, ack_alert,
     create_alert, get_alert, get_delivery, list_alerts, relay_alert,
 };
 use crate::error::AppError;
-
-/// The TLP labels a sender chooses from, most restrictive first.
-const LABELS: [&str; 5] = [
-    "TLP:RED",
-    "TLP:AMBER+STRICT",
-    "TLP:AMBER",
-    "TLP:GREEN",
-    "TLP:CLEAR",
-];
-
-/// Roles an audience may be narrowed to.
-const ROLES: [&str; 8] = [
-    "admin",
-    "coordinator",
-    "analyst",
-    "secretariat",
-    "reporter",
-    "viewer",
-    "executive",
-    "duty",
-];
 
 #[derive(Template)]
 #[template(path = "web/inbox.html")]
@@ -115,13 +94,9 @@ pub async fn detail(
 
 pub async fn ack(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     match ack_alert(State(state), user.authed(), Path(id)).await {
         Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
@@ -131,13 +106,9 @@ pub async fn ack(
 /// A CEPTOAR's secretariat passes an alert on to its members.
 pub async fn relay(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let body = RelayAlertJson {
         note: form.get("note"),
     };
@@ -208,8 +179,8 @@ impl Draft {
 struct ComposePage {
     ctx: Ctx,
     draft: Draft,
-    labels: &'static [&'static str],
-    roles: &'static [&'static str],
+    labels: Vec<&'static str>,
+    roles: Vec<&'static str>,
     /// The preview: how many organizations, and the first of them.
     reach: Option<(usize, Vec<String>)>,
 }
@@ -234,25 +205,22 @@ pub async fn composer(user: WebUser) -> Response {
     render(&ComposePage {
         ctx: user.ctx(),
         draft,
-        labels: &LABELS,
-        roles: &ROLES,
+        labels: super::tlp_labels(),
+        roles: super::role_names(),
         reach: None,
     })
 }
 
 /// The composer's two buttons: preview who the alert reaches, or send it.
-pub async fn send(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn send(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let draft = Draft::from_form(&form);
     let mut ctx = user.ctx();
     let page = |ctx: Ctx, draft: Draft, reach| {
         render(&ComposePage {
             ctx,
             draft,
-            labels: &LABELS,
-            roles: &ROLES,
+            labels: super::tlp_labels(),
+            roles: super::role_names(),
             reach,
         })
     };

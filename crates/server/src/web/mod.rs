@@ -271,6 +271,19 @@ impl Ctx {
     }
 }
 
+/// The TLP labels, most restrictive first, as the domain lists them.
+pub fn tlp_labels() -> Vec<&'static str> {
+    ciphub_domain::report::Tlp::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect()
+}
+
+/// Every role's name, as the domain lists them.
+pub fn role_names() -> Vec<&'static str> {
+    Role::ALL.iter().map(|r| r.as_str()).collect()
+}
+
 /// A file sent with a form.
 pub struct Upload {
     pub name: String,
@@ -379,8 +392,27 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     }
 }
 
+/// A form that changes something, from a signed-in user, with the session's CSRF token
+/// checked: a handler that takes it cannot forget the check. Without a session it redirects to
+/// the login; with a wrong token it answers 403.
+pub struct Posted(pub WebUser, pub FormData);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state).await?;
+        let form = FormData::from_request(Request::from_parts(parts, body), state).await?;
+        match check_csrf(&user, &form) {
+            Some(refusal) => Err(refusal),
+            None => Ok(Self(user, form)),
+        }
+    }
+}
+
 /// The refusal of a form without the session's CSRF token; `None` when the token is right.
-pub fn check_csrf(user: &WebUser, form: &FormData) -> Option<Response> {
+fn check_csrf(user: &WebUser, form: &FormData) -> Option<Response> {
     let sent = form.get("csrf");
     let expected = user.csrf();
     // Compared in full whatever the content, so timing tells nothing.
@@ -527,13 +559,9 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormData
 
 async fn logout(
     State(state): State<AppState>,
-    user: WebUser,
     headers: HeaderMap,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     match crate::api::session::delete_session(State(state), user.authed(), headers).await {
         Ok(resp) => {
             let mut out = Redirect::to("/login").into_response();
@@ -546,10 +574,7 @@ async fn logout(
     }
 }
 
-async fn set_language(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+async fn set_language(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let lang = Lang::from_tag(&form.get("lang"));
     if let Err(e) = state.store.set_user_locale(&user.user, lang.tag()).await {
         return app_error(&user.ctx(), &e.into());

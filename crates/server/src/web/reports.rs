@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use ciphub_domain::report::{Cause, Formation, TechScope, TriageStatus};
 use ciphub_domain::severity::shipped_schema;
 
-use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use super::{Ctx, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::reports::{
     FlagJson, NewReportJson, NoteJson, NoteViewJson, RelayJson, ReportJson, ReportQuery, StageJson,
@@ -22,7 +23,7 @@ struct ListPage {
     ctx: Ctx,
     reports: Vec<ReportJson>,
     filter: ListFilter,
-    statuses: &'static [&'static str],
+    statuses: Vec<&'static str>,
 }
 
 /// The list's filters, as the form sends them.
@@ -54,7 +55,7 @@ pub async fn list(
             ctx,
             reports: r.0,
             filter,
-            statuses: &STATUSES,
+            statuses: triage_statuses(),
         }),
         Err(e) => app_error(&ctx, &e),
     }
@@ -65,6 +66,11 @@ pub struct Question {
     pub id: String,
     pub text: String,
     pub options: Vec<(String, String)>,
+}
+
+/// The triage statuses, as stored.
+fn triage_statuses() -> Vec<&'static str> {
+    TriageStatus::ALL.iter().map(|s| s.as_str()).collect()
 }
 
 /// A schema's questions in the page's language.
@@ -129,31 +135,20 @@ struct WizardPage {
     sectors: Vec<(String, String)>,
     /// Services by sector: (sector name, [(slug, name)]).
     services: Vec<(String, Vec<(String, String)>)>,
-    causes: &'static [&'static str],
-    scopes: &'static [&'static str],
-    formations: &'static [&'static str],
-    labels: &'static [&'static str],
-    schemas: &'static [&'static str],
+    causes: Vec<&'static str>,
+    scopes: Vec<&'static str>,
+    formations: Vec<&'static str>,
+    labels: Vec<&'static str>,
+    schemas: Vec<&'static str>,
 }
 
-const CAUSES: [&str; 5] = [
-    "cyberattack",
-    "natural-disaster",
-    "system-failure",
-    "other",
-    "unknown",
-];
-const SCOPES: [&str; 3] = ["it", "ot", "iot"];
 /// The shipped severity schemas a reporter may answer.
-const SCHEMAS: [&str; 3] = ["seed-draft", "nisc-2018", "us-nciss"];
-const FORMATIONS: [&str; 3] = ["ministry", "ceptoar-anonymous", "agency"];
-const LABELS: [&str; 5] = [
-    "TLP:RED",
-    "TLP:AMBER+STRICT",
-    "TLP:AMBER",
-    "TLP:GREEN",
-    "TLP:CLEAR",
-];
+fn schema_ids() -> Vec<&'static str> {
+    ciphub_domain::severity::SHIPPED_SCHEMAS
+        .iter()
+        .map(|(id, _)| *id)
+        .collect()
+}
 
 async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
     let schema = match shipped_schema(&draft.schema) {
@@ -198,11 +193,11 @@ async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
         questions,
         sectors,
         services,
-        causes: &CAUSES,
-        scopes: &SCOPES,
-        formations: &FORMATIONS,
-        labels: &LABELS,
-        schemas: &SCHEMAS,
+        causes: Cause::ALL.iter().map(|c| c.as_str()).collect(),
+        scopes: TechScope::ALL.iter().map(|c| c.as_str()).collect(),
+        formations: Formation::ALL.iter().map(|c| c.as_str()).collect(),
+        labels: super::tlp_labels(),
+        schemas: schema_ids(),
     })
 }
 
@@ -220,7 +215,7 @@ pub async fn wizard(
 ) -> Response {
     let schema = choice
         .schema
-        .filter(|s| SCHEMAS.contains(&s.as_str()))
+        .filter(|s| schema_ids().contains(&s.as_str()))
         .unwrap_or_else(|| "seed-draft".into());
     let draft = Draft {
         schema,
@@ -233,10 +228,7 @@ pub async fn wizard(
     wizard_page(&state, user.ctx(), draft).await
 }
 
-pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let draft = Draft {
         title: form.get("title"),
         description: form.get("description"),
@@ -252,7 +244,7 @@ pub async fn file(State(state): State<AppState>, user: WebUser, form: FormData) 
         consent: form.has("consent"),
         tlp: form.get("tlp"),
         schema: Some(form.get("schema"))
-            .filter(|s| SCHEMAS.contains(&s.as_str()))
+            .filter(|s| schema_ids().contains(&s.as_str()))
             .unwrap_or_else(|| "seed-draft".into()),
     };
     // The browser's datetime-local has no zone or seconds: the form says UTC.
@@ -318,10 +310,8 @@ struct ReportPage {
     own: bool,
     /// For its reporter: the schema's questions, to file a changed severity with a stage.
     questions: Vec<Question>,
-    statuses: &'static [&'static str],
+    statuses: Vec<&'static str>,
 }
-
-const STATUSES: [&str; 5] = ["new", "acknowledged", "investigating", "shared", "closed"];
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
     let ctx = user.ctx();
@@ -364,7 +354,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         flags,
         notes,
         own,
-        statuses: &STATUSES,
+        statuses: triage_statuses(),
     })
 }
 
@@ -379,13 +369,9 @@ fn back_to(ctx: &Ctx, id: i64, result: Result<(), crate::error::AppError>) -> Re
 /// The reporter files an update or the final report.
 pub async fn stage(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     // New answers only when the reporter gave some (the severity changed).
     let given: BTreeMap<String, String> = form.with_prefix("answer-").into_iter().collect();
     let answers = if given.is_empty() {
@@ -420,13 +406,9 @@ pub async fn stage(
 /// The reporter agrees to be named.
 pub async fn consent(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let result = create_consent(State(state), user.authed(), Path(id))
         .await
         .map(|_| ());
@@ -436,13 +418,9 @@ pub async fn consent(
 /// A recipient moves the report along its own queue.
 pub async fn triage(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let assignee = form.get("assignee");
     let body = TriageJson {
         status: Some(form.get("status")),
@@ -462,13 +440,9 @@ pub async fn triage(
 /// A recipient adds a note only its own organization sees.
 pub async fn note(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let body = NoteJson {
         body: form.get("body"),
     };
@@ -485,13 +459,9 @@ pub async fn note(
 
 pub async fn relay(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, form): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let body = RelayJson {
         title: form.get("title"),
         description: form.get("description"),
@@ -540,14 +510,7 @@ struct IncidentPage {
 }
 
 /// A recipient groups reports in its queue into an incident of its own.
-pub async fn new_incident(
-    State(state): State<AppState>,
-    user: WebUser,
-    form: FormData,
-) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn new_incident(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let body = crate::api::incidents::NewIncidentJson {
         title: form.get("title"),
         reports: form

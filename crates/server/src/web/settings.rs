@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::policy::{self, Action};
 use ciphub_domain::registry::OrgKind;
 
-use super::{Ctx, FormData, WebUser, app_error, check_csrf, render};
+use super::{Ctx, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::alerts::{RelayRuleJson, put_relay_rule};
 use crate::api::channels::{
@@ -108,10 +108,7 @@ fn done(ctx: &Ctx, result: Result<(), AppError>) -> Response {
     }
 }
 
-pub async fn relay_rule(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn relay_rule(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let body = RelayRuleJson {
         enabled: form.has("enabled"),
         note: form.get("note"),
@@ -123,10 +120,7 @@ pub async fn relay_rule(State(state): State<AppState>, user: WebUser, form: Form
 }
 
 /// Contacts as lines of "rank, name, address".
-pub async fn contacts(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn contacts(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
     let mut list = Vec::new();
     for (i, line) in form.get("contacts").lines().enumerate() {
@@ -166,10 +160,7 @@ pub async fn contacts(State(state): State<AppState>, user: WebUser, form: FormDa
     }
 }
 
-pub async fn add_webhook(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn add_webhook(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
     let body = NewWebhookJson {
         url: form.get("url"),
@@ -191,13 +182,9 @@ pub async fn add_webhook(State(state): State<AppState>, user: WebUser, form: For
 
 pub async fn remove_webhook(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     let result = delete_webhook(State(state), user.authed(), Path(id))
         .await
         .map(|_| ());
@@ -234,13 +221,9 @@ pub async fn calls(State(state): State<AppState>, user: WebUser, Path(id): Path<
 
 pub async fn retry(
     State(state): State<AppState>,
-    user: WebUser,
     Path((id, call)): Path<(i64, i64)>,
-    form: FormData,
+    Posted(user, _): Posted,
 ) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
     match retry_call(State(state), user.authed(), Path((id, call))).await {
         Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}")).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
@@ -248,10 +231,7 @@ pub async fn retry(
 }
 
 /// Identifiers as lines of "kind, value".
-pub async fn identifiers(State(state): State<AppState>, user: WebUser, form: FormData) -> Response {
-    if let Some(r) = check_csrf(&user, &form) {
-        return r;
-    }
+pub async fn identifiers(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
     let mut list = Vec::new();
     for (i, line) in form.get("identifiers").lines().enumerate() {
