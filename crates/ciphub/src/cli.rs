@@ -97,6 +97,12 @@ pub enum Command {
     /// Assess severity with a schema (no database needed).
     #[command(subcommand)]
     Severity(SeverityCommand),
+    /// Link collections with other TAXII 2.1 servers (ciphub, medallion, OpenCTI...).
+    #[command(subcommand)]
+    Federate(FederateCommand),
+    /// Import MISP feeds and publish ciphub's shareable data as one.
+    #[command(subcommand)]
+    Misp(MispCommand),
     /// Measure ciphub on this machine (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -287,5 +293,94 @@ pub enum BenchCommand {
         /// Database to use instead of a scratch SQLite file (its data is added to!).
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+    },
+}
+
+/// How objects move between this instance and another TAXII server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Direction {
+    /// Copy what the remote collection adds into a local collection.
+    Pull,
+    /// Send local TLP:CLEAR and TLP:GREEN objects to the remote collection.
+    Push,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FederateCommand {
+    /// Add a federation; a running `ciphub serve` syncs it in the background from then on.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The remote API root, such as https://partner.example/taxii2/ciphub/.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The remote collection's id.
+        #[arg(long, value_name = "ID")]
+        collection: String,
+        /// pull (remote to here) or push (here to remote).
+        #[arg(long, value_enum)]
+        direction: Direction,
+        /// How often to sync, such as 5m.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        every: std::time::Duration,
+        /// The local collection: community (the default).
+        #[arg(long, default_value = "community", value_name = "COLLECTION")]
+        local: String,
+        /// The organization pulled objects belong to here (default: the coordinator, nisc).
+        #[arg(long, default_value = "nisc", value_name = "SLUG")]
+        org: String,
+        /// User name for HTTP basic authentication at the remote (with --secret as password).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Password or API token at the remote (a bearer token when --user is absent).
+        #[arg(
+            long,
+            env = "CIPHUB_FEDERATION_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        secret: Option<String>,
+    },
+    /// List federations with their cursor, objects moved and last error.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a federation (the objects it brought stay).
+    Remove {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The federation's id (see list).
+        id: i64,
+    },
+    /// Run every federation once now, and print what moved.
+    Run {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MispCommand {
+    /// Import a MISP feed directory (manifest.json and one <uuid>.json per event) into the
+    /// community collection; TLP tags (1.0 and 2.0) become TLP markings.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The feed directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The organization the imported objects belong to here.
+        #[arg(long, default_value = "nisc", value_name = "SLUG")]
+        org: String,
+    },
+    /// Write the MISP feed of what may leave this instance (TLP:CLEAR and TLP:GREEN) to DIR;
+    /// a running server also serves it at /misp/feed/manifest.json.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The directory to write (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }

@@ -44,6 +44,26 @@ pub struct FileConfig {
     pub mail: Option<MailSection>,
     /// Retries of e-mail and webhook calls, and attachment sizes.
     pub delivery: Option<DeliverySection>,
+    /// TAXII limits, federation and this instance's name.
+    pub taxii: Option<TaxiiSection>,
+}
+
+/// `[taxii]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxiiSection {
+    /// The largest envelope accepted, in bytes (default 10485760).
+    pub max_content_length: Option<usize>,
+    /// Objects per POST (default 1000).
+    pub max_objects: Option<usize>,
+    /// The largest page a GET returns (default 1000).
+    pub max_page: Option<u32>,
+    /// Requests per credential per minute (default 1200).
+    pub requests_per_minute: Option<u32>,
+    /// This instance's name, in the ids of its STIX exports and its MISP feed (default "ciphub").
+    pub instance_name: Option<String>,
+    /// How often due federations are looked for (default 5s).
+    pub federation_poll: Option<String>,
 }
 
 /// `[mail]`: the SMTP server.
@@ -204,6 +224,32 @@ impl FileConfig {
             }
             if let Some(b) = d.webhook_private_targets {
                 c.webhook_private_targets = b;
+            }
+        }
+        if let Some(t) = &self.taxii {
+            let positive = |name: &str, n: usize| {
+                if n == 0 {
+                    bail!("taxii.{name} must be at least 1");
+                }
+                Ok(n)
+            };
+            if let Some(n) = t.max_content_length {
+                c.taxii.max_content_length = positive("max_content_length", n)?;
+            }
+            if let Some(n) = t.max_objects {
+                c.taxii.max_objects = positive("max_objects", n)?;
+            }
+            if let Some(n) = t.max_page {
+                c.taxii.max_page = positive("max_page", n as usize)? as u32;
+            }
+            if let Some(n) = t.requests_per_minute {
+                c.taxii.requests_per_minute = positive("requests_per_minute", n as usize)? as u32;
+            }
+            if let Some(name) = &t.instance_name {
+                c.instance_name = name.clone();
+            }
+            if let Some(p) = &t.federation_poll {
+                c.federation_poll = Some(duration("taxii.federation_poll", p)?);
             }
         }
         if let Some(d) = &self.deadlines {

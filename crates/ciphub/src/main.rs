@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config;
 mod demo;
+mod interop;
 mod report;
 mod severity;
 
@@ -264,6 +265,25 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             severity::assess(&schema, &file, json)?;
         }
         Command::Severity(SeverityCommand::Show { schema }) => severity::show(&schema)?,
+        Command::Federate(cmd) => {
+            let db = match &cmd {
+                cli::FederateCommand::Add { db, .. }
+                | cli::FederateCommand::List { db }
+                | cli::FederateCommand::Remove { db, .. }
+                | cli::FederateCommand::Run { db } => db.clone(),
+            };
+            let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
+            interop::federate(store, file.server()?, cmd).await?;
+        }
+        Command::Misp(cmd) => {
+            let db = match &cmd {
+                cli::MispCommand::Import { db, .. } | cli::MispCommand::Export { db, .. } => {
+                    db.clone()
+                }
+            };
+            let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
+            interop::misp(store, file.server()?, cmd).await?;
+        }
         Command::Bench(BenchCommand::Audit {
             entries,
             database_url,

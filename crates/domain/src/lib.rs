@@ -9,10 +9,12 @@ pub mod alert;
 pub mod anonymize;
 pub mod audit;
 pub mod identity;
+pub mod misp;
 pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod severity;
 pub mod slug;
+pub mod stix;
 
 pub use slug::Slug;

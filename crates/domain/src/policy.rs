@@ -46,6 +46,10 @@ pub enum Action<'a> {
     ManageIdentifiers { org: &'a Slug },
     /// Read or change an organization's e-mail contacts and webhooks.
     ManageChannels { org: &'a Slug },
+    /// Add STIX objects to a shared TAXII collection, or delete the organization's own.
+    ShareIntel,
+    /// Configure federation with other TAXII servers and import feeds.
+    ManageFederation,
 }
 
 /// Why an action is refused; the text is safe to show to the caller.
@@ -68,6 +72,16 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
         }
         Action::ReadMetrics => actor.has(Role::Admin),
         Action::FileReport => actor.has(Role::Reporter),
+        Action::ShareIntel => [
+            Role::Analyst,
+            Role::Secretariat,
+            Role::Coordinator,
+            Role::Admin,
+            Role::Reporter,
+        ]
+        .iter()
+        .any(|r| actor.has(*r)),
+        Action::ManageFederation => actor.is_instance_admin(),
         Action::ManageIdentifiers { org } | Action::ManageChannels { org } => {
             actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
         }
@@ -88,6 +102,12 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
             }
             Action::ReadMetrics => "reading metrics needs the admin role",
             Action::FileReport => "filing a report needs the reporter role",
+            Action::ShareIntel => {
+                "sharing STIX objects needs the analyst, secretariat, coordinator, admin or reporter role"
+            }
+            Action::ManageFederation => {
+                "federation and feed imports are managed by instance admins"
+            }
             Action::ManageIdentifiers { .. } => {
                 "registering identifiers needs the admin role in that organization"
             }

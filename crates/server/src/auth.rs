@@ -119,19 +119,38 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// Middleware: authenticates the request or answers 401.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let lookup = if let Some(token) = bearer(req.headers()) {
+/// HTTP basic credentials (user name and API token), which TAXII clients send.
+fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, token) = text.split_once(':')?;
+    Some((user.to_owned(), token.to_owned()))
+}
+
+/// The user a request's credentials name: a bearer token, basic credentials (user name and
+/// one of that user's API tokens) or a session cookie.
+pub async fn authed_user(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<UserRecord, AppError> {
+    let mut expected_user = None;
+    let lookup = if let Some(token) = bearer(headers) {
         state.store.lookup_token(&hash_secret(token)).await?
-    } else if let Some(session) = session_cookie(req.headers()) {
+    } else if let Some((user, token)) = basic(headers) {
+        expected_user = Some(user);
+        state.store.lookup_token(&hash_secret(&token)).await?
+    } else if let Some(session) = session_cookie(headers) {
         state.store.lookup_session(&hash_secret(&session)).await?
     } else {
         return Err(AppError::Unauthenticated(
-            "no credentials: send Authorization: Bearer TOKEN, or log in",
+            "no credentials: send Authorization: Bearer TOKEN (or Basic with user name and API token), or log in",
         ));
     };
     let user = match lookup {
@@ -149,6 +168,20 @@ pub async fn authenticate(
             return Err(AppError::Unauthenticated("the account is disabled"));
         }
     };
+    // A token is only good with the name of the user it was issued to.
+    if expected_user.is_some_and(|u| u != user.name.as_str()) {
+        return Err(AppError::Unauthenticated("the credentials are not valid"));
+    }
+    Ok(user)
+}
+
+/// Middleware: authenticates the request or answers 401.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let user = authed_user(&state, req.headers()).await?;
     req.extensions_mut().insert(Authed(user));
     Ok(next.run(req).await)
 }

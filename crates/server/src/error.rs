@@ -55,6 +55,19 @@ pub struct ErrorJson {
 }
 
 impl AppError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { status, .. } => *status,
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// A 422 naming the field whose value is not acceptable.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::BadRequest {

@@ -10,14 +10,17 @@ mod api;
 mod auth;
 mod egress;
 mod error;
+pub mod federation;
 pub mod jobs;
 mod json;
 mod limits;
 mod markdown;
 mod metrics;
+pub mod misp;
 mod openapi;
 mod public;
 mod router;
+pub mod taxii;
 pub mod web;
 
 use std::sync::Arc;
@@ -77,6 +80,13 @@ pub struct ServerConfig {
     /// Let webhooks call loopback and private-network addresses (for a closed network, and
     /// tests). Off by default: webhooks reach public addresses only.
     pub webhook_private_targets: bool,
+    /// The limits of the TAXII interface.
+    pub taxii: taxii::TaxiiLimits,
+    /// This instance's name, which makes the STIX ids of its own records its own.
+    pub instance_name: String,
+    /// How often federations are checked for being due; `None` runs none in this process
+    /// (tests then call `federation::run_due`).
+    pub federation_poll: Option<Duration>,
 }
 
 /// The SMTP server alerts are e-mailed through.
@@ -107,6 +117,9 @@ impl Default for ServerConfig {
             job_poll: Some(Duration::from_secs(1)),
             attachment_limit: 4 * 1024 * 1024,
             webhook_private_targets: false,
+            taxii: taxii::TaxiiLimits::default(),
+            instance_name: "ciphub".to_owned(),
+            federation_poll: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -123,6 +136,12 @@ pub struct AppState {
     http: reqwest::Client,
     /// Set when the server stops: live streams end so the shutdown need not wait for them.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Requests per TAXII credential.
+    taxii_rate: Arc<taxii::RateLimiter>,
+    /// One writer at a time exports new alerts to the alerts collection.
+    alert_export: Arc<tokio::sync::Mutex<()>>,
+    /// The client federations call other TAXII servers with.
+    federation_http: reqwest::Client,
 }
 
 impl AppState {
@@ -155,6 +174,9 @@ impl AppState {
             mailer,
             http,
             closing: Arc::new(tokio::sync::watch::channel(false).0),
+            taxii_rate: Arc::default(),
+            alert_export: Arc::default(),
+            federation_http: federation::client()?,
         })
     }
 
@@ -182,6 +204,10 @@ pub async fn serve(
         .config
         .job_poll
         .map(|every| tokio::spawn(jobs::work(state.clone(), every)));
+    let federations = state
+        .config
+        .federation_poll
+        .map(|every| tokio::spawn(federation::work(state.clone(), every)));
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -194,6 +220,9 @@ pub async fn serve(
     listener_task.abort();
     if let Some(w) = worker {
         w.abort();
+    }
+    if let Some(f) = federations {
+        f.abort();
     }
     result
 }

@@ -11,7 +11,7 @@ use crate::api::{
     reports, sectors, session, severity, tokens, users,
 };
 use crate::error::AppError;
-use crate::{AppState, auth, metrics, openapi, public};
+use crate::{AppState, auth, metrics, openapi, public, taxii};
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
@@ -113,6 +113,8 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/webhooks/{id}/calls/{call}/retry",
             post(channels::retry_call),
         )
+        .route("/misp/feed/manifest.json", get(crate::misp::get_manifest))
+        .route("/misp/feed/{file}", get(crate::misp::get_event))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -125,8 +127,36 @@ pub fn app(state: AppState) -> Router {
         .route("/public/advisories", get(public::get_advisories))
         .route("/public/advisories.atom", get(public::get_advisories_feed))
         .route("/api/v1/session", post(session::create_session));
+    // TAXII 2.1: its own negotiation, authentication (basic as well as bearer) and limits,
+    // and TAXII error resources for everything, unknown paths and methods included.
+    let t = |p: &str| format!("/taxii2/{}{p}", taxii::API_ROOT);
+    let taxii_routes = Router::new()
+        .route("/taxii2/", get(taxii::get_discovery))
+        .route(&t("/"), get(taxii::get_api_root))
+        .route(&t("/status/{id}/"), get(taxii::get_status))
+        .route(&t("/collections/"), get(taxii::list_collections))
+        .route(&t("/collections/{id}/"), get(taxii::get_collection))
+        .route(&t("/collections/{id}/manifest/"), get(taxii::get_manifest))
+        .route(
+            &t("/collections/{id}/objects/"),
+            get(taxii::get_objects).post(taxii::post_objects),
+        )
+        .route(
+            &t("/collections/{id}/objects/{object_id}/"),
+            get(taxii::get_object).delete(taxii::delete_object),
+        )
+        .route(
+            &t("/collections/{id}/objects/{object_id}/versions/"),
+            get(taxii::get_versions),
+        )
+        .method_not_allowed_fallback(taxii::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), taxii::gate))
+        // The envelope limit (max_content_length) is applied by the handler, which answers
+        // 413 with a TAXII error resource.
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(open)
+        .merge(taxii_routes)
         .merge(crate::web::routes(alert_body_limit(
             state.config.body_limit,
             state.config.attachment_limit,

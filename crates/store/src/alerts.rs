@@ -340,6 +340,17 @@ impl Store {
         Ok(a)
     }
 
+    /// The ids of alerts after `after`, oldest first (for exports that follow new alerts).
+    pub async fn alert_ids_after(&self, after: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM alerts WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Alerts an organization sent or received, newest first.
     pub async fn alerts_of_org(
         &self,

@@ -245,7 +245,7 @@ pub(crate) async fn enqueue_escalation(
 }
 
 impl Store {
-    async fn org_id(&self, org: &Slug) -> Result<i64, StoreError> {
+    pub(crate) async fn org_id(&self, org: &Slug) -> Result<i64, StoreError> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
             .bind(org.as_str())
             .fetch_optional(&self.pool)

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod registry;
 mod reports;
+mod taxii;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod users;
@@ -39,6 +40,10 @@ pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord}
 pub use reports::{
     NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,
     TriagePatch,
+};
+pub use taxii::{
+    FederationRecord, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixBatch,
+    StixPage, StixQuery, StixRow, VersionFilter,
 };
 pub use users::{NewUser, TokenLookup, TokenRecord, UserPatch, UserRecord};
 pub use write::{AuditEvent, By};

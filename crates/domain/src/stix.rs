@@ -1,0 +1,670 @@
+//! STIX 2.1 objects: validation of what comes in, TLP markings both ways (TLP 2.0 and the
+//! 1.0 ids feeds still carry), timestamps, and who may see an object shared over TAXII.
+//!
+//! An object is kept as the JSON value it arrived as, so what goes out is what came in; this
+//! module checks that value against the STIX 2.1 rules that matter to sharing (identifiers,
+//! versions, references, each type's required properties) and reads the few properties the
+//! platform needs (id, type, version, markings).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+use crate::report::Tlp;
+
+pub mod export;
+
+/// Properties that are references, and the STIX rule that each is an identifier.
+const MAX_DEPTH: usize = 64;
+
+/// The TLP 2.0 marking definitions (FIRST), as STIX 2.1 identifiers.
+pub const TLP2_MARKINGS: [(Tlp, &str); 5] = [
+    (
+        Tlp::Clear,
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    ),
+    (
+        Tlp::Green,
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    ),
+    (
+        Tlp::Amber,
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    ),
+    (
+        Tlp::AmberStrict,
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    ),
+    (
+        Tlp::Red,
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    ),
+];
+
+/// The TLP 1.0 marking definitions of STIX 2.x (white, green, amber, red), which feeds still
+/// carry. WHITE reads as CLEAR.
+pub const TLP1_MARKINGS: [(Tlp, &str); 4] = [
+    (
+        Tlp::Clear,
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+    ),
+    (
+        Tlp::Green,
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+    ),
+    (
+        Tlp::Amber,
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+    ),
+    (
+        Tlp::Red,
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+    ),
+];
+
+/// The TLP 2.0 extension definition that the TLP 2.0 marking objects use.
+const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+
+/// The STIX 2.1 marking-definition id for `tlp` (TLP 2.0).
+pub fn marking_id(tlp: Tlp) -> &'static str {
+    TLP2_MARKINGS
+        .iter()
+        .find(|(t, _)| *t == tlp)
+        .map(|(_, id)| *id)
+        .unwrap_or(TLP2_MARKINGS[4].1)
+}
+
+/// The TLP label a marking-definition id stands for (TLP 2.0 or 1.0), if it is one.
+pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
+    TLP2_MARKINGS
+        .iter()
+        .chain(TLP1_MARKINGS.iter())
+        .find(|(_, m)| *m == id)
+        .map(|(t, _)| *t)
+}
+
+/// How strict a label is: RED is the strictest.
+fn strictness(tlp: Tlp) -> u8 {
+    match tlp {
+        Tlp::Clear => 0,
+        Tlp::Green => 1,
+        Tlp::Amber => 2,
+        Tlp::AmberStrict => 3,
+        Tlp::Red => 4,
+    }
+}
+
+/// The stricter of two labels.
+pub fn stricter(a: Tlp, b: Tlp) -> Tlp {
+    if strictness(a) >= strictness(b) { a } else { b }
+}
+
+/// The TLP 2.0 marking-definition object for `tlp`, as FIRST publishes it for STIX 2.1.
+pub fn marking_definition(tlp: Tlp) -> Value {
+    let name = tlp.as_str();
+    let short = name.trim_start_matches("TLP:").to_ascii_lowercase();
+    serde_json::json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": marking_id(tlp),
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": name,
+        "extensions": {
+            TLP2_EXTENSION: {
+                "extension_type": "property-extension",
+                "tlp_2_0": short,
+            }
+        }
+    })
+}
+
+/// Who may read an object shared in a TAXII collection, given its label: CLEAR and GREEN
+/// reach every organization of the community; AMBER, AMBER+STRICT and RED stay with the
+/// organization that holds the copy; an object with no TLP marking is treated as
+/// AMBER+STRICT, since nothing says it may go further. Objects made from alerts follow the
+/// alert's audience instead (the store applies both, in one query).
+pub fn community_readable(tlp: Option<Tlp>) -> bool {
+    matches!(tlp, Some(Tlp::Clear | Tlp::Green))
+}
+
+/// Whether an object may leave this instance for a federated partner or a MISP feed: only
+/// what the whole community may read.
+pub fn may_leave(tlp: Option<Tlp>) -> bool {
+    community_readable(tlp)
+}
+
+/// A STIX timestamp as microseconds since the epoch. STIX requires UTC with a `Z`.
+pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+    if !s.ends_with('Z') {
+        return Err(format!("{s:?} is not a UTC timestamp ending in Z"));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc).timestamp_micros())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 timestamp: {e}"))
+}
+
+/// Microseconds since the epoch as a STIX/TAXII timestamp, to the microsecond.
+pub fn format_timestamp(us: i64) -> String {
+    DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// What is wrong with a STIX object, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct StixError {
+    /// Where, as a JSON path (`objects[2].pattern`).
+    pub path: String,
+    pub message: String,
+}
+
+impl StixError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A checked STIX object and what the platform reads from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StixObject {
+    pub id: String,
+    pub object_type: String,
+    pub spec_version: String,
+    /// `modified`, else `created`, in microseconds; `None` for objects with neither (most
+    /// cyber observables), whose version is the time they were added.
+    pub version_us: Option<i64>,
+    /// The strictest TLP label among its markings.
+    pub tlp: Option<Tlp>,
+    /// The object exactly as it came.
+    pub value: Value,
+}
+
+/// STIX domain and relationship objects: these need `created` and `modified`.
+const SDO_SRO: [&str; 21] = [
+    "attack-pattern",
+    "campaign",
+    "course-of-action",
+    "grouping",
+    "identity",
+    "incident",
+    "indicator",
+    "infrastructure",
+    "intrusion-set",
+    "location",
+    "malware",
+    "malware-analysis",
+    "note",
+    "observed-data",
+    "opinion",
+    "report",
+    "threat-actor",
+    "tool",
+    "vulnerability",
+    "relationship",
+    "sighting",
+];
+
+/// STIX cyber-observable types.
+const SCO: [&str; 18] = [
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "domain-name",
+    "email-addr",
+    "email-message",
+    "file",
+    "ipv4-addr",
+    "ipv6-addr",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "url",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
+];
+
+/// Properties each type must have (beyond the common ones).
+fn required(object_type: &str) -> &'static [&'static str] {
+    match object_type {
+        "attack-pattern" | "campaign" | "course-of-action" | "identity" | "incident"
+        | "infrastructure" | "intrusion-set" | "threat-actor" | "tool" | "vulnerability" => {
+            &["name"]
+        }
+        "grouping" => &["context", "object_refs"],
+        "indicator" => &["pattern", "pattern_type", "valid_from"],
+        "malware" => &["is_family"],
+        "malware-analysis" => &["product"],
+        "note" => &["content", "object_refs"],
+        "observed-data" => &["first_observed", "last_observed", "number_observed"],
+        "opinion" => &["opinion", "object_refs"],
+        "report" => &["name", "published", "object_refs"],
+        "relationship" => &["relationship_type", "source_ref", "target_ref"],
+        "sighting" => &["sighting_of_ref"],
+        "language-content" => &["object_ref", "contents"],
+        "extension-definition" => &[
+            "name",
+            "schema",
+            "version",
+            "extension_types",
+            "created_by_ref",
+        ],
+        "autonomous-system" => &["number"],
+        "directory" => &["path"],
+        "domain-name" | "email-addr" | "ipv4-addr" | "ipv6-addr" | "mac-addr" | "url" => &["value"],
+        "email-message" => &["is_multipart"],
+        "mutex" | "software" => &["name"],
+        "network-traffic" => &["protocols"],
+        _ => &[],
+    }
+}
+
+/// Whether `s` is a STIX type name: 3 to 250 characters of a-z, 0-9 and single hyphens.
+fn valid_type(s: &str) -> bool {
+    (3..=250).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// Whether `s` is a STIX identifier `type--uuid`, and of type `of` when given.
+pub fn valid_identifier(s: &str, of: Option<&str>) -> bool {
+    let Some((t, uuid)) = s.split_once("--") else {
+        return false;
+    };
+    valid_type(t) && of.is_none_or(|o| o == t) && uuid::Uuid::parse_str(uuid).is_ok()
+}
+
+/// Checks one STIX 2.1 object; `path` names it in errors (`objects[3]`).
+pub fn parse_object(value: Value, path: &str) -> Result<StixObject, StixError> {
+    let Value::Object(map) = &value else {
+        return Err(StixError::new(path, "must be a JSON object"));
+    };
+    let at = |key: &str| format!("{path}.{key}");
+    let text = |key: &str| -> Result<Option<&str>, StixError> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(StixError::new(at(key), "must be a string")),
+        }
+    };
+    let object_type = text("type")?
+        .ok_or_else(|| StixError::new(at("type"), "missing"))?
+        .to_owned();
+    if !valid_type(&object_type) {
+        return Err(StixError::new(
+            at("type"),
+            format!("{object_type:?} is not a STIX type name (3-250 of a-z, 0-9, -)"),
+        ));
+    }
+    if object_type == "bundle" {
+        return Err(StixError::new(
+            at("type"),
+            "a bundle cannot be an object of a bundle or envelope",
+        ));
+    }
+    let id = text("id")?
+        .ok_or_else(|| StixError::new(at("id"), "missing"))?
+        .to_owned();
+    if !valid_identifier(&id, Some(&object_type)) {
+        return Err(StixError::new(
+            at("id"),
+            format!("{id:?} is not an identifier of the form {object_type}--<UUID>"),
+        ));
+    }
+    let is_sco = SCO.contains(&object_type.as_str());
+    let spec_version = match text("spec_version")? {
+        Some("2.1") => "2.1".to_owned(),
+        Some(other) => {
+            return Err(StixError::new(
+                at("spec_version"),
+                format!("{other:?} is not supported; send STIX 2.1"),
+            ));
+        }
+        None if is_sco => "2.1".to_owned(),
+        None => {
+            return Err(StixError::new(
+                at("spec_version"),
+                "missing; must be \"2.1\"",
+            ));
+        }
+    };
+    let created = timestamp_of(map, "created", path)?;
+    let modified = timestamp_of(map, "modified", path)?;
+    let needs_times = SDO_SRO.contains(&object_type.as_str())
+        || object_type == "language-content"
+        || object_type == "extension-definition";
+    if (needs_times || object_type == "marking-definition") && created.is_none() {
+        return Err(StixError::new(at("created"), "missing"));
+    }
+    if needs_times && modified.is_none() {
+        return Err(StixError::new(at("modified"), "missing"));
+    }
+    if let (Some(c), Some(m)) = (created, modified)
+        && m < c
+    {
+        return Err(StixError::new(
+            at("modified"),
+            "must not be earlier than created",
+        ));
+    }
+    for key in required(&object_type) {
+        if !map.contains_key(*key) {
+            return Err(StixError::new(
+                at(key),
+                format!("missing; a {object_type} needs it"),
+            ));
+        }
+    }
+    if let Some(Value::Array(refs)) = map.get("object_refs")
+        && refs.is_empty()
+        && object_type != "observed-data"
+    {
+        return Err(StixError::new(at("object_refs"), "must not be empty"));
+    }
+    check_refs(&value, path, 0)?;
+    check_with_rstix(&value, path)?;
+    let tlp = match map.get("object_marking_refs") {
+        None => None,
+        Some(Value::Array(refs)) => refs
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(tlp_of_marking)
+            .reduce(stricter),
+        Some(_) => {
+            return Err(StixError::new(
+                at("object_marking_refs"),
+                "must be a list of identifiers",
+            ));
+        }
+    };
+    Ok(StixObject {
+        id,
+        object_type,
+        spec_version,
+        version_us: modified.or(created),
+        tlp,
+        value,
+    })
+}
+
+/// The checks of the `rstix` crate (schema, identifiers, property types, indicator
+/// patterns), after ours, which name the property where theirs may not.
+fn check_with_rstix(value: &Value, path: &str) -> Result<(), StixError> {
+    use rstix::validate::{Severity, ValidationPhase, Validator};
+    static VALIDATOR: std::sync::OnceLock<Validator> = std::sync::OnceLock::new();
+    let text = value.to_string();
+    let object = rstix::parse_object(&text)
+        .map_err(|e| StixError::new(path, format!("not valid STIX 2.1: {e}")))?;
+    let validator = VALIDATOR.get_or_init(|| {
+        Validator::builder()
+            .with_phase(ValidationPhase::Schema)
+            .with_phase(ValidationPhase::PropertyTypes)
+            .with_phase(ValidationPhase::PatternParse)
+            .build()
+    });
+    let report = validator.validate_object(&object);
+    if let Some(d) = report.errors().find(|d| d.severity == Severity::Error) {
+        let at = match &d.property_path {
+            Some(p) => format!("{path}.{p}"),
+            None => path.to_owned(),
+        };
+        return Err(StixError::new(at, format!("{} ({})", d.message, d.code)));
+    }
+    Ok(())
+}
+
+fn timestamp_of(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<i64>, StixError> {
+    match map.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => parse_timestamp(s)
+            .map(Some)
+            .map_err(|m| StixError::new(format!("{path}.{key}"), m)),
+        Some(_) => Err(StixError::new(
+            format!("{path}.{key}"),
+            "must be a timestamp string",
+        )),
+    }
+}
+
+/// Every `*_ref` property must hold an identifier and every `*_refs` a list of them, at any
+/// depth (extensions and embedded objects included).
+fn check_refs(value: &Value, path: &str, depth: usize) -> Result<(), StixError> {
+    if depth > MAX_DEPTH {
+        return Err(StixError::new(path, "nested too deeply"));
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let here = format!("{path}.{key}");
+                if key.ends_with("_ref") {
+                    match v.as_str() {
+                        Some(s) if valid_identifier(s, None) => {}
+                        _ => {
+                            return Err(StixError::new(
+                                here,
+                                "must be a STIX identifier (type--UUID)",
+                            ));
+                        }
+                    }
+                } else if key.ends_with("_refs") {
+                    let ok = v.as_array().is_some_and(|a| {
+                        a.iter()
+                            .all(|r| r.as_str().is_some_and(|s| valid_identifier(s, None)))
+                    });
+                    if !ok {
+                        return Err(StixError::new(
+                            here,
+                            "must be a list of STIX identifiers (type--UUID)",
+                        ));
+                    }
+                } else {
+                    check_refs(v, &here, depth + 1)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_refs(v, &format!("{path}[{i}]"), depth + 1)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A STIX bundle: its id and its checked objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub id: String,
+    pub objects: Vec<StixObject>,
+}
+
+impl Bundle {
+    /// Reads a bundle, or a single object as a bundle of one (with a new id).
+    pub fn parse(value: Value) -> Result<Self, StixError> {
+        if value.get("type").and_then(Value::as_str) != Some("bundle") {
+            let object = parse_object(value, "$")?;
+            return Ok(Self {
+                id: new_id("bundle"),
+                objects: vec![object],
+            });
+        }
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| valid_identifier(id, Some("bundle")))
+            .ok_or_else(|| StixError::new("$.id", "missing or not bundle--<UUID>"))?
+            .to_owned();
+        let Some(Value::Array(items)) = value.get("objects").cloned() else {
+            return Err(StixError::new("$.objects", "missing or not a list"));
+        };
+        let objects = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| parse_object(o, &format!("$.objects[{i}]")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { id, objects })
+    }
+
+    /// The bundle as JSON.
+    pub fn to_value(&self) -> Value {
+        serde_json::json!({
+            "type": "bundle",
+            "id": self.id,
+            "objects": self.objects.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A new random identifier of `object_type`.
+pub fn new_id(object_type: &str) -> String {
+    format!("{object_type}--{}", uuid::Uuid::new_v4())
+}
+
+/// The namespace of ciphub's deterministic STIX identifiers (UUID v5).
+const CIPHUB_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6c1f_5b0e_9a7d_4f3e_8d2c_1b0a_9f8e_7d6c);
+
+/// A stable identifier of `object_type` for `key` (the same key always gives the same id, so
+/// an export made twice describes the same objects).
+pub fn stable_id(object_type: &str, key: &str) -> String {
+    format!(
+        "{object_type}--{}",
+        uuid::Uuid::new_v5(&CIPHUB_NAMESPACE, key.as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn indicator() -> Value {
+        json!({
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "created": "2016-04-06T20:03:48.000Z",
+            "modified": "2016-04-06T20:03:48.000Z",
+            "pattern": "[ipv4-addr:value = '10.0.0.1']",
+            "pattern_type": "stix",
+            "valid_from": "2016-01-01T00:00:00Z",
+            "object_marking_refs": [marking_id(Tlp::Green)],
+        })
+    }
+
+    #[test]
+    fn a_valid_indicator_is_read() {
+        let o = parse_object(indicator(), "$").expect("valid");
+        assert_eq!(o.object_type, "indicator");
+        assert_eq!(o.tlp, Some(Tlp::Green));
+        assert_eq!(
+            o.version_us,
+            Some(parse_timestamp("2016-04-06T20:03:48.000Z").expect("ts"))
+        );
+        assert_eq!(o.value, indicator());
+    }
+
+    #[test]
+    fn errors_name_the_property() {
+        let cases: [(&str, Value, &str); 7] = [
+            ("pattern", Value::Null, "$.pattern"),
+            ("id", json!("indicator--nope"), "$.id"),
+            (
+                "id",
+                json!("malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"),
+                "$.id",
+            ),
+            ("spec_version", json!("2.0"), "$.spec_version"),
+            ("modified", json!("2015-01-01T00:00:00Z"), "$.modified"),
+            ("created", json!("2016-04-06T20:03:48+09:00"), "$.created"),
+            ("created_by_ref", json!("someone"), "$.created_by_ref"),
+        ];
+        for (key, v, path) in cases {
+            let mut o = indicator();
+            if v.is_null() {
+                o.as_object_mut().expect("object").remove(key);
+            } else {
+                o[key] = v;
+            }
+            let e = parse_object(o, "$").expect_err(key);
+            assert_eq!(e.path, path, "{e}");
+        }
+        let mut o = indicator();
+        o["pattern"] = json!("[ipv4-addr:value = ");
+        let e = parse_object(o, "$").expect_err("bad pattern");
+        assert!(e.path.starts_with('$'), "{e}");
+        let e = parse_object(json!([1]), "objects[2]").expect_err("array");
+        assert_eq!(e.path, "objects[2]");
+    }
+
+    #[test]
+    fn tlp_markings_map_both_versions_and_take_the_strictest() {
+        for (tlp, id) in TLP2_MARKINGS {
+            assert_eq!(tlp_of_marking(id), Some(tlp));
+            assert_eq!(marking_id(tlp), id);
+            let def = parse_object(marking_definition(tlp), "$").expect("marking");
+            assert_eq!(def.id, id);
+        }
+        assert_eq!(tlp_of_marking(TLP1_MARKINGS[0].1), Some(Tlp::Clear));
+        assert_eq!(tlp_of_marking(TLP1_MARKINGS[3].1), Some(Tlp::Red));
+        let mut o = indicator();
+        o["object_marking_refs"] = json!([
+            marking_id(Tlp::Green),
+            TLP1_MARKINGS[2].1,
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ec"
+        ]);
+        assert_eq!(parse_object(o, "$").expect("valid").tlp, Some(Tlp::Amber));
+    }
+
+    #[test]
+    fn visibility_follows_the_label() {
+        assert!(community_readable(Some(Tlp::Clear)));
+        assert!(community_readable(Some(Tlp::Green)));
+        for t in [Tlp::Amber, Tlp::AmberStrict, Tlp::Red] {
+            assert!(!community_readable(Some(t)));
+            assert!(!may_leave(Some(t)));
+        }
+        assert!(!community_readable(None));
+    }
+
+    #[test]
+    fn observables_need_no_times() {
+        let o = parse_object(
+            json!({"type": "ipv4-addr", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"}),
+            "$",
+        )
+        .expect("sco");
+        assert_eq!(o.version_us, None);
+        assert_eq!(o.spec_version, "2.1");
+    }
+
+    #[test]
+    fn bundles_round_trip() {
+        let b = json!({"type": "bundle", "id": "bundle--44af6c39-c09b-49c5-9de2-394224b04982", "objects": [indicator()]});
+        let parsed = Bundle::parse(b.clone()).expect("bundle");
+        assert_eq!(parsed.to_value(), b);
+        let e = Bundle::parse(json!({"type": "bundle", "id": "bundle--44af6c39-c09b-49c5-9de2-394224b04982", "objects": [indicator(), {"type": "indicator"}]})).expect_err("bad");
+        assert_eq!(e.path, "$.objects[1].id");
+    }
+
+    #[test]
+    fn timestamps_keep_microseconds() {
+        let us = parse_timestamp("2026-11-28T01:02:03.123456Z").expect("ts");
+        assert_eq!(format_timestamp(us), "2026-11-28T01:02:03.123456Z");
+        assert!(stable_id("identity", "a") == stable_id("identity", "a"));
+        assert!(valid_identifier(
+            &stable_id("identity", "a"),
+            Some("identity")
+        ));
+    }
+}

@@ -1,0 +1,283 @@
+//! Federation: a TAXII 2.1 client that pulls objects added to another server's collection
+//! into a local one, or pushes what may leave this instance (TLP:CLEAR and TLP:GREEN) to it.
+//!
+//! Each federation keeps a cursor in the database (the remote's last date added for a pull,
+//! the last local sequence number for a push), so a run moves only what changed since the
+//! last and a restart carries on where it stopped. Every object pulled records where it came
+//! from (`federation:<id>`) and is never pushed back there.
+
+use std::time::Duration;
+
+use axum::http::header;
+use ciphub_store::{By, FederationRecord, StixBatch};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::taxii::{MEDIA_TAXII, to_new_object};
+
+/// Pages (of up to `PAGE` objects) moved per federation per run, so one busy link cannot hold
+/// the worker; the next run continues from the cursor.
+const MAX_PAGES: usize = 200;
+const PAGE: u32 = 1_000;
+/// Objects per envelope pushed.
+const PUSH_ENVELOPE: u32 = 100;
+
+/// The HTTP client federations use.
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("ciphub/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the federation client: {e}"))
+}
+
+/// What one run of a federation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub moved: i64,
+    pub error: Option<String>,
+}
+
+/// Runs federations when they are due, until the server stops.
+pub async fn work(state: AppState, every: Duration) {
+    loop {
+        if let Err(e) = run_due(&state).await {
+            tracing::warn!(error = %e, "federation run failed");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Runs every federation that is due now; returns (federation id, outcome) for each.
+pub async fn run_due(state: &AppState) -> Result<Vec<(i64, RunOutcome)>, crate::AppError> {
+    let now = state.store.clock().now().timestamp_micros();
+    let mut out = Vec::new();
+    for f in state.store.federations().await? {
+        if f.next_us <= now {
+            out.push((f.id, run_one(state, &f).await?));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one federation now and records the outcome.
+pub async fn run_one(
+    state: &AppState,
+    f: &FederationRecord,
+) -> Result<RunOutcome, crate::AppError> {
+    let (cursor, moved, error) = match f.direction.as_str() {
+        "push" => push(state, f).await,
+        _ => pull(state, f).await,
+    };
+    if let Some(e) = &error {
+        tracing::warn!(federation = f.id, url = %f.url, error = %e, "federation run stopped");
+    }
+    state
+        .store
+        .record_federation_run(f.id, &cursor, moved, error.as_deref())
+        .await?;
+    Ok(RunOutcome { moved, error })
+}
+
+fn collection_url(f: &FederationRecord) -> String {
+    format!(
+        "{}/collections/{}/objects/",
+        f.url.trim_end_matches('/'),
+        f.remote_collection
+    )
+}
+
+fn authorize(req: reqwest::RequestBuilder, f: &FederationRecord) -> reqwest::RequestBuilder {
+    match (&f.username, &f.secret) {
+        (Some(user), secret) => req.basic_auth(user, secret.as_deref()),
+        (None, Some(token)) => req.bearer_auth(token),
+        (None, None) => req,
+    }
+}
+
+/// Pulls what the remote collection added after the cursor; returns (cursor, moved, error).
+async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<String>) {
+    let mut cursor = f.cursor.clone();
+    let mut moved = 0;
+    let mut next: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query: Vec<(&str, String)> = vec![
+            ("limit", PAGE.to_string()),
+            ("match[version]", "all".to_owned()),
+        ];
+        if !cursor.is_empty() {
+            query.push(("added_after", cursor.clone()));
+        }
+        if let Some(n) = &next {
+            query.push(("next", n.clone()));
+        }
+        let req = authorize(
+            state
+                .federation_http
+                .get(collection_url(f))
+                .header(header::ACCEPT, MEDIA_TAXII)
+                .query(&query),
+            f,
+        );
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return (cursor, moved, Some(format!("GET failed: {e}"))),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return (
+                cursor,
+                moved,
+                Some(format!("GET answered {status}: {}", clip(&body))),
+            );
+        }
+        let last_added = resp
+            .headers()
+            .get("x-taxii-date-added-last")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let envelope: Value = match resp.json().await {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    cursor,
+                    moved,
+                    Some(format!("the envelope is not JSON: {e}")),
+                );
+            }
+        };
+        let items = envelope
+            .get("objects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut objects = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match to_new_object(item, &format!("objects[{i}]")) {
+                Ok(o) => objects.push(o),
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        if !refused.is_empty() {
+            tracing::warn!(federation = f.id, refused = refused.len(), first = %refused[0], "federation refused invalid objects");
+        }
+        let n = objects.len() as i64;
+        if !objects.is_empty()
+            && let Err(e) = state
+                .store
+                .add_stix_objects(
+                    &StixBatch {
+                        collection: f.local_collection.clone(),
+                        owner: f.org.clone(),
+                        origin: format!("federation:{}", f.id),
+                        alert_id: None,
+                        status_id: None,
+                    },
+                    objects,
+                    Vec::new(),
+                    &By::system(),
+                )
+                .await
+        {
+            return (cursor, moved, Some(format!("storing failed: {e}")));
+        }
+        moved += n;
+        let more = envelope
+            .get("more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        next = envelope
+            .get("next")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(last) = last_added {
+            cursor = last;
+        }
+        if !more {
+            return (cursor, moved, None);
+        }
+        if next.is_none() && n == 0 {
+            return (
+                cursor,
+                moved,
+                Some("the server says more but gave no objects and no next".to_owned()),
+            );
+        }
+    }
+    (cursor, moved, None)
+}
+
+/// Pushes local objects that may leave, added after the cursor, in envelopes.
+async fn push(state: &AppState, f: &FederationRecord) -> (String, i64, Option<String>) {
+    let mut after: i64 = f.cursor.parse().unwrap_or(0);
+    let mut moved = 0;
+    let own = format!("federation:{}", f.id);
+    for _ in 0..MAX_PAGES {
+        let rows = match state
+            .store
+            .stix_outgoing(&f.local_collection, after, &own, PUSH_ENVELOPE)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    after.to_string(),
+                    moved,
+                    Some(format!("reading failed: {e}")),
+                );
+            }
+        };
+        let Some(last) = rows.last().map(|r| r.seq) else {
+            return (after.to_string(), moved, None);
+        };
+        let objects: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect();
+        let req = authorize(
+            state
+                .federation_http
+                .post(collection_url(f))
+                .header(header::ACCEPT, MEDIA_TAXII)
+                .header(header::CONTENT_TYPE, MEDIA_TAXII)
+                .body(json!({ "objects": objects }).to_string()),
+            f,
+        );
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return (after.to_string(), moved, Some(format!("POST failed: {e}"))),
+        };
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return (
+                after.to_string(),
+                moved,
+                Some(format!(
+                    "POST answered {status}: {}",
+                    clip(&body.to_string())
+                )),
+            );
+        }
+        let failed = body
+            .get("failure_count")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if failed > 0 {
+            tracing::warn!(
+                federation = f.id,
+                failed,
+                "the remote refused some pushed objects"
+            );
+        }
+        moved += objects.len() as i64 - failed;
+        after = last;
+    }
+    (after.to_string(), moved, None)
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(300).collect()
+}

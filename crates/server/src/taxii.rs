@@ -1,0 +1,884 @@
+//! The TAXII 2.1 server under `/taxii2/`: discovery, one API root, collections that are views
+//! of the sharing policy, objects with every filter and a stateless cursor, manifests,
+//! versions, deletion and status. Every answer, errors included, is a TAXII resource.
+//!
+//! Collections: `community` (anyone may read what TLP allows, sharers may write) and `alerts`
+//! (read-only: the alerts the caller's organization received or sent, as STIX).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use ciphub_domain::policy::{Action, check};
+use ciphub_domain::stix::{self, format_timestamp, parse_timestamp};
+use ciphub_store::{
+    By, NewStixObject, StatusDetail, StatusRecord, StixBatch, StixQuery, StixRow, VersionFilter,
+};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::AppError;
+
+/// The TAXII 2.1 media type.
+pub const MEDIA_TAXII: &str = "application/taxii+json;version=2.1";
+/// The STIX 2.1 media type.
+pub const MEDIA_STIX: &str = "application/stix+json;version=2.1";
+/// The one API root's path segment.
+pub const API_ROOT: &str = "ciphub";
+/// The community collection: shared STIX objects under TLP.
+pub const COMMUNITY: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e01";
+/// The alerts collection: alerts the reader received or sent, read-only.
+pub const ALERTS: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e02";
+
+/// The limits of the TAXII interface.
+#[derive(Clone, Debug)]
+pub struct TaxiiLimits {
+    /// The largest envelope accepted, in bytes (the API root's `max_content_length`).
+    pub max_content_length: usize,
+    /// Objects per POST.
+    pub max_objects: usize,
+    /// The largest page a GET returns (a larger `limit` is lowered to it).
+    pub max_page: u32,
+    /// Requests per credential per minute.
+    pub requests_per_minute: u32,
+}
+
+impl Default for TaxiiLimits {
+    fn default() -> Self {
+        Self {
+            max_content_length: 10 * 1024 * 1024,
+            max_objects: 1_000,
+            max_page: 1_000,
+            requests_per_minute: 1_200,
+        }
+    }
+}
+
+/// A collection as the server defines it.
+struct CollectionDef {
+    id: &'static str,
+    alias: &'static str,
+    title: &'static str,
+    description: &'static str,
+    writable: bool,
+}
+
+const COLLECTIONS: [CollectionDef; 2] = [
+    CollectionDef {
+        id: COMMUNITY,
+        alias: "community",
+        title: "Community sharing",
+        description: "STIX objects shared by the community. TLP:CLEAR and TLP:GREEN objects are read by every organization; TLP:AMBER, TLP:AMBER+STRICT, TLP:RED and unmarked objects only by the organization that shared them.",
+        writable: true,
+    },
+    CollectionDef {
+        id: ALERTS,
+        alias: "alerts",
+        title: "Alerts",
+        description: "Alerts your organization received or sent, as STIX reports with a note. Read-only.",
+        writable: false,
+    },
+];
+
+fn collection(id: &str) -> Result<&'static CollectionDef, TaxiiError> {
+    COLLECTIONS
+        .iter()
+        .find(|c| c.id == id || c.alias == id)
+        .ok_or_else(|| {
+            TaxiiError::new(
+                StatusCode::NOT_FOUND,
+                "Collection not found",
+                format!("there is no collection {id:?}; GET the collections resource for the list"),
+            )
+        })
+}
+
+/// A TAXII error resource.
+#[derive(Debug)]
+pub struct TaxiiError {
+    status: StatusCode,
+    title: String,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl TaxiiError {
+    fn new(status: StatusCode, title: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad(parameter: &str, description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("Bad parameter {parameter}"),
+            description,
+        )
+    }
+}
+
+impl From<AppError> for TaxiiError {
+    fn from(e: AppError) -> Self {
+        let status = e.status();
+        let title = status.canonical_reason().unwrap_or("Error").to_owned();
+        let description = match &e {
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "TAXII request failed");
+                "the server failed; the error is logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self::new(status, title, description)
+    }
+}
+
+impl From<ciphub_store::StoreError> for TaxiiError {
+    fn from(e: ciphub_store::StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl IntoResponse for TaxiiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "title": self.title,
+            "description": self.description,
+            "http_status": self.status.as_u16().to_string(),
+        });
+        let mut resp = (self.status, taxii_json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ciphub TAXII\""),
+            );
+        }
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+/// A JSON body with the TAXII media type.
+fn taxii_json(body: Value) -> Response {
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
+    resp
+}
+
+/// Whether a media type names TAXII 2.1 (or TAXII with no version, which means the newest).
+fn is_taxii(media: &str) -> bool {
+    let mut parts = media.split(';').map(str::trim);
+    let Some(base) = parts.next() else {
+        return false;
+    };
+    if !base.eq_ignore_ascii_case("application/taxii+json") {
+        return false;
+    }
+    parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("version") => v.trim() == "2.1",
+        _ => true,
+    })
+}
+
+/// Requests counted per credential in one-minute windows.
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    /// Counts a request by `key`; `Err(seconds)` when over `per_minute`.
+    fn hit(&self, key: &str, per_minute: u32) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let entry = map.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        if entry.1 >= per_minute {
+            let wait = 60u64.saturating_sub(now.duration_since(entry.0).as_secs());
+            return Err(wait.max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// Middleware for every TAXII route: content negotiation (406), authentication (401, as a
+/// TAXII error with a Basic challenge) and the per-credential request limit (429).
+pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !accept.split(',').any(is_taxii) {
+        return TaxiiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable",
+            format!("send Accept: {MEDIA_TAXII}"),
+        )
+        .into_response();
+    }
+    let user = match crate::auth::authed_user(&state, req.headers()).await {
+        Ok(u) => u,
+        Err(e) => return TaxiiError::from(e).into_response(),
+    };
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .or_else(|| req.headers().get(header::COOKIE))
+        .map(|v| crate::auth::hash_secret(&String::from_utf8_lossy(v.as_bytes())))
+        .unwrap_or_default();
+    if let Err(wait) = state
+        .taxii_rate
+        .hit(&key, state.config.taxii.requests_per_minute)
+    {
+        let mut e = TaxiiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            format!(
+                "at most {} requests a minute per credential",
+                state.config.taxii.requests_per_minute
+            ),
+        );
+        e.retry_after = Some(wait);
+        return e.into_response();
+    }
+    req.extensions_mut().insert(Authed(user));
+    next.run(req).await
+}
+
+/// The address of the API root, for discovery.
+fn root_url(state: &AppState, headers: &HeaderMap) -> String {
+    let base = state.config.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    format!("{}/taxii2/{API_ROOT}/", base.trim_end_matches('/'))
+}
+
+/// `GET /taxii2/`: the discovery resource.
+pub async fn get_discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let root = root_url(&state, &headers);
+    taxii_json(json!({
+        "title": "ciphub TAXII 2.1",
+        "description": "Critical-infrastructure information sharing: STIX 2.1 under the community's sharing policy.",
+        "default": root,
+        "api_roots": [root],
+    }))
+}
+
+/// `GET /taxii2/ciphub/`: the API root.
+pub async fn get_api_root(State(state): State<AppState>) -> Response {
+    taxii_json(json!({
+        "title": "ciphub",
+        "description": "Collections of this ciphub instance.",
+        "versions": [MEDIA_TAXII],
+        "max_content_length": state.config.taxii.max_content_length,
+    }))
+}
+
+fn collection_json(c: &CollectionDef, authed: &Authed) -> Value {
+    let can_write = c.writable && check(&authed.actor(), Action::ShareIntel).is_ok();
+    json!({
+        "id": c.id,
+        "title": c.title,
+        "description": c.description,
+        "alias": c.alias,
+        "can_read": true,
+        "can_write": can_write,
+        "media_types": [MEDIA_STIX],
+    })
+}
+
+/// `GET .../collections/`.
+pub async fn list_collections(authed: Authed) -> Response {
+    let all: Vec<Value> = COLLECTIONS
+        .iter()
+        .map(|c| collection_json(c, &authed))
+        .collect();
+    taxii_json(json!({ "collections": all }))
+}
+
+/// `GET .../collections/{id}/`.
+pub async fn get_collection(
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    Ok(taxii_json(collection_json(collection(&id)?, &authed)))
+}
+
+/// The `next` cursor: where a page ended, as (date added, sequence).
+fn encode_cursor(row: &StixRow) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", row.added_us, row.seq))
+}
+
+fn decode_cursor(s: &str) -> Result<(i64, i64), TaxiiError> {
+    let bad = || {
+        TaxiiError::bad(
+            "next",
+            "not a cursor this server gave; start again without next",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (a, b) = text.split_once('.').ok_or_else(bad)?;
+    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+}
+
+/// Reads the TAXII filters of a query string.
+fn parse_query(raw: Option<&str>, limits: &TaxiiLimits) -> Result<StixQuery, TaxiiError> {
+    let mut q = StixQuery {
+        versions: VersionFilter::last(),
+        limit: limits.max_page,
+        ..StixQuery::default()
+    };
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "match[type]" => q.types.extend(list(&v)),
+            "match[id]" => q.ids.extend(list(&v)),
+            "match[spec_version]" => q.spec_versions.extend(list(&v)),
+            "match[version]" => {
+                let mut f = VersionFilter::default();
+                for item in list(&v) {
+                    match item.as_str() {
+                        "last" => f.last = true,
+                        "first" => f.first = true,
+                        "all" => f.all = true,
+                        ts => f.at.push(parse_timestamp(ts).map_err(|m| {
+                            TaxiiError::bad(
+                                "match[version]",
+                                format!("first, last, all or a timestamp: {m}"),
+                            )
+                        })?),
+                    }
+                }
+                q.versions = f;
+            }
+            "added_after" => {
+                q.added_after_us =
+                    Some(parse_timestamp(&v).map_err(|m| TaxiiError::bad("added_after", m))?);
+            }
+            "limit" => {
+                let n: u32 = v.parse().map_err(|_| {
+                    TaxiiError::bad("limit", format!("{v:?} is not a positive whole number"))
+                })?;
+                if n == 0 {
+                    return Err(TaxiiError::bad("limit", "must be at least 1"));
+                }
+                q.limit = n.min(limits.max_page);
+            }
+            "next" => q.after = Some(decode_cursor(&v)?),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// The page headers: when the first and the last object of the page were added.
+fn with_added_headers(mut resp: Response, rows: &[StixRow]) -> Response {
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        for (name, us) in [
+            ("x-taxii-date-added-first", first.added_us),
+            ("x-taxii-date-added-last", last.added_us),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&format_timestamp(us)) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+    }
+    resp
+}
+
+/// Reads a page of a collection as the caller may see it.
+async fn read_page(
+    state: &AppState,
+    authed: &Authed,
+    c: &CollectionDef,
+    query: &StixQuery,
+    with_body: bool,
+) -> Result<ciphub_store::StixPage, TaxiiError> {
+    if c.id == ALERTS {
+        export_alerts(state).await;
+    }
+    let mut page = state
+        .store
+        .stix_page(c.id, &authed.0.org, query, with_body)
+        .await?;
+    if c.id == ALERTS {
+        // An alert for some roles only is not for the others of a recipient organization.
+        let actor = authed.actor();
+        let mut keep = Vec::with_capacity(page.rows.len());
+        for row in page.rows {
+            if alert_row_visible(state, &actor, &row).await? {
+                keep.push(row);
+            }
+        }
+        page.rows = keep;
+    }
+    Ok(page)
+}
+
+async fn alert_row_visible(
+    state: &AppState,
+    actor: &ciphub_domain::policy::Actor,
+    row: &StixRow,
+) -> Result<bool, TaxiiError> {
+    let Some(id) = row
+        .origin
+        .strip_prefix("alert:")
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
+        return Ok(false);
+    };
+    let alert = state.store.alert(id).await?;
+    Ok(crate::api::alerts::visible(state, actor, &alert)
+        .await?
+        .is_some())
+}
+
+/// Writes alerts sent since the last call into the alerts collection as STIX. Alerts never
+/// change, so each is written once; concurrent readers wait for one writer.
+async fn export_alerts(state: &AppState) {
+    let _one = state.alert_export.lock().await;
+    if let Err(e) = export_alerts_now(state).await {
+        tracing::warn!(error = %e, "exporting alerts as STIX failed; the collection may lag");
+    }
+}
+
+async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
+    let after = state.store.last_exported_alert(ALERTS).await?;
+    for id in state.store.alert_ids_after(after, 500).await? {
+        let a = state.store.alert(id).await?;
+        let objects = stix::export::alert_objects(&stix::export::AlertFacts {
+            id: a.id,
+            instance: &state.config.instance_name,
+            sender_slug: a.sender_org.as_str(),
+            title: &a.title,
+            body: &a.body,
+            tlp: a.tlp,
+            created_us: a.created.timestamp_micros(),
+            exercise: a.exercise,
+        });
+        let rows = objects
+            .into_iter()
+            .map(|v| to_new_object(v, "$"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::Internal(format!("alert {id} as STIX: {e}")))?;
+        state
+            .store
+            .add_stix_objects(
+                &StixBatch {
+                    collection: ALERTS.to_owned(),
+                    owner: a.sender_org.clone(),
+                    origin: format!("alert:{id}"),
+                    alert_id: Some(id),
+                    status_id: None,
+                },
+                rows,
+                Vec::new(),
+                &By::system(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A checked object as the store takes it.
+pub fn to_new_object(v: Value, path: &str) -> Result<NewStixObject, stix::StixError> {
+    let o = stix::parse_object(v, path)?;
+    Ok(NewStixObject {
+        body: o.value.to_string(),
+        object_id: o.id,
+        object_type: o.object_type,
+        spec_version: o.spec_version,
+        version_us: o.version_us,
+        tlp: o.tlp,
+    })
+}
+
+fn object_value(row: &StixRow) -> Value {
+    serde_json::from_str(&row.body).unwrap_or(Value::Null)
+}
+
+/// `GET .../collections/{id}/objects/`.
+pub async fn get_objects(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let page = read_page(&state, &authed, c, &query, true).await?;
+    Ok(envelope(page, "objects", object_value))
+}
+
+/// An envelope (or versions/manifest list) of a page.
+fn envelope(page: ciphub_store::StixPage, key: &str, item: impl Fn(&StixRow) -> Value) -> Response {
+    let mut body = json!({ "more": page.more });
+    if page.more
+        && let Some(last) = page.rows.last()
+    {
+        body["next"] = json!(encode_cursor(last));
+    }
+    if !page.rows.is_empty() {
+        body[key] = Value::Array(page.rows.iter().map(item).collect());
+    }
+    with_added_headers(taxii_json(body), &page.rows)
+}
+
+/// `GET .../collections/{id}/objects/{object_id}/`.
+pub async fn get_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    let mut query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    query.ids = vec![object_id.clone()];
+    let page = read_page(&state, &authed, c, &query, true).await?;
+    if page.rows.is_empty() && query.after.is_none() {
+        return Err(no_object(&object_id));
+    }
+    Ok(envelope(page, "objects", object_value))
+}
+
+fn no_object(id: &str) -> TaxiiError {
+    TaxiiError::new(
+        StatusCode::NOT_FOUND,
+        "Object not found",
+        format!("no object {id:?} in this collection that you may see"),
+    )
+}
+
+/// `GET .../collections/{id}/objects/{object_id}/versions/`.
+pub async fn get_versions(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    let mut query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    query.ids = vec![object_id.clone()];
+    query.versions = VersionFilter {
+        all: true,
+        ..VersionFilter::default()
+    };
+    let page = read_page(&state, &authed, c, &query, false).await?;
+    if page.rows.is_empty() && query.after.is_none() {
+        return Err(no_object(&object_id));
+    }
+    Ok(envelope(page, "versions", |r| {
+        json!(format_timestamp(r.version_us))
+    }))
+}
+
+/// `GET .../collections/{id}/manifest/`.
+pub async fn get_manifest(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let page = read_page(&state, &authed, c, &query, false).await?;
+    Ok(envelope(page, "objects", |r| {
+        json!({
+            "id": r.object_id,
+            "date_added": format_timestamp(r.added_us),
+            "version": format_timestamp(r.version_us),
+            "media_type": MEDIA_STIX,
+        })
+    }))
+}
+
+fn may_write(authed: &Authed, c: &CollectionDef) -> Result<(), TaxiiError> {
+    if !c.writable {
+        return Err(TaxiiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("the {} collection is read-only", c.alias),
+        ));
+    }
+    check(&authed.actor(), Action::ShareIntel)
+        .map_err(|d| TaxiiError::new(StatusCode::FORBIDDEN, "Forbidden", d.0))
+}
+
+/// `POST .../collections/{id}/objects/`: checks each object, stores the valid ones in one
+/// transaction, and answers 202 with the status resource (complete at once).
+pub async fn post_objects(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_taxii(content_type) {
+        return Err(TaxiiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            format!("send Content-Type: {MEDIA_TAXII}"),
+        ));
+    }
+    may_write(&authed, c)?;
+    let limits = &state.config.taxii;
+    // Read no more than the limit: a larger body is refused without being held in memory.
+    let body: Bytes = axum::body::to_bytes(body, limits.max_content_length)
+        .await
+        .map_err(|_| {
+            too_large(format!(
+                "the envelope is larger than {} bytes (max_content_length)",
+                limits.max_content_length
+            ))
+        })?;
+    let envelope: Value = serde_json::from_slice(&body).map_err(|e| {
+        TaxiiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid envelope",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let Some(items) = envelope.get("objects").and_then(Value::as_array) else {
+        return Err(TaxiiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid envelope",
+            "objects: missing or not a list; send {\"objects\": [...]}",
+        ));
+    };
+    if items.len() > limits.max_objects {
+        return Err(too_large(format!(
+            "{} objects in one envelope; at most {}",
+            items.len(),
+            limits.max_objects
+        )));
+    }
+    let mut accepted = Vec::with_capacity(items.len());
+    let mut failures = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match to_new_object(item.clone(), &format!("objects[{i}]")) {
+            Ok(o) => accepted.push(o),
+            Err(e) => failures.push(StatusDetail {
+                id: item
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                version: item
+                    .get("modified")
+                    .or_else(|| item.get("created"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                message: Some(e.to_string()),
+            }),
+        }
+    }
+    let status = state
+        .store
+        .add_stix_objects(
+            &StixBatch {
+                collection: c.id.to_owned(),
+                owner: authed.0.org.clone(),
+                origin: "taxii".to_owned(),
+                alert_id: None,
+                status_id: Some(uuid::Uuid::new_v4().to_string()),
+            },
+            accepted,
+            failures,
+            &By::actor(&authed.actor()),
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, status_json(&status)).into_response())
+}
+
+fn too_large(description: String) -> TaxiiError {
+    TaxiiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large",
+        description,
+    )
+}
+
+fn status_json(s: &StatusRecord) -> Response {
+    taxii_json(json!({
+        "id": s.id,
+        "status": "complete",
+        "request_timestamp": format_timestamp(s.created_us),
+        "total_count": s.total,
+        "success_count": s.successes.len(),
+        "failure_count": s.failures.len(),
+        "pending_count": 0,
+        "successes": s.successes,
+        "failures": s.failures,
+    }))
+}
+
+/// `GET .../status/{id}/`: for the organization that posted.
+pub async fn get_status(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    match state.store.stix_status(&id, &authed.0.org).await? {
+        Some(s) => Ok(status_json(&s)),
+        None => Err(TaxiiError::new(
+            StatusCode::NOT_FOUND,
+            "Status not found",
+            format!("no status {id:?} of your organization"),
+        )),
+    }
+}
+
+/// `DELETE .../collections/{id}/objects/{object_id}/`: the organization's own copies only.
+pub async fn delete_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&id)?;
+    may_write(&authed, c)?;
+    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let versions = if raw.as_deref().unwrap_or("").contains("match%5Bversion%5D")
+        || raw.as_deref().unwrap_or("").contains("match[version]")
+    {
+        query.versions
+    } else {
+        // With no match[version], DELETE removes every version.
+        VersionFilter {
+            all: true,
+            ..VersionFilter::default()
+        }
+    };
+    let n = state
+        .store
+        .delete_stix_object(
+            c.id,
+            &object_id,
+            &versions,
+            &authed.0.org,
+            &By::actor(&authed.actor()),
+        )
+        .await?;
+    if n == 0 {
+        return Err(no_object(&object_id));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Answers the methods a TAXII route does not have.
+pub async fn method_not_allowed(method: Method) -> TaxiiError {
+    TaxiiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        format!("{method} is not allowed here"),
+    )
+}
+
+/// Answers TAXII paths that do not exist.
+pub async fn not_found() -> TaxiiError {
+    TaxiiError::new(
+        StatusCode::NOT_FOUND,
+        "Not Found",
+        "no such TAXII resource; start at /taxii2/",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert!(is_taxii("application/taxii+json;version=2.1"));
+        assert!(is_taxii("application/taxii+json; version=2.1"));
+        assert!(is_taxii("application/taxii+json"));
+        assert!(!is_taxii("application/taxii+json;version=2.0"));
+        assert!(!is_taxii("application/json"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let row = StixRow {
+            seq: 42,
+            object_id: String::new(),
+            object_type: String::new(),
+            spec_version: String::new(),
+            version_us: 0,
+            added_us: 1_700_000_000_123_456,
+            tlp: String::new(),
+            origin: String::new(),
+            body: String::new(),
+        };
+        let c = encode_cursor(&row);
+        assert_eq!(
+            decode_cursor(&c).expect("cursor"),
+            (1_700_000_000_123_456, 42)
+        );
+        assert!(decode_cursor("garbage!").is_err());
+    }
+
+    #[test]
+    fn queries_parse_every_filter() {
+        let limits = TaxiiLimits::default();
+        let q = parse_query(
+            Some("match[type]=indicator,malware&match[id]=a&match[version]=first,2016-01-01T00:00:00.000Z&match[spec_version]=2.1&added_after=2016-01-01T00:00:00Z&limit=5000"),
+            &limits,
+        )
+        .expect("query");
+        assert_eq!(q.types, ["indicator", "malware"]);
+        assert!(q.versions.first && !q.versions.last && q.versions.at.len() == 1);
+        assert_eq!(q.limit, limits.max_page);
+        assert!(parse_query(Some("limit=0"), &limits).is_err());
+        assert!(parse_query(Some("added_after=yesterday"), &limits).is_err());
+    }
+
+    #[test]
+    fn the_rate_limit_counts_per_key() {
+        let r = RateLimiter::default();
+        assert!(r.hit("a", 2).is_ok());
+        assert!(r.hit("a", 2).is_ok());
+        assert!(r.hit("a", 2).is_err());
+        assert!(r.hit("b", 2).is_ok());
+    }
+}

@@ -1,0 +1,704 @@
+//! STIX objects in TAXII collections: adding envelopes (with the status a client polls),
+//! paging with every TAXII filter under the sharing policy, versions, deletion, and the
+//! federations that copy collections between servers.
+//!
+//! Who sees an object is decided in the one query every read goes through (`VISIBLE`):
+//! objects made from an alert follow the alert's audience (its sender and the organizations it
+//! was delivered to); other objects are read by the whole community at TLP:CLEAR and
+//! TLP:GREEN and only by the organization holding them otherwise, unmarked ones included
+//! (`ciphub_domain::stix::community_readable`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ciphub_domain::Slug;
+use ciphub_domain::report::Tlp;
+use serde::{Deserialize, Serialize};
+
+use crate::{By, Store, StoreError};
+
+/// The sharing policy as SQL, for an object row `o` and the viewer's organization id `$V`
+/// (replaced by the caller with its placeholder). Keep in step with
+/// `ciphub_domain::stix::community_readable`; `visibility_matches_the_domain_rule` checks it.
+const VISIBLE: &str = "((o.alert_id IS NULL AND (o.tlp IN ('TLP:CLEAR', 'TLP:GREEN') OR o.owner_org_id = $V)) \
+     OR (o.alert_id IS NOT NULL AND (o.owner_org_id = $V OR EXISTS (SELECT 1 FROM alert_deliveries d \
+     WHERE d.alert_id = o.alert_id AND d.org_id = $V))))";
+
+/// One object to add, already checked.
+#[derive(Clone, Debug)]
+pub struct NewStixObject {
+    pub object_id: String,
+    pub object_type: String,
+    pub spec_version: String,
+    /// `modified` or `created`; `None` takes the time it is added.
+    pub version_us: Option<i64>,
+    pub tlp: Option<Tlp>,
+    /// The object's JSON text.
+    pub body: String,
+}
+
+/// Where a batch of objects goes and whose it is.
+#[derive(Clone, Debug)]
+pub struct StixBatch {
+    pub collection: String,
+    /// The organization that holds the copies (who posted, imported or federated them).
+    pub owner: Slug,
+    /// `taxii`, `alert`, `misp:<event>` or `federation:<id>`.
+    pub origin: String,
+    /// For objects made from an alert: the alert.
+    pub alert_id: Option<i64>,
+    /// The id of the status resource to record, if any.
+    pub status_id: Option<String>,
+}
+
+/// The outcome of one object of a POST.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDetail {
+    pub id: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+/// A TAXII status resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRecord {
+    pub id: String,
+    pub collection: String,
+    pub owner: Slug,
+    pub created_us: i64,
+    pub total: i64,
+    pub successes: Vec<StatusDetail>,
+    pub failures: Vec<StatusDetail>,
+}
+
+/// Which versions of each object to return (`match[version]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionFilter {
+    pub last: bool,
+    pub first: bool,
+    pub all: bool,
+    /// Exact versions, in microseconds.
+    pub at: Vec<i64>,
+}
+
+impl VersionFilter {
+    /// The TAXII default: the newest version only.
+    pub fn last() -> Self {
+        Self {
+            last: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The filters of a TAXII objects, manifest or versions request.
+#[derive(Clone, Debug, Default)]
+pub struct StixQuery {
+    pub types: Vec<String>,
+    pub ids: Vec<String>,
+    pub versions: VersionFilter,
+    pub spec_versions: Vec<String>,
+    /// Only objects added strictly after this time.
+    pub added_after_us: Option<i64>,
+    /// Continue after this (added, seq) position: the `next` cursor.
+    pub after: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
+/// One stored version of an object.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StixRow {
+    pub seq: i64,
+    pub object_id: String,
+    pub object_type: String,
+    pub spec_version: String,
+    pub version_us: i64,
+    pub added_us: i64,
+    pub tlp: String,
+    pub origin: String,
+    /// The JSON text (empty when the query asked for the manifest only).
+    pub body: String,
+}
+
+/// A page of rows and whether more follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StixPage {
+    pub rows: Vec<StixRow>,
+    pub more: bool,
+}
+
+/// A link to a collection of another TAXII server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FederationRecord {
+    pub id: i64,
+    pub url: String,
+    pub remote_collection: String,
+    pub direction: String,
+    pub local_collection: String,
+    pub every_us: i64,
+    pub org: Slug,
+    pub username: Option<String>,
+    pub secret: Option<String>,
+    pub cursor: String,
+    pub next_us: i64,
+    pub last_run_us: Option<i64>,
+    pub last_error: Option<String>,
+    pub moved: i64,
+}
+
+/// A new federation, already checked.
+#[derive(Clone, Debug)]
+pub struct NewFederation {
+    pub url: String,
+    pub remote_collection: String,
+    pub direction: String,
+    pub local_collection: String,
+    pub every_us: i64,
+    pub org: Slug,
+    pub username: Option<String>,
+    pub secret: Option<String>,
+}
+
+const ROW_COLUMNS: &str = "o.seq, o.object_id, o.object_type, o.spec_version, o.version_us, \
+                           o.added_us, o.tlp, o.origin";
+
+/// Rows per multi-row INSERT: 11 values each stays well under both engines' bind limits.
+const INSERT_CHUNK: usize = 500;
+
+impl Store {
+    /// Adds objects to a collection in one transaction and records the status resource.
+    /// A version already held counts as a success and is not stored twice.
+    pub async fn add_stix_objects(
+        &self,
+        batch: &StixBatch,
+        objects: Vec<NewStixObject>,
+        failures: Vec<StatusDetail>,
+        by: &By,
+    ) -> Result<StatusRecord, StoreError> {
+        let owner_id = self.org_id(&batch.owner).await?;
+        let mut w = self.begin_write(by).await?;
+        let now = w.now_us;
+        // What is held already of these objects: every version, newest and oldest.
+        let ids: BTreeSet<&str> = objects.iter().map(|o| o.object_id.as_str()).collect();
+        let mut held: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let marks = placeholders(2, chunk.len());
+            let sql = format!(
+                "SELECT object_id, version_us FROM stix_objects WHERE collection = $1 AND object_id IN ({marks})"
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+                .bind(&batch.collection);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (id, v) in q.fetch_all(&mut *w.tx).await? {
+                held.entry(id).or_default().insert(v);
+            }
+        }
+        let before: BTreeMap<String, (i64, i64)> = held
+            .iter()
+            .filter_map(|(id, vs)| Some((id.clone(), (*vs.first()?, *vs.last()?))))
+            .collect();
+        let mut successes = Vec::with_capacity(objects.len());
+        let mut new_rows: Vec<(NewStixObject, i64)> = Vec::with_capacity(objects.len());
+        for o in objects {
+            let version = o.version_us.unwrap_or(now);
+            let versions = held.entry(o.object_id.clone()).or_default();
+            successes.push(StatusDetail {
+                id: o.object_id.clone(),
+                version: ciphub_domain::stix::format_timestamp(version),
+                message: None,
+            });
+            if versions.insert(version) {
+                new_rows.push((o, version));
+            }
+        }
+        // Objects whose newest or oldest version changed lose the flag on the old row.
+        let mut touched: Vec<&str> = Vec::new();
+        for (id, versions) in &held {
+            let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
+                continue;
+            };
+            if let Some((old_first, old_last)) = before.get(id)
+                && (old_first != first || old_last != last)
+            {
+                touched.push(id);
+            }
+        }
+        for id in &touched {
+            sqlx::query(
+                "UPDATE stix_objects SET is_last = 0, is_first = 0 \
+                 WHERE collection = $1 AND object_id = $2 AND (is_last = 1 OR is_first = 1)",
+            )
+            .bind(&batch.collection)
+            .bind(*id)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        for chunk in new_rows.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO stix_objects (collection, object_id, object_type, spec_version, \
+                 version_us, added_us, is_last, is_first, tlp, owner_org_id, alert_id, origin, body) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 13;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(b + 1, 13));
+                sql.push(')');
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (o, version) in chunk {
+                let versions = &held[&o.object_id];
+                let last = versions.last() == Some(version);
+                let first = versions.first() == Some(version);
+                q = q
+                    .bind(&batch.collection)
+                    .bind(&o.object_id)
+                    .bind(&o.object_type)
+                    .bind(&o.spec_version)
+                    .bind(*version)
+                    .bind(now)
+                    .bind(i64::from(last))
+                    .bind(i64::from(first))
+                    .bind(o.tlp.map(|t| t.as_str()).unwrap_or(""))
+                    .bind(owner_id)
+                    .bind(batch.alert_id)
+                    .bind(&batch.origin)
+                    .bind(&o.body);
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        // Rows of touched objects that are still the newest or oldest get the flag back.
+        for id in &touched {
+            let versions = &held[*id];
+            for (flag, v) in [("is_last", versions.last()), ("is_first", versions.first())] {
+                let Some(v) = v else { continue };
+                let sql = format!(
+                    "UPDATE stix_objects SET {flag} = 1 WHERE collection = $1 AND object_id = $2 AND version_us = $3"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&batch.collection)
+                    .bind(*id)
+                    .bind(*v)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+        }
+        let status = StatusRecord {
+            id: batch.status_id.clone().unwrap_or_default(),
+            collection: batch.collection.clone(),
+            owner: batch.owner.clone(),
+            created_us: now,
+            total: (successes.len() + failures.len()) as i64,
+            successes,
+            failures,
+        };
+        if batch.status_id.is_some() {
+            sqlx::query(
+                "INSERT INTO taxii_status (id, collection, owner_org_id, created_us, total, successes, failures) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&status.id)
+            .bind(&status.collection)
+            .bind(owner_id)
+            .bind(now)
+            .bind(status.total)
+            .bind(serde_json::to_string(&status.successes).unwrap_or_default())
+            .bind(serde_json::to_string(&status.failures).unwrap_or_default())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.audit(
+            "stix.add",
+            "collection",
+            &batch.collection,
+            serde_json::json!({
+                "origin": batch.origin,
+                "added": new_rows.len(),
+                "accepted": status.successes.len(),
+                "refused": status.failures.len(),
+                "status": batch.status_id,
+            }),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(status)
+    }
+
+    /// A status resource, for the organization that posted it.
+    pub async fn stix_status(
+        &self,
+        id: &str,
+        viewer: &Slug,
+    ) -> Result<Option<StatusRecord>, StoreError> {
+        let row: Option<(String, String, String, i64, i64, String, String)> = sqlx::query_as(
+            "SELECT s.id, s.collection, o.slug, s.created_us, s.total, s.successes, s.failures \
+             FROM taxii_status s JOIN organizations o ON o.id = s.owner_org_id \
+             WHERE s.id = $1 AND o.slug = $2",
+        )
+        .bind(id)
+        .bind(viewer.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(id, collection, owner, created_us, total, ok, failed)| {
+            Ok(StatusRecord {
+                id,
+                collection,
+                owner: Slug::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created_us,
+                total,
+                successes: serde_json::from_str(&ok)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                failures: serde_json::from_str(&failed)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// A page of the objects of `collection` that `viewer`'s organization may see, in the
+    /// order they were added. `with_body` false reads the manifest columns only.
+    pub async fn stix_page(
+        &self,
+        collection: &str,
+        viewer: &Slug,
+        query: &StixQuery,
+        with_body: bool,
+    ) -> Result<StixPage, StoreError> {
+        let viewer_id = self.org_id(viewer).await?;
+        let mut sql = format!(
+            "SELECT {ROW_COLUMNS}, {} AS body FROM stix_objects o WHERE o.collection = $1 AND {}",
+            if with_body { "o.body" } else { "''" },
+            VISIBLE.replace("$V", "$2")
+        );
+        let mut binds: Vec<Bind> = vec![Bind::Text(collection.to_owned()), Bind::Int(viewer_id)];
+        push_filters(&mut sql, &mut binds, query);
+        sql.push_str(" ORDER BY o.added_us, o.seq");
+        let n = binds.len();
+        sql.push_str(&format!(" LIMIT ${}", n + 1));
+        binds.push(Bind::Int(i64::from(query.limit) + 1));
+        let mut q = sqlx::query_as::<_, StixRow>(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        let mut rows = q.fetch_all(&self.pool).await?;
+        let more = rows.len() > query.limit as usize;
+        rows.truncate(query.limit as usize);
+        Ok(StixPage { rows, more })
+    }
+
+    /// Deletes the versions of an object that `owner`'s organization holds; returns how many.
+    pub async fn delete_stix_object(
+        &self,
+        collection: &str,
+        object_id: &str,
+        versions: &VersionFilter,
+        owner: &Slug,
+        by: &By,
+    ) -> Result<u64, StoreError> {
+        let owner_id = self.org_id(owner).await?;
+        let mut w = self.begin_write(by).await?;
+        let held: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT version_us, is_first, is_last FROM stix_objects \
+             WHERE collection = $1 AND object_id = $2 AND owner_org_id = $3",
+        )
+        .bind(collection)
+        .bind(object_id)
+        .bind(owner_id)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let doomed: Vec<i64> = held
+            .iter()
+            .filter(|(v, first, last)| {
+                versions.all
+                    || (versions.last && *last == 1)
+                    || (versions.first && *first == 1)
+                    || versions.at.contains(v)
+            })
+            .map(|(v, _, _)| *v)
+            .collect();
+        for v in &doomed {
+            sqlx::query(
+                "DELETE FROM stix_objects WHERE collection = $1 AND object_id = $2 AND version_us = $3",
+            )
+            .bind(collection)
+            .bind(object_id)
+            .bind(*v)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        if !doomed.is_empty() {
+            // The remaining versions' newest and oldest get their flags.
+            sqlx::query(
+                "UPDATE stix_objects SET \
+                 is_last = CASE WHEN version_us = (SELECT MAX(version_us) FROM stix_objects WHERE collection = $1 AND object_id = $2) THEN 1 ELSE 0 END, \
+                 is_first = CASE WHEN version_us = (SELECT MIN(version_us) FROM stix_objects WHERE collection = $1 AND object_id = $2) THEN 1 ELSE 0 END \
+                 WHERE collection = $1 AND object_id = $2",
+            )
+            .bind(collection)
+            .bind(object_id)
+            .execute(&mut *w.tx)
+            .await?;
+            w.audit(
+                "stix.delete",
+                "stix-object",
+                object_id,
+                serde_json::json!({ "collection": collection, "versions": doomed.len() }),
+            )
+            .await?;
+        }
+        w.commit().await?;
+        Ok(doomed.len() as u64)
+    }
+
+    /// The newest alert already exported to `collection`, if any.
+    pub async fn last_exported_alert(&self, collection: &str) -> Result<i64, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(alert_id) FROM stix_objects WHERE collection = $1 AND alert_id IS NOT NULL",
+        )
+        .bind(collection)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    /// Objects of `collection` after `after_seq` that may leave this instance (TLP:CLEAR or
+    /// TLP:GREEN, not made from an alert, and not brought in by `except_origin`), oldest first.
+    pub async fn stix_outgoing(
+        &self,
+        collection: &str,
+        after_seq: i64,
+        except_origin: &str,
+        limit: u32,
+    ) -> Result<Vec<StixRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS}, o.body FROM stix_objects o WHERE o.collection = $1 AND o.seq > $2 \
+             AND o.alert_id IS NULL AND o.tlp IN ('TLP:CLEAR', 'TLP:GREEN') AND o.origin <> $3 \
+             ORDER BY o.seq LIMIT $4"
+        );
+        Ok(sqlx::query_as::<_, StixRow>(sqlx::AssertSqlSafe(sql))
+            .bind(collection)
+            .bind(after_seq)
+            .bind(except_origin)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Records a new federation, due at once.
+    pub async fn add_federation(
+        &self,
+        new: &NewFederation,
+        by: &By,
+    ) -> Result<FederationRecord, StoreError> {
+        let org_id = self.org_id(&new.org).await?;
+        let mut w = self.begin_write(by).await?;
+        let now = w.now_us;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO federations (url, remote_collection, direction, local_collection, every_us, \
+             org_id, username, secret, next_us, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             RETURNING id",
+        )
+        .bind(&new.url)
+        .bind(&new.remote_collection)
+        .bind(&new.direction)
+        .bind(&new.local_collection)
+        .bind(new.every_us)
+        .bind(org_id)
+        .bind(&new.username)
+        .bind(&new.secret)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| {
+            crate::error::conflict_on_unique(
+                e,
+                "federation",
+                format!("{} {} {}", new.url, new.remote_collection, new.direction),
+            )
+        })?;
+        // The secret is never written to the audit trail.
+        w.audit(
+            "federation.add",
+            "federation",
+            &id.to_string(),
+            serde_json::json!({
+                "url": new.url, "collection": new.remote_collection, "direction": new.direction,
+                "local_collection": new.local_collection, "every_s": new.every_us / 1_000_000,
+            }),
+        )
+        .await?;
+        w.commit().await?;
+        self.federation(id).await
+    }
+
+    /// One federation.
+    pub async fn federation(&self, id: i64) -> Result<FederationRecord, StoreError> {
+        self.federations()
+            .await?
+            .into_iter()
+            .find(|f| f.id == id)
+            .ok_or_else(|| StoreError::not_found("federation", id))
+    }
+
+    /// Every federation.
+    pub async fn federations(&self) -> Result<Vec<FederationRecord>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT f.id, f.url, f.remote_collection, f.direction, f.local_collection, f.every_us, \
+             o.slug, f.username, f.secret, f.cursor, f.next_us, f.last_run_us, f.last_error, f.moved \
+             FROM federations f JOIN organizations o ON o.id = f.org_id ORDER BY f.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FederationRecord {
+                    id: r.0,
+                    url: r.1,
+                    remote_collection: r.2,
+                    direction: r.3,
+                    local_collection: r.4,
+                    every_us: r.5,
+                    org: Slug::parse(&r.6).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    username: r.7,
+                    secret: r.8,
+                    cursor: r.9,
+                    next_us: r.10,
+                    last_run_us: r.11,
+                    last_error: r.12,
+                    moved: r.13,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a federation (what it brought stays).
+    pub async fn remove_federation(&self, id: i64, by: &By) -> Result<(), StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let n = sqlx::query("DELETE FROM federations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::not_found("federation", id));
+        }
+        w.audit(
+            "federation.remove",
+            "federation",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        w.commit().await
+    }
+
+    /// Records a run of a federation: where it got to, how many objects it moved, and the
+    /// error if it failed; it is due again `every_us` later.
+    pub async fn record_federation_run(
+        &self,
+        id: i64,
+        cursor: &str,
+        moved: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::to_us(self.clock.now());
+        sqlx::query(
+            "UPDATE federations SET cursor = $2, moved = moved + $3, last_error = $4, \
+             last_run_us = $5, next_us = $5 + every_us WHERE id = $1",
+        )
+        .bind(id)
+        .bind(cursor)
+        .bind(moved)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A value bound to a dynamically built query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// `$from, $from+1, ...` for `n` values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Appends the TAXII filters of `q` to a query over rows `o`.
+fn push_filters(sql: &mut String, binds: &mut Vec<Bind>, q: &StixQuery) {
+    let list = |sql: &mut String, binds: &mut Vec<Bind>, column: &str, values: &[String]| {
+        if values.is_empty() {
+            return;
+        }
+        let marks = placeholders(binds.len() + 1, values.len());
+        sql.push_str(&format!(" AND {column} IN ({marks})"));
+        binds.extend(values.iter().cloned().map(Bind::Text));
+    };
+    list(sql, binds, "o.object_type", &q.types);
+    list(sql, binds, "o.object_id", &q.ids);
+    list(sql, binds, "o.spec_version", &q.spec_versions);
+    let v = &q.versions;
+    if !v.all {
+        let mut any = Vec::new();
+        if v.last {
+            any.push("o.is_last = 1".to_owned());
+        }
+        if v.first {
+            any.push("o.is_first = 1".to_owned());
+        }
+        if !v.at.is_empty() {
+            let marks = placeholders(binds.len() + 1, v.at.len());
+            any.push(format!("o.version_us IN ({marks})"));
+            binds.extend(v.at.iter().copied().map(Bind::Int));
+        }
+        if any.is_empty() {
+            any.push("o.is_last = 1".to_owned());
+        }
+        sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+    }
+    if let Some(after) = q.added_after_us {
+        sql.push_str(&format!(" AND o.added_us > ${}", binds.len() + 1));
+        binds.push(Bind::Int(after));
+    }
+    if let Some((added, seq)) = q.after {
+        // `added_us >= a` bounds the index range; the rest skips what was already returned.
+        let a = binds.len() + 1;
+        sql.push_str(&format!(
+            " AND o.added_us >= ${a} AND (o.added_us > ${a} OR o.seq > ${})",
+            a + 1
+        ));
+        binds.push(Bind::Int(added));
+        binds.push(Bind::Int(seq));
+    }
+}
