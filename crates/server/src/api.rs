@@ -13,6 +13,7 @@ pub mod reports;
 pub mod sectors;
 pub mod session;
 pub mod severity;
+pub mod stix;
 pub mod tokens;
 pub mod users;
 

@@ -213,7 +213,15 @@ async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
 async fn push(state: &AppState, f: &FederationRecord) -> (String, i64, Option<String>) {
     let mut after: i64 = f.cursor.parse().unwrap_or(0);
     let mut moved = 0;
-    let own = format!("federation:{}", f.id);
+    // Never send a server what came from it, by any federation with it.
+    let own: Vec<String> = match state.store.federations().await {
+        Ok(all) => all
+            .iter()
+            .filter(|g| g.url == f.url)
+            .map(|g| format!("federation:{}", g.id))
+            .collect(),
+        Err(e) => return (f.cursor.clone(), 0, Some(format!("reading failed: {e}"))),
+    };
     for _ in 0..MAX_PAGES {
         let rows = match state
             .store

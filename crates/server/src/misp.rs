@@ -74,7 +74,7 @@ pub async fn import_event(
 
 /// The feed: its manifest and its events, from what may leave this instance.
 pub async fn feed(store: &Store, instance: &str) -> Result<(Value, Vec<Value>), StoreError> {
-    let rows = store.stix_outgoing(COMMUNITY, 0, "", FEED_OBJECTS).await?;
+    let rows = store.stix_outgoing(COMMUNITY, 0, &[], FEED_OBJECTS).await?;
     let objects: Vec<Value> = rows
         .iter()
         .filter_map(|r| serde_json::from_str(&r.body).ok())

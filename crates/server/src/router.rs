@@ -8,7 +8,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{
     alerts, audit, channels, health, identifiers, incidents, me, notifications, organizations,
-    reports, sectors, session, severity, tokens, users,
+    reports, sectors, session, severity, stix, tokens, users,
 };
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi, public, taxii};
@@ -58,6 +58,9 @@ pub fn app(state: AppState) -> Router {
             get(reports::list_reports).post(reports::create_report),
         )
         .route("/api/v1/reports/{id}", get(reports::get_report))
+        .route("/api/v1/reports/{id}/stix", get(stix::get_report_stix))
+        .route("/api/v1/incidents/{id}/stix", get(stix::get_incident_stix))
+        .route("/api/v1/alerts/{id}/stix", get(stix::get_alert_stix))
         .route("/api/v1/reports/{id}/stages", post(reports::create_stage))
         .route(
             "/api/v1/reports/{id}/consent",

@@ -16,5 +16,6 @@ mod api {
     mod service;
     mod severity;
     mod streams;
+    mod taxii;
     mod users;
 }

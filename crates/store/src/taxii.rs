@@ -470,26 +470,34 @@ impl Store {
     }
 
     /// Objects of `collection` after `after_seq` that may leave this instance (TLP:CLEAR or
-    /// TLP:GREEN, not made from an alert, and not brought in by `except_origin`), oldest first.
+    /// TLP:GREEN, not made from an alert, and not brought in from `except_origins`), oldest
+    /// first.
     pub async fn stix_outgoing(
         &self,
         collection: &str,
         after_seq: i64,
-        except_origin: &str,
+        except_origins: &[String],
         limit: u32,
     ) -> Result<Vec<StixRow>, StoreError> {
-        let sql = format!(
+        let mut sql = format!(
             "SELECT {ROW_COLUMNS}, o.body FROM stix_objects o WHERE o.collection = $1 AND o.seq > $2 \
-             AND o.alert_id IS NULL AND o.tlp IN ('TLP:CLEAR', 'TLP:GREEN') AND o.origin <> $3 \
-             ORDER BY o.seq LIMIT $4"
+             AND o.alert_id IS NULL AND o.tlp IN ('TLP:CLEAR', 'TLP:GREEN')"
         );
-        Ok(sqlx::query_as::<_, StixRow>(sqlx::AssertSqlSafe(sql))
+        if !except_origins.is_empty() {
+            sql.push_str(&format!(
+                " AND o.origin NOT IN ({})",
+                placeholders(4, except_origins.len())
+            ));
+        }
+        sql.push_str(" ORDER BY o.seq LIMIT $3");
+        let mut q = sqlx::query_as::<_, StixRow>(sqlx::AssertSqlSafe(sql))
             .bind(collection)
             .bind(after_seq)
-            .bind(except_origin)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+            .bind(i64::from(limit));
+        for o in except_origins {
+            q = q.bind(o);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
     }
 
     /// Records a new federation, due at once.

@@ -234,7 +234,14 @@ pub fn bundle(objects: Vec<Value>, tlps: &[Tlp]) -> Value {
             all.push(super::marking_definition(*t));
         }
     }
-    all.extend(objects);
+    // One copy of each version (reports of one incident share a reporter's identity).
+    let mut versions = std::collections::BTreeSet::new();
+    for o in objects {
+        let key = (o["id"].to_string(), o["modified"].to_string());
+        if versions.insert(key) {
+            all.push(o);
+        }
+    }
     json!({ "type": "bundle", "id": super::new_id("bundle"), "objects": all })
 }
 

@@ -83,6 +83,7 @@ pub fn test_config() -> ServerConfig {
     ServerConfig {
         secure_cookies: false,
         job_poll: None,
+        federation_poll: None,
         webhook_private_targets: true,
         ..ServerConfig::default()
     }

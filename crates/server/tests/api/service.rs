@@ -96,6 +96,9 @@ async fn openapi_documents_every_route() {
         ("/api/v1/webhooks/{id}", "delete"),
         ("/api/v1/webhooks/{id}/calls", "get"),
         ("/api/v1/webhooks/{id}/calls/{call}/retry", "post"),
+        ("/api/v1/reports/{id}/stix", "get"),
+        ("/api/v1/incidents/{id}/stix", "get"),
+        ("/api/v1/alerts/{id}/stix", "get"),
         ("/public/advisories", "get"),
         ("/public/advisories.atom", "get"),
     ] {
@@ -109,6 +112,6 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        56
+        59
     );
 }
