@@ -8,4 +8,5 @@ mod cli {
     mod helpers;
     mod serve;
     mod severity;
+    mod taxii;
 }
