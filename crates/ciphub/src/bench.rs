@@ -7,6 +7,8 @@ use anyhow::bail;
 use ciphub_store::{AuditEvent, By, Store, StoreOptions, SystemClock, sqlite_url_for_dir};
 use serde_json::json;
 
+pub mod taxii;
+
 /// Builds an audit chain of `entries` and times `audit verify` over it `runs` times.
 pub async fn audit(
     entries: usize,
@@ -680,17 +682,28 @@ struct InProcess {
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The server configuration of the benchmarks.
+fn bench_config() -> ciphub_server::ServerConfig {
+    // The benchmark's webhook receiver is on loopback.
+    // Plain HTTP on loopback: session cookies without Secure, so a client keeps them.
+    ciphub_server::ServerConfig {
+        webhook_private_targets: true,
+        secure_cookies: false,
+        ..ciphub_server::ServerConfig::default()
+    }
+}
+
 impl InProcess {
     async fn start(store: &Store) -> anyhow::Result<Self> {
+        Self::start_with(store, bench_config()).await
+    }
+
+    async fn start_with(
+        store: &Store,
+        config: ciphub_server::ServerConfig,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        // The benchmark's webhook receiver is on loopback.
-        // Plain HTTP on loopback: session cookies without Secure, so a client keeps them.
-        let config = ciphub_server::ServerConfig {
-            webhook_private_targets: true,
-            secure_cookies: false,
-            ..ciphub_server::ServerConfig::default()
-        };
         let state = ciphub_server::AppState::new(store.clone(), config);
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(ciphub_server::serve(listener, state, async {

@@ -275,6 +275,32 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// ciphub's TAXII server against medallion 3.0.0 (memory backend, started here): add
+    /// indicators in envelopes, read them all back; then 100-object pages from a collection
+    /// of a million objects.
+    Taxii {
+        /// Indicators to add to each server.
+        #[arg(long, default_value_t = 5_000)]
+        objects: usize,
+        /// Objects per envelope.
+        #[arg(long, default_value_t = 100)]
+        envelope: usize,
+        /// The limit when reading back.
+        #[arg(long, default_value_t = 1_000)]
+        page: u32,
+        /// Objects in the large collection.
+        #[arg(long, default_value_t = 1_000_000)]
+        big: usize,
+        /// Page requests timed on the large collection (twice: spread starts, then a walk).
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// The medallion command (pip install medallion==3.0.0).
+        #[arg(long, default_value = "medallion", value_name = "PATH")]
+        medallion: String,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Concurrent reporters filing reports to an in-process server on loopback: latency from
     /// submission until the report sits in its recipients' queues (the 201 comes after the commit).
     Reports {

@@ -289,6 +289,26 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             database_url,
             runs,
         }) => bench::audit(entries, database_url, runs).await?,
+        Command::Bench(BenchCommand::Taxii {
+            objects,
+            envelope,
+            page,
+            big,
+            samples,
+            medallion,
+            database_url,
+        }) => {
+            bench::taxii::run(bench::taxii::TaxiiLoad {
+                objects,
+                envelope,
+                page,
+                big,
+                samples,
+                medallion,
+                database_url,
+            })
+            .await?
+        }
         Command::Bench(BenchCommand::Pages {
             rounds,
             database_url,

@@ -6,5 +6,6 @@ mod store {
     mod audit;
     mod helpers;
     mod registry;
+    mod taxii;
     mod users;
 }

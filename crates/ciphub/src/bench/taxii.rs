@@ -1,0 +1,375 @@
+//! `ciphub bench taxii`: ciphub's TAXII 2.1 server against medallion 3.0.0 (the OASIS
+//! reference server, memory backend) in one run on this machine, over loopback, with the same
+//! client and the same bytes; then 100-object pages from a collection of a million objects.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ciphub_domain::Slug;
+use ciphub_domain::identity::{Role, UserName};
+use ciphub_store::{By, NewStixObject, NewUser, StixBatch};
+use serde_json::{Value, json};
+
+use super::{InProcess, scratch_store};
+
+const TAXII: &str = "application/taxii+json;version=2.1";
+const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct TaxiiLoad {
+    pub objects: usize,
+    pub envelope: usize,
+    pub page: u32,
+    pub big: usize,
+    pub samples: usize,
+    pub medallion: String,
+    pub database_url: Option<String>,
+}
+
+fn indicator(run: &str, n: usize) -> Value {
+    json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{run}-{n}").as_bytes())),
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": format!("C2 address {n}"),
+        "description": "Command-and-control server seen in a campaign against water utilities.",
+        "indicator_types": ["malicious-activity"],
+        "pattern": format!("[ipv4-addr:value = '10.{}.{}.{}']", n / 65536 % 256, n / 256 % 256, n % 256),
+        "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z",
+        "object_marking_refs": [GREEN],
+    })
+}
+
+/// A TAXII server under test: where its collection is and how to authenticate.
+struct Target {
+    name: &'static str,
+    objects_url: String,
+    user: String,
+    password: String,
+}
+
+/// Posts every envelope, then reads everything back `page` at a time; returns the seconds of
+/// each phase and the objects read.
+async fn add_then_read(
+    client: &reqwest::Client,
+    t: &Target,
+    envelopes: &[String],
+    page: u32,
+) -> anyhow::Result<(f64, f64, usize)> {
+    let started = Instant::now();
+    for body in envelopes {
+        let resp = client
+            .post(&t.objects_url)
+            .basic_auth(&t.user, Some(&t.password))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .body(body.clone())
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if status.as_u16() != 202 {
+            bail!("{}: POST answered {status}: {text}", t.name);
+        }
+        let s: Value = serde_json::from_str(&text)?;
+        if s["failure_count"].as_u64() != Some(0) {
+            bail!("{}: objects refused: {text}", t.name);
+        }
+    }
+    let add = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut read = 0;
+    let mut next: Option<String> = None;
+    loop {
+        let mut req = client
+            .get(&t.objects_url)
+            .basic_auth(&t.user, Some(&t.password))
+            .header("Accept", TAXII)
+            .query(&[("limit", page.to_string())]);
+        if let Some(n) = &next {
+            req = req.query(&[("next", n)]);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!("{}: GET answered {status}: {}", t.name, resp.text().await?);
+        }
+        let envelope: Value = resp.json().await?;
+        read += envelope["objects"].as_array().map_or(0, Vec::len);
+        match (envelope["more"].as_bool(), envelope["next"].as_str()) {
+            (Some(true), Some(n)) => next = Some(n.to_owned()),
+            (Some(true), None) => bail!("{}: more objects but no next", t.name),
+            _ => break,
+        }
+    }
+    Ok((add, started.elapsed().as_secs_f64(), read))
+}
+
+/// medallion on a free loopback port with a fresh memory backend; killed when dropped.
+struct Medallion {
+    child: std::process::Child,
+    objects_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Medallion {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_medallion(command: &str, page: u32) -> anyhow::Result<Medallion> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir()?;
+    let collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+    let data = json!({
+        "/discovery": {"title": "medallion", "default": format!("{base}/api1/"), "api_roots": [format!("{base}/api1/")]},
+        "api1": {
+            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 104857600},
+            "status": [],
+            "collections": [{"id": collection, "title": "bench", "can_read": true, "can_write": true,
+                "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}]
+        }
+    });
+    std::fs::write(dir.path().join("data.json"), data.to_string())?;
+    let config = json!({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                    "filename": dir.path().join("data.json")},
+        "users": {"bench": "bench-password"},
+        "taxii": {"max_page_size": page},
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string())?;
+    let child = std::process::Command::new(command)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg(dir.path().join("config.json"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {command:?}: pip install medallion==3.0.0, or give --medallion PATH"
+            )
+        })?;
+    let m = Medallion {
+        child,
+        objects_url: format!("{base}/api1/collections/{collection}/objects/"),
+        _dir: dir,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client
+            .get(format!("{base}/taxii2/"))
+            .basic_auth("bench", Some("bench-password"))
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return Ok(m);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("medallion did not answer on {base}")
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Runs the comparison, then the large-collection pages.
+pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
+    if load.envelope == 0 || load.objects == 0 || load.page == 0 || load.samples == 0 {
+        bail!("--objects, --envelope, --page and --samples must be at least 1");
+    }
+    let (store, _profile, _scratch) = scratch_store(load.database_url.clone()).await?;
+    let nisc = Slug::parse("nisc")?;
+    let user = UserName::parse("bench-analyst")?;
+    store
+        .create_user(
+            &NewUser {
+                org: nisc.clone(),
+                name: user.clone(),
+                display_name: "bench".into(),
+                roles: [Role::Analyst].into(),
+                password_hash: None,
+            },
+            &By::system(),
+        )
+        .await?;
+    let token = ciphub_server::issue_token(
+        &store,
+        &user,
+        "bench",
+        Duration::from_secs(3600),
+        &By::system(),
+    )
+    .await?;
+    let mut config = super::bench_config();
+    config.taxii.requests_per_minute = u32::MAX;
+    config.taxii.max_page = load.page.max(100);
+    let server = InProcess::start_with(&store, config).await?;
+    let medallion = start_medallion(&load.medallion, load.page).await?;
+
+    let run = uuid::Uuid::new_v4().to_string();
+    let objects: Vec<Value> = (0..load.objects).map(|n| indicator(&run, n)).collect();
+    let envelopes: Vec<String> = objects
+        .chunks(load.envelope)
+        .map(|c| json!({ "objects": c }).to_string())
+        .collect();
+    let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    println!(
+        "{} indicators in {} envelopes of {}, then read back with limit {}; one client, sequential requests, loopback",
+        load.objects,
+        envelopes.len(),
+        load.envelope,
+        load.page
+    );
+    let ours = Target {
+        name: "ciphub",
+        objects_url: format!(
+            "{}/taxii2/ciphub/collections/community/objects/",
+            server.base
+        ),
+        user: user.to_string(),
+        password: token.clone(),
+    };
+    let theirs = Target {
+        name: "medallion",
+        objects_url: medallion.objects_url.clone(),
+        user: "bench".into(),
+        password: "bench-password".into(),
+    };
+    let (m_add, m_read, m_n) = add_then_read(&client, &theirs, &envelopes, load.page).await?;
+    drop(medallion);
+    let (c_add, c_read, c_n) = add_then_read(&client, &ours, &envelopes, load.page).await?;
+    if m_n != load.objects || c_n != load.objects {
+        bail!(
+            "read back {c_n} (ciphub) and {m_n} (medallion) of {}",
+            load.objects
+        );
+    }
+    println!("  {:<10} {:>10} {:>10}", "", "add", "read all");
+    println!("  {:<10} {:>9.3}s {:>9.3}s", "medallion", m_add, m_read);
+    println!("  {:<10} {:>9.3}s {:>9.3}s", "ciphub", c_add, c_read);
+    println!(
+        "  ciphub is {:.0}x medallion adding and {:.0}x reading (goal: at least 50x on both)",
+        m_add / c_add,
+        m_read / c_read
+    );
+
+    // A million objects, loaded through the store in batches (their checking is not what is
+    // measured here), then pages of 100 from places spread over the collection.
+    println!(
+        "loading {} objects into the community collection...",
+        load.big
+    );
+    let started = Instant::now();
+    let mut first_added = None;
+    let batch = 10_000;
+    let mut n = 0;
+    while n < load.big {
+        let rows: Vec<NewStixObject> = (n..(n + batch).min(load.big))
+            .map(|i| {
+                let o = indicator("big", i);
+                NewStixObject {
+                    object_id: o["id"].as_str().unwrap_or_default().to_owned(),
+                    object_type: "indicator".into(),
+                    spec_version: "2.1".into(),
+                    version_us: Some(1_767_225_600_000_000),
+                    tlp: Some(ciphub_domain::report::Tlp::Green),
+                    body: o.to_string(),
+                }
+            })
+            .collect();
+        let status = store
+            .add_stix_objects(
+                &StixBatch {
+                    collection: ciphub_server::taxii::COMMUNITY.into(),
+                    owner: nisc.clone(),
+                    origin: "bench".into(),
+                    alert_id: None,
+                    status_id: None,
+                },
+                rows,
+                Vec::new(),
+                &By::system(),
+            )
+            .await?;
+        first_added.get_or_insert(status.created_us);
+        n += batch;
+    }
+    let loaded = started.elapsed().as_secs_f64();
+    let first = first_added.unwrap_or_default();
+    let last = store.clock().now().timestamp_micros();
+    println!(
+        "  loaded in {loaded:.1} s ({:.0} objects/s)",
+        load.big as f64 / loaded
+    );
+    let mut ms = Vec::with_capacity(load.samples);
+    let mut rng_state = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..load.samples {
+        // A spread of starting points: added_after at evenly spaced times, in shuffled order.
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        let at = first + ((last - first) as f64 * ((rng_state % 10_000) as f64 / 10_000.0)) as i64;
+        let stamp = ciphub_domain::stix::format_timestamp(at);
+        let t = Instant::now();
+        let resp = client
+            .get(&ours.objects_url)
+            .basic_auth(&ours.user, Some(&ours.password))
+            .header("Accept", TAXII)
+            .query(&[("limit", "100"), ("added_after", stamp.as_str())])
+            .send()
+            .await?;
+        let body = resp.bytes().await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let envelope: Value = serde_json::from_slice(&body)?;
+        let got = envelope["objects"].as_array().map_or(0, Vec::len);
+        if got != 100 && envelope["more"] == true {
+            bail!("page {i}: {got} objects but more");
+        }
+    }
+    // Then a walk with `next` from the middle of the collection.
+    let mut next = None;
+    let mid = ciphub_domain::stix::format_timestamp(first + (last - first) / 2);
+    for _ in 0..load.samples {
+        let mut req = client
+            .get(&ours.objects_url)
+            .basic_auth(&ours.user, Some(&ours.password))
+            .header("Accept", TAXII)
+            .query(&[("limit", "100"), ("added_after", mid.as_str())]);
+        if let Some(n) = &next {
+            req = req.query(&[("next", n)]);
+        }
+        let t = Instant::now();
+        let resp = req.send().await?;
+        let body = resp.bytes().await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let envelope: Value = serde_json::from_slice(&body)?;
+        next = envelope["next"].as_str().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "  {} pages of 100 from {} objects: median {:.1} ms, p95 {:.1} ms, worst {:.1} ms (goal: p95 under 50 ms)",
+        ms.len(),
+        load.big,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        ms[ms.len() - 1]
+    );
+    server.stop().await?;
+    store.close().await;
+    Ok(())
+}
