@@ -294,7 +294,7 @@ pub enum BenchCommand {
         /// Page requests timed on the large collection (twice: spread starts, then a walk).
         #[arg(long, default_value_t = 200)]
         samples: usize,
-        /// The medallion command (pip install medallion==3.0.0).
+        /// The medallion command (pip install medallion==3.0.0); none measures ciphub alone.
         #[arg(long, default_value = "medallion", value_name = "PATH")]
         medallion: String,
         /// Database to use instead of a scratch SQLite file (its data is added to!).

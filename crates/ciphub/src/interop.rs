@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use ciphub_domain::Slug;
-use ciphub_server::taxii::{ALERTS, COMMUNITY};
+use ciphub_server::taxii::{ALERTS, ALERTS_ALIAS, COMMUNITY, COMMUNITY_ALIAS};
 use ciphub_server::{AppState, ServerConfig};
 use ciphub_store::{By, NewFederation, Store};
 
@@ -14,8 +14,10 @@ use crate::cli::{Direction, FederateCommand, MispCommand};
 /// A collection named on the command line: `community`, `alerts` or an id.
 fn local_collection(name: &str) -> anyhow::Result<String> {
     match name {
-        "community" | COMMUNITY => Ok(COMMUNITY.to_owned()),
-        "alerts" | ALERTS => bail!("--local: the alerts collection is read-only; use community"),
+        COMMUNITY_ALIAS | COMMUNITY => Ok(COMMUNITY_ALIAS.to_owned()),
+        ALERTS_ALIAS | ALERTS => {
+            bail!("--local: the alerts collection is read-only; use community")
+        }
         other => bail!("--local: no collection {other:?}; use community"),
     }
 }

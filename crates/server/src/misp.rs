@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::taxii::{COMMUNITY, to_new_object};
+use crate::taxii::{COMMUNITY_ALIAS, to_new_object};
 
 /// The most objects a published feed is built from.
 const FEED_OBJECTS: u32 = 200_000;
@@ -54,7 +54,7 @@ pub async fn import_event(
     store
         .add_stix_objects(
             &StixBatch {
-                collection: COMMUNITY.to_owned(),
+                collection: COMMUNITY_ALIAS.to_owned(),
                 owner: org.clone(),
                 origin: format!("misp:{uuid}"),
                 alert_id: None,
@@ -74,7 +74,9 @@ pub async fn import_event(
 
 /// The feed: its manifest and its events, from what may leave this instance.
 pub async fn feed(store: &Store, instance: &str) -> Result<(Value, Vec<Value>), StoreError> {
-    let rows = store.stix_outgoing(COMMUNITY, 0, &[], FEED_OBJECTS).await?;
+    let rows = store
+        .stix_outgoing(COMMUNITY_ALIAS, 0, &[], FEED_OBJECTS)
+        .await?;
     let objects: Vec<Value> = rows
         .iter()
         .filter_map(|r| serde_json::from_str(&r.body).ok())

@@ -37,6 +37,10 @@ pub const API_ROOT: &str = "ciphub";
 pub const COMMUNITY: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e01";
 /// The alerts collection: alerts the reader received or sent, read-only.
 pub const ALERTS: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e02";
+/// The community collection's alias, which is also its key in the store.
+pub const COMMUNITY_ALIAS: &str = "community";
+/// The alerts collection's alias and store key.
+pub const ALERTS_ALIAS: &str = "alerts";
 
 /// The limits of the TAXII interface.
 #[derive(Clone, Debug)]
@@ -74,14 +78,14 @@ struct CollectionDef {
 const COLLECTIONS: [CollectionDef; 2] = [
     CollectionDef {
         id: COMMUNITY,
-        alias: "community",
+        alias: COMMUNITY_ALIAS,
         title: "Community sharing",
         description: "STIX objects shared by the community. TLP:CLEAR and TLP:GREEN objects are read by every organization; TLP:AMBER, TLP:AMBER+STRICT, TLP:RED and unmarked objects only by the organization that shared them.",
         writable: true,
     },
     CollectionDef {
         id: ALERTS,
-        alias: "alerts",
+        alias: ALERTS_ALIAS,
         title: "Alerts",
         description: "Alerts your organization received or sent, as STIX reports with a note. Read-only.",
         writable: false,
@@ -434,7 +438,7 @@ async fn read_page(
     }
     let mut page = state
         .store
-        .stix_page(c.id, &authed.0.org, query, with_body)
+        .stix_page(c.alias, &authed.0.org, query, with_body)
         .await?;
     if c.id == ALERTS {
         // An alert for some roles only is not for the others of a recipient organization.
@@ -478,7 +482,7 @@ async fn export_alerts(state: &AppState) {
 }
 
 async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
-    let after = state.store.last_exported_alert(ALERTS).await?;
+    let after = state.store.last_exported_alert(ALERTS_ALIAS).await?;
     for id in state.store.alert_ids_after(after, 500).await? {
         let a = state.store.alert(id).await?;
         let objects = stix::export::alert_objects(&stix::export::AlertFacts {
@@ -500,7 +504,7 @@ async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
             .store
             .add_stix_objects(
                 &StixBatch {
-                    collection: ALERTS.to_owned(),
+                    collection: ALERTS_ALIAS.to_owned(),
                     owner: a.sender_org.clone(),
                     origin: format!("alert:{id}"),
                     alert_id: Some(id),
@@ -717,7 +721,7 @@ pub async fn post_objects(
         .store
         .add_stix_objects(
             &StixBatch {
-                collection: c.id.to_owned(),
+                collection: c.alias.to_owned(),
                 owner: authed.0.org.clone(),
                 origin: "taxii".to_owned(),
                 alert_id: None,
@@ -793,7 +797,7 @@ pub async fn delete_object(
     let n = state
         .store
         .delete_stix_object(
-            c.id,
+            c.alias,
             &object_id,
             &versions,
             &authed.0.org,

@@ -810,6 +810,11 @@ async fn every_validator_example_round_trips() {
                 vec![original.clone()]
             }
         };
+        // The rstix crate's full check agrees that every object is valid.
+        for o in &objects {
+            ciphub_domain::stix::reference_check(o)
+                .unwrap_or_else(|e| panic!("{name}: {} {e}", o["id"]));
+        }
         // Through TAXII: in, then out, each object equal as a JSON value.
         let status = post(&app, "admin", "community", objects.clone()).await;
         assert_eq!(status["failure_count"], 0, "{name}: {status}");
@@ -970,7 +975,7 @@ async fn two_instances_federate_both_ways_and_survive_a_restart() {
                 url: format!("{}/", root(&there)),
                 remote_collection: COMMUNITY.to_owned(),
                 direction: "pull".to_owned(),
-                local_collection: COMMUNITY.to_owned(),
+                local_collection: "community".to_owned(),
                 every_us: 300_000_000,
                 org: ciphub_domain::Slug::parse("nisc").expect("slug"),
                 username: Some("admin".to_owned()),
@@ -1031,7 +1036,7 @@ async fn two_instances_federate_both_ways_and_survive_a_restart() {
     let page = here
         .db
         .store
-        .stix_outgoing(COMMUNITY, 0, &[], 100)
+        .stix_outgoing("community", 0, &[], 100)
         .await
         .expect("rows");
     assert!(
@@ -1048,7 +1053,7 @@ async fn two_instances_federate_both_ways_and_survive_a_restart() {
                 url: format!("{}/", root(&there)),
                 remote_collection: COMMUNITY.to_owned(),
                 direction: "push".to_owned(),
-                local_collection: COMMUNITY.to_owned(),
+                local_collection: "community".to_owned(),
                 every_us: 300_000_000,
                 org: ciphub_domain::Slug::parse("nisc").expect("slug"),
                 username: None,
@@ -1181,7 +1186,7 @@ async fn federation_with_medallion() {
         url: m.url.clone(),
         remote_collection: MEDALLION_COLLECTION.to_owned(),
         direction: direction.to_owned(),
-        local_collection: COMMUNITY.to_owned(),
+        local_collection: "community".to_owned(),
         every_us: 60_000_000,
         org: ciphub_domain::Slug::parse("nisc").expect("slug"),
         username: Some("partner".to_owned()),

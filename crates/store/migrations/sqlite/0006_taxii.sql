@@ -1,12 +1,17 @@
 -- STIX 2.1 objects in TAXII 2.1 collections, the status of each POST, and the federations that
 -- pull from and push to other TAXII servers (SQLite).
 
--- One row per version of an object in a collection. `seq` orders rows as they were added, and
+-- One row per version of an object in a collection (writers are serialized, and the store
+-- adds a version only once). `seq` orders rows as they were added, and
 -- with `added_us` it is the stateless paging cursor.
 CREATE TABLE stix_objects (
     seq INTEGER PRIMARY KEY,
+    -- The collection's alias (community, alerts).
     collection TEXT NOT NULL,
     object_id TEXT NOT NULL,
+    -- 64 bits of SHA-256 over collection and object id: a small index key that finds an
+    -- object's versions (the object id itself is compared after it).
+    id_key INTEGER NOT NULL,
     object_type TEXT NOT NULL,
     spec_version TEXT NOT NULL,
     -- The version: `modified`, else `created`, else the time it was added (microseconds).
@@ -23,11 +28,10 @@ CREATE TABLE stix_objects (
     alert_id INTEGER REFERENCES alerts (id),
     -- Where the object came from: 'taxii', 'alert', 'misp:<event>' or 'federation:<id>'.
     origin TEXT NOT NULL,
-    body TEXT NOT NULL,
-    UNIQUE (collection, object_id, version_us)
+    body TEXT NOT NULL
 );
 CREATE INDEX stix_objects_page ON stix_objects (collection, added_us, seq);
-CREATE INDEX stix_objects_id ON stix_objects (collection, object_id, version_us);
+CREATE INDEX stix_objects_key ON stix_objects (id_key, collection);
 
 -- The outcome of each POST of an envelope (kept so clients can poll it).
 CREATE TABLE taxii_status (
