@@ -98,6 +98,9 @@ fn authorize(req: reqwest::RequestBuilder, f: &FederationRecord) -> reqwest::Req
 /// Pulls what the remote collection added after the cursor; returns (cursor, moved, error).
 async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<String>) {
     let mut cursor = f.cursor.clone();
+    // While following `next`, the other parameters stay as they were (servers such as
+    // medallion refuse a changed query); the cursor moves on as pages arrive.
+    let mut asked_after = f.cursor.clone();
     let mut moved = 0;
     let mut next: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -105,8 +108,8 @@ async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
             ("limit", PAGE.to_string()),
             ("match[version]", "all".to_owned()),
         ];
-        if !cursor.is_empty() {
-            query.push(("added_after", cursor.clone()));
+        if !asked_after.is_empty() {
+            query.push(("added_after", asked_after.clone()));
         }
         if let Some(n) = &next {
             query.push(("next", n.clone()));
@@ -198,12 +201,16 @@ async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
         if !more {
             return (cursor, moved, None);
         }
-        if next.is_none() && n == 0 {
-            return (
-                cursor,
-                moved,
-                Some("the server says more but gave no objects and no next".to_owned()),
-            );
+        if next.is_none() {
+            if n == 0 || asked_after == cursor {
+                return (
+                    cursor,
+                    moved,
+                    Some("the server says more but gave no next and no way on".to_owned()),
+                );
+            }
+            // No `next`: a new query from where this page ended.
+            asked_after = cursor.clone();
         }
     }
     (cursor, moved, None)

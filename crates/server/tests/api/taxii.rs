@@ -1113,7 +1113,7 @@ const MEDALLION_COLLECTION: &str = "472c94ae-3113-4e3e-a4dd-a9f4ac7471d4";
 
 async fn medallion() -> Option<Medallion> {
     let found = std::process::Command::new("medallion")
-        .arg("--version")
+        .arg("--help")
         .output();
     if !found.is_ok_and(|o| o.status.success()) {
         let why = "federation_with_medallion: skipped: needs medallion on PATH (pip install medallion==3.0.0)";
