@@ -142,11 +142,31 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 timestamp: {e}"))
 }
 
-/// Microseconds since the epoch as a STIX/TAXII timestamp, to the microsecond.
+/// Microseconds since the epoch as a STIX/TAXII timestamp, to the microsecond
+/// (`2026-01-01T00:00:00.000000Z`). Written digit by digit: a TAXII status names the version
+/// of every object it lists, and chrono's general formatter took a tenth of a POST's time.
 pub fn format_timestamp(us: i64) -> String {
-    DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Micros, true)
+    use chrono::{Datelike, Timelike};
+    let t = DateTime::from_timestamp_micros(us).unwrap_or_default();
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    }
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, t.timestamp_subsec_micros());
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// What is wrong with a STIX object, and where.
@@ -159,7 +179,7 @@ pub struct StixError {
 }
 
 impl StixError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -455,22 +475,28 @@ fn timestamp_of(map: &Map<String, Value>, key: &str, path: &str) -> Result<Optio
 /// Every `*_ref` property must hold an identifier and every `*_refs` a list of them, at any
 /// depth (extensions and embedded objects included).
 fn check_refs(value: &Value, path: &str, depth: usize) -> Result<(), StixError> {
+    refs_within(value, depth).map_err(|(mut at, message)| {
+        at.reverse();
+        StixError::new(format!("{path}{}", at.concat()), message)
+    })
+}
+
+/// The walk of `check_refs`. The path of a problem is built only when there is one: each
+/// level adds its segment as the error comes back up (innermost first).
+fn refs_within(value: &Value, depth: usize) -> Result<(), (Vec<String>, &'static str)> {
     if depth > MAX_DEPTH {
-        return Err(StixError::new(path, "nested too deeply"));
+        return Err((Vec::new(), "nested too deeply"));
     }
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                let here = format!("{path}.{key}");
+                let here = |(mut at, m): (Vec<String>, &'static str)| {
+                    at.push(format!(".{key}"));
+                    (at, m)
+                };
                 if key.ends_with("_ref") {
-                    match v.as_str() {
-                        Some(s) if valid_identifier(s, None) => {}
-                        _ => {
-                            return Err(StixError::new(
-                                here,
-                                "must be a STIX identifier (type--UUID)",
-                            ));
-                        }
+                    if !v.as_str().is_some_and(|s| valid_identifier(s, None)) {
+                        return Err(here((Vec::new(), "must be a STIX identifier (type--UUID)")));
                     }
                 } else if key.ends_with("_refs") {
                     let ok = v.as_array().is_some_and(|a| {
@@ -478,20 +504,23 @@ fn check_refs(value: &Value, path: &str, depth: usize) -> Result<(), StixError> 
                             .all(|r| r.as_str().is_some_and(|s| valid_identifier(s, None)))
                     });
                     if !ok {
-                        return Err(StixError::new(
-                            here,
+                        return Err(here((
+                            Vec::new(),
                             "must be a list of STIX identifiers (type--UUID)",
-                        ));
+                        )));
                     }
                 } else {
-                    check_refs(v, &here, depth + 1)?;
+                    refs_within(v, depth + 1).map_err(here)?;
                 }
             }
             Ok(())
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                check_refs(v, &format!("{path}[{i}]"), depth + 1)?;
+                refs_within(v, depth + 1).map_err(|(mut at, m)| {
+                    at.push(format!("[{i}]"));
+                    (at, m)
+                })?;
             }
             Ok(())
         }
@@ -653,6 +682,38 @@ mod tests {
             assert!(!may_leave(Some(t)));
         }
         assert!(!community_readable(None));
+    }
+
+    #[test]
+    fn timestamps_format_as_chrono_does() {
+        let mut us: i64 = -62_135_596_800_000_000; // 0001-01-01
+        let step = 7_777_777_777_777; // about three months, with odd seconds and micros
+        while us < 253_402_300_799_000_000 {
+            let chrono = DateTime::from_timestamp_micros(us)
+                .expect("in range")
+                .to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(format_timestamp(us), chrono);
+            assert_eq!(parse_timestamp(&format_timestamp(us)), Ok(us));
+            us += step;
+        }
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_timestamp(1_767_225_600_000_001),
+            "2026-01-01T00:00:00.000001Z"
+        );
+    }
+
+    #[test]
+    fn a_bad_reference_is_named_by_its_whole_path() {
+        let mut v = indicator();
+        v["extensions"] = json!({"x-ext": {"items": [{"a_ref": "malware--x"}]}});
+        let e = parse_object(v, "objects[4]").expect_err("bad nested ref");
+        assert_eq!(e.path, "objects[4].extensions.x-ext.items[0].a_ref");
+        let mut v = indicator();
+        v["sighting_of_refs"] = json!(["nope"]);
+        let e = parse_object(v, "objects[0]").expect_err("bad refs");
+        assert_eq!(e.path, "objects[0].sighting_of_refs");
+        assert!(e.message.contains("list of STIX identifiers"), "{e}");
     }
 
     #[test]

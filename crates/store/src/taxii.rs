@@ -50,6 +50,19 @@ pub struct StixBatch {
     pub status_id: Option<String>,
 }
 
+/// One request's checked objects, for `Store::add_stix_batches`.
+#[derive(Clone, Debug)]
+pub struct StixAdd {
+    pub batch: StixBatch,
+    pub objects: Vec<NewStixObject>,
+    /// Objects refused before the store (they go into the status as they are).
+    pub failures: Vec<StatusDetail>,
+    pub by: By,
+    /// When the request came, for the status's `request_timestamp`; `None` takes the time of
+    /// the write.
+    pub requested_us: Option<i64>,
+}
+
 /// The outcome of one object of a POST.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusDetail {
@@ -175,89 +188,138 @@ impl Store {
         failures: Vec<StatusDetail>,
         by: &By,
     ) -> Result<StatusRecord, StoreError> {
-        let owner_id = self.org_id(&batch.owner).await?;
-        let mut w = self.begin_write(by).await?;
-        let now = w.now_us;
-        // What is held already of these objects: every version, newest and oldest.
-        let ids: BTreeSet<&str> = objects.iter().map(|o| o.object_id.as_str()).collect();
-        let mut held: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-        let keys: Vec<i64> = ids.iter().map(|id| id_key(&batch.collection, id)).collect();
-        for chunk in keys.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "SELECT object_id, version_us FROM stix_objects WHERE collection = {} AND id_key IN ({})",
-                self.marks(1, 1),
-                self.marks(2, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
-                .bind(&batch.collection);
-            for k in chunk {
-                q = q.bind(*k);
+        let mut statuses = self
+            .add_stix_batches(&[StixAdd {
+                batch: batch.clone(),
+                objects,
+                failures,
+                by: by.clone(),
+                requested_us: None,
+            }])
+            .await?;
+        statuses
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no status for the batch".into()))
+    }
+
+    /// Adds the objects of several requests in one transaction (group commit), in order, as
+    /// if each were added alone: a later request sees the versions an earlier one added.
+    /// Returns each request's status, in order. An error leaves nothing of any of them.
+    pub async fn add_stix_batches(
+        &self,
+        adds: &[StixAdd],
+    ) -> Result<Vec<StatusRecord>, StoreError> {
+        let Some(first_by) = adds.first().map(|a| a.by.clone()) else {
+            return Ok(Vec::new());
+        };
+        let mut owner_ids: BTreeMap<Slug, i64> = BTreeMap::new();
+        for a in adds {
+            if !owner_ids.contains_key(&a.batch.owner) {
+                let id = self.org_id(&a.batch.owner).await?;
+                owner_ids.insert(a.batch.owner.clone(), id);
             }
-            for (id, v) in q.fetch_all(&mut *w.tx).await? {
-                // A key shared by two objects is told apart by the id itself.
-                if ids.contains(id.as_str()) {
-                    held.entry(id).or_default().insert(v);
+        }
+        let mut w = self.begin_write(&first_by).await?;
+        let now = w.now_us;
+        // What is held already of these objects: every version, by collection and id.
+        let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for a in adds {
+            let ids = wanted.entry(a.batch.collection.as_str()).or_default();
+            ids.extend(a.objects.iter().map(|o| o.object_id.as_str()));
+        }
+        // Keys borrow the requests' own strings: no copies per object.
+        let mut held: BTreeMap<(&str, &str), BTreeSet<i64>> = BTreeMap::new();
+        for (collection, ids) in &wanted {
+            let keys: Vec<i64> = ids.iter().map(|id| id_key(collection, id)).collect();
+            for chunk in keys.chunks(INSERT_CHUNK) {
+                let sql = format!(
+                    "SELECT object_id, version_us FROM stix_objects WHERE collection = {} AND id_key IN ({})",
+                    self.marks(1, 1),
+                    self.marks(2, chunk.len())
+                );
+                let mut q =
+                    sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).bind(*collection);
+                for k in chunk {
+                    q = q.bind(*k);
+                }
+                for (id, v) in q.fetch_all(&mut *w.tx).await? {
+                    // A key shared by two objects is told apart by the id itself.
+                    if let Some(id) = ids.get(id.as_str()) {
+                        held.entry((*collection, *id)).or_default().insert(v);
+                    }
                 }
             }
         }
-        let before: BTreeMap<String, (i64, i64)> = held
+        let before: BTreeMap<(&str, &str), (i64, i64)> = held
             .iter()
-            .filter_map(|(id, vs)| Some((id.clone(), (*vs.first()?, *vs.last()?))))
+            .filter_map(|(k, vs)| Some((*k, (*vs.first()?, *vs.last()?))))
             .collect();
-        let mut successes = Vec::with_capacity(objects.len());
-        let mut new_rows: Vec<(NewStixObject, i64)> = Vec::with_capacity(objects.len());
-        for o in objects {
-            let version = o.version_us.unwrap_or(now);
-            let versions = held.entry(o.object_id.clone()).or_default();
-            successes.push(StatusDetail {
-                id: o.object_id.clone(),
-                version: ciphub_domain::stix::format_timestamp(version),
-                message: None,
-            });
-            if versions.insert(version) {
-                new_rows.push((o, version));
+        // Each request's successes, and the rows to insert: (request, object, version).
+        let mut statuses = Vec::with_capacity(adds.len());
+        let mut new_rows: Vec<(usize, &NewStixObject, i64)> =
+            Vec::with_capacity(adds.iter().map(|a| a.objects.len()).sum());
+        let mut added = vec![0usize; adds.len()];
+        for (n, a) in adds.iter().enumerate() {
+            let mut successes = Vec::with_capacity(a.objects.len());
+            for o in &a.objects {
+                let version = o.version_us.unwrap_or(now);
+                let versions = held
+                    .entry((a.batch.collection.as_str(), o.object_id.as_str()))
+                    .or_default();
+                successes.push(StatusDetail {
+                    id: o.object_id.clone(),
+                    version: ciphub_domain::stix::format_timestamp(version),
+                    message: None,
+                });
+                if versions.insert(version) {
+                    new_rows.push((n, o, version));
+                    added[n] += 1;
+                }
             }
+            statuses.push(StatusRecord {
+                id: a.batch.status_id.clone().unwrap_or_default(),
+                collection: a.batch.collection.clone(),
+                owner: a.batch.owner.clone(),
+                created_us: a.requested_us.unwrap_or(now),
+                total: (successes.len() + a.failures.len()) as i64,
+                successes,
+                failures: a.failures.clone(),
+            });
         }
         // Objects whose newest or oldest version changed lose the flag on the old row.
-        let mut touched: Vec<&str> = Vec::new();
-        for (id, versions) in &held {
+        let mut touched: Vec<(&str, &str)> = Vec::new();
+        for (key, versions) in &held {
             let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
                 continue;
             };
-            if let Some((old_first, old_last)) = before.get(id)
+            if let Some((old_first, old_last)) = before.get(key)
                 && (old_first != first || old_last != last)
             {
-                touched.push(id);
+                touched.push(*key);
             }
         }
-        for id in &touched {
+        for (collection, id) in &touched {
             sqlx::query(
                 "UPDATE stix_objects SET is_last = 0, is_first = 0 \
                  WHERE id_key = $3 AND collection = $1 AND object_id = $2 AND (is_last = 1 OR is_first = 1)",
             )
-            .bind(&batch.collection)
-            .bind(*id)
-            .bind(id_key(&batch.collection, id))
+            .bind(collection)
+            .bind(id)
+            .bind(id_key(collection, id))
             .execute(&mut *w.tx)
             .await?;
         }
         for chunk in new_rows.chunks(INSERT_CHUNK) {
-            let mut sql = String::from(
+            let sql = self.insert_rows(
                 "INSERT INTO stix_objects (collection, object_id, id_key, object_type, spec_version, \
-                 version_us, added_us, is_last, is_first, tlp, owner_org_id, alert_id, origin, body) VALUES ",
+                 version_us, added_us, is_last, is_first, tlp, owner_org_id, alert_id, origin, body)",
+                chunk.len(),
+                14,
             );
-            for i in 0..chunk.len() {
-                let b = i * 14;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(&self.marks(b + 1, 14));
-                sql.push(')');
-            }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (o, version) in chunk {
-                let versions = &held[&o.object_id];
+            for (n, o, version) in chunk {
+                let batch = &adds[*n].batch;
+                let versions = &held[&(batch.collection.as_str(), o.object_id.as_str())];
                 let last = versions.last() == Some(version);
                 let first = versions.first() == Some(version);
                 q = q
@@ -271,7 +333,7 @@ impl Store {
                     .bind(i64::from(last))
                     .bind(i64::from(first))
                     .bind(o.tlp.map(|t| t.as_str()).unwrap_or(""))
-                    .bind(owner_id)
+                    .bind(owner_ids[&batch.owner])
                     .bind(batch.alert_id)
                     .bind(&batch.origin)
                     .bind(&o.body);
@@ -279,61 +341,67 @@ impl Store {
             q.execute(&mut *w.tx).await?;
         }
         // Rows of touched objects that are still the newest or oldest get the flag back.
-        for id in &touched {
-            let versions = &held[*id];
+        for key in &touched {
+            let (collection, id) = key;
+            let versions = &held[key];
             for (flag, v) in [("is_last", versions.last()), ("is_first", versions.first())] {
                 let Some(v) = v else { continue };
                 let sql = format!(
                     "UPDATE stix_objects SET {flag} = 1 WHERE id_key = $4 AND collection = $1 AND object_id = $2 AND version_us = $3"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&batch.collection)
-                    .bind(*id)
+                    .bind(collection)
+                    .bind(id)
                     .bind(*v)
-                    .bind(id_key(&batch.collection, id))
+                    .bind(id_key(collection, id))
                     .execute(&mut *w.tx)
                     .await?;
             }
         }
-        let status = StatusRecord {
-            id: batch.status_id.clone().unwrap_or_default(),
-            collection: batch.collection.clone(),
-            owner: batch.owner.clone(),
-            created_us: now,
-            total: (successes.len() + failures.len()) as i64,
-            successes,
-            failures,
-        };
-        if batch.status_id.is_some() {
-            sqlx::query(
-                "INSERT INTO taxii_status (id, collection, owner_org_id, created_us, total, successes, failures) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        let recorded: Vec<&StatusRecord> = statuses
+            .iter()
+            .zip(adds)
+            .filter(|(_, a)| a.batch.status_id.is_some())
+            .map(|(s, _)| s)
+            .collect();
+        for chunk in recorded.chunks(INSERT_CHUNK) {
+            let sql = self.insert_rows(
+                "INSERT INTO taxii_status (id, collection, owner_org_id, created_us, total, successes, failures)",
+                chunk.len(),
+                7,
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q
+                    .bind(&s.id)
+                    .bind(&s.collection)
+                    .bind(owner_ids[&s.owner])
+                    .bind(s.created_us)
+                    .bind(s.total)
+                    .bind(serde_json::to_string(&s.successes).unwrap_or_default())
+                    .bind(serde_json::to_string(&s.failures).unwrap_or_default());
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        for ((a, added), status) in adds.iter().zip(added).zip(&statuses) {
+            let batch = &a.batch;
+            w.audit_by(
+                &a.by,
+                "stix.add",
+                "collection",
+                &batch.collection,
+                serde_json::json!({
+                    "origin": batch.origin,
+                    "added": added,
+                    "accepted": status.successes.len(),
+                    "refused": status.failures.len(),
+                    "status": batch.status_id,
+                }),
             )
-            .bind(&status.id)
-            .bind(&status.collection)
-            .bind(owner_id)
-            .bind(now)
-            .bind(status.total)
-            .bind(serde_json::to_string(&status.successes).unwrap_or_default())
-            .bind(serde_json::to_string(&status.failures).unwrap_or_default())
-            .execute(&mut *w.tx)
             .await?;
         }
-        w.audit(
-            "stix.add",
-            "collection",
-            &batch.collection,
-            serde_json::json!({
-                "origin": batch.origin,
-                "added": new_rows.len(),
-                "accepted": status.successes.len(),
-                "refused": status.failures.len(),
-                "status": batch.status_id,
-            }),
-        )
-        .await?;
         w.commit().await?;
-        Ok(status)
+        Ok(statuses)
     }
 
     /// A status resource, for the organization that posted it.
@@ -683,6 +751,22 @@ impl Store {
     /// Placeholders for `n` values bound in order from the `from`th. SQLite gets anonymous
     /// `?`s: binding numbered ones costs time that grows with the square of their number
     /// (each bind looks its name up in a list), which a 1,400-value INSERT feels.
+    /// `head VALUES (...), (...)` with placeholders for `rows` rows of `per_row` values.
+    fn insert_rows(&self, head: &str, rows: usize, per_row: usize) -> String {
+        let mut sql = String::with_capacity(head.len() + 8 + rows * (per_row * 4 + 3));
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&self.marks(i * per_row + 1, per_row));
+            sql.push(')');
+        }
+        sql
+    }
+
     fn marks(&self, from: usize, n: usize) -> String {
         match self.backend {
             crate::Backend::Sqlite => vec!["?"; n].join(", "),

@@ -8,7 +8,7 @@ use ciphub_domain::Slug;
 use ciphub_domain::alert::{Audience, Scope};
 use ciphub_domain::report::Tlp;
 use ciphub_domain::stix::community_readable;
-use ciphub_store::{By, NewAlert, NewStixObject, StixBatch, StixQuery, VersionFilter};
+use ciphub_store::{By, NewAlert, NewStixObject, StixAdd, StixBatch, StixQuery, VersionFilter};
 
 use super::helpers::jp_db;
 
@@ -247,6 +247,87 @@ async fn version_flags_hold_in_any_order_and_after_deletes() {
     );
     assert_eq!(of(versions(false, true)).await, [20]);
     assert_eq!(of(versions(true, false)).await, [10]);
+}
+
+#[tokio::test]
+async fn requests_written_together_keep_their_own_statuses_and_order() {
+    let db = jp_db().await;
+    let s = &db.store;
+    let request = |owner: &str, status: &str, objects: Vec<NewStixObject>| StixAdd {
+        batch: StixBatch {
+            status_id: Some(status.to_owned()),
+            ..batch(owner, "taxii")
+        },
+        objects,
+        failures: vec![],
+        by: By::system(),
+        requested_us: Some(5),
+    };
+    // Three requests in one transaction: the second adds a newer version of the first's
+    // object and repeats one version, the third is another organization's.
+    let statuses = s
+        .add_stix_batches(&[
+            request("nisc", "s1", vec![object(1, 10, Some(Tlp::Green))]),
+            request(
+                "nisc",
+                "s2",
+                vec![
+                    object(1, 20, Some(Tlp::Green)),
+                    object(1, 10, Some(Tlp::Green)),
+                ],
+            ),
+            request("mhlw", "s3", vec![object(2, 10, Some(Tlp::Amber))]),
+        ])
+        .await
+        .expect("add");
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|st| st.successes.len())
+            .collect::<Vec<_>>(),
+        [1, 2, 1]
+    );
+    assert_eq!(statuses[1].created_us, 5);
+    for (id, owner, n) in [("s1", "nisc", 1), ("s2", "nisc", 2), ("s3", "mhlw", 1)] {
+        let st = s
+            .stix_status(id, &slug(owner))
+            .await
+            .expect("read")
+            .expect("held");
+        assert_eq!(st.successes.len(), n, "{id}");
+        assert_eq!(st.created_us, 5);
+    }
+    assert!(
+        s.stix_status("s3", &slug("nisc"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let versions = |first: bool, last: bool, all: bool| StixQuery {
+        versions: VersionFilter {
+            first,
+            last,
+            all,
+            ..VersionFilter::default()
+        },
+        limit: 10,
+        ..StixQuery::default()
+    };
+    let of = |q: StixQuery| async move {
+        s.stix_page(C, &slug("nisc"), &q, false)
+            .await
+            .expect("page")
+            .rows
+            .iter()
+            .map(|r| (r.object_id.clone(), r.version_us))
+            .collect::<Vec<_>>()
+    };
+    let one = object(1, 0, None).object_id;
+    assert_eq!(of(versions(false, true, false)).await, [(one.clone(), 20)]);
+    assert_eq!(of(versions(true, false, false)).await, [(one.clone(), 10)]);
+    assert_eq!(of(versions(false, false, true)).await.len(), 2);
+    // An empty group is nothing to do.
+    assert!(s.add_stix_batches(&[]).await.expect("empty").is_empty());
 }
 
 #[tokio::test]
