@@ -60,6 +60,8 @@ pub struct TaxiiSection {
     pub max_page: Option<u32>,
     /// Requests per credential per minute (default 1200).
     pub requests_per_minute: Option<u32>,
+    /// Bytes of checked envelopes waiting to be written (default 67108864).
+    pub queue_bytes: Option<usize>,
     /// This instance's name, in the ids of its STIX exports and its MISP feed (default "ciphub").
     pub instance_name: Option<String>,
     /// How often due federations are looked for (default 5s).
@@ -244,6 +246,9 @@ impl FileConfig {
             }
             if let Some(n) = t.requests_per_minute {
                 c.taxii.requests_per_minute = positive("requests_per_minute", n as usize)? as u32;
+            }
+            if let Some(n) = t.queue_bytes {
+                c.taxii.queue_bytes = positive("queue_bytes", n)?;
             }
             if let Some(name) = &t.instance_name {
                 c.instance_name = name.clone();

@@ -11,6 +11,7 @@ mod auth;
 mod egress;
 mod error;
 pub mod federation;
+pub mod intake;
 pub mod jobs;
 mod json;
 mod limits;
@@ -142,6 +143,8 @@ pub struct AppState {
     alert_export: Arc<tokio::sync::Mutex<()>>,
     /// The client federations call other TAXII servers with.
     federation_http: reqwest::Client,
+    /// Posted STIX objects on their way to the store.
+    pub taxii_intake: Arc<intake::Intake>,
 }
 
 impl AppState {
@@ -168,8 +171,6 @@ impl AppState {
             .build()
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
         Ok(Self {
-            store,
-            config: Arc::new(config),
             login_limiter,
             mailer,
             http,
@@ -177,6 +178,9 @@ impl AppState {
             taxii_rate: Arc::default(),
             alert_export: Arc::default(),
             federation_http: federation::client()?,
+            taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
+            store,
+            config: Arc::new(config),
         })
     }
 
@@ -214,9 +218,12 @@ pub async fn serve(
         // Live streams end now; other requests finish.
         let _ = closing.send(true);
     };
+    let intake = state.taxii_intake.clone();
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
+    // Posted objects still queued are written before the server is done.
+    intake.flush().await;
     listener_task.abort();
     if let Some(w) = worker {
         w.abort();

@@ -6,6 +6,7 @@
 //! (read-only: the alerts the caller's organization received or sent, as STIX).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,13 +20,16 @@ use base64::Engine;
 use ciphub_domain::policy::{Action, check};
 use ciphub_domain::stix::{self, format_timestamp, parse_timestamp};
 use ciphub_store::{
-    By, NewStixObject, StatusDetail, StatusRecord, StixBatch, StixQuery, StixRow, VersionFilter,
+    By, NewStixObject, StatusDetail, StatusRecord, StixAdd, StixBatch, StixQuery, StixRow,
+    VersionFilter,
 };
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
+use crate::intake::Held;
 
 /// The TAXII 2.1 media type.
 pub const MEDIA_TAXII: &str = "application/taxii+json;version=2.1";
@@ -53,6 +57,9 @@ pub struct TaxiiLimits {
     pub max_page: u32,
     /// Requests per credential per minute.
     pub requests_per_minute: u32,
+    /// Bytes of checked envelopes waiting to be written (`crate::intake`); a POST that finds
+    /// the queue full waits for room.
+    pub queue_bytes: usize,
 }
 
 impl Default for TaxiiLimits {
@@ -62,6 +69,7 @@ impl Default for TaxiiLimits {
             max_objects: 1_000,
             max_page: 1_000,
             requests_per_minute: 1_200,
+            queue_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -675,64 +683,96 @@ pub async fn post_objects(
                 limits.max_content_length
             ))
         })?;
-    let envelope: Value = serde_json::from_slice(&body).map_err(|e| {
-        TaxiiError::new(
-            StatusCode::BAD_REQUEST,
-            "Invalid envelope",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    let Some(items) = envelope.get("objects").and_then(Value::as_array) else {
-        return Err(TaxiiError::new(
-            StatusCode::BAD_REQUEST,
-            "Invalid envelope",
-            "objects: missing or not a list; send {\"objects\": [...]}",
-        ));
+    let requested_us = ciphub_store::clock::to_us(state.store.clock().now());
+    let (accepted, failures) = check_envelope(&body, limits.max_objects)?;
+    let add = StixAdd {
+        batch: StixBatch {
+            collection: c.alias.to_owned(),
+            owner: authed.0.org.clone(),
+            origin: "taxii".to_owned(),
+            alert_id: None,
+            status_id: Some(uuid::Uuid::new_v4().to_string()),
+        },
+        objects: accepted,
+        failures,
+        by: By::actor(&authed.actor()),
+        requested_us: Some(requested_us),
     };
-    if items.len() > limits.max_objects {
+    let held = state
+        .taxii_intake
+        .submit(add, body.len())
+        .await
+        .map_err(|e| TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", e))?;
+    Ok((StatusCode::ACCEPTED, held_json(&held)).into_response())
+}
+
+/// The envelope `{"objects": [...]}` of a POST, each object checked: the valid ones, and a
+/// failure naming the problem for each other one. The objects' text is kept as it came.
+fn check_envelope(
+    body: &[u8],
+    max_objects: usize,
+) -> Result<(Vec<NewStixObject>, Vec<StatusDetail>), TaxiiError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        objects: Option<&'a RawValue>,
+    }
+    let invalid = |d: String| TaxiiError::new(StatusCode::BAD_REQUEST, "Invalid envelope", d);
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the body is not a JSON envelope: {e}")))?;
+    let items: Vec<&RawValue> = envelope
+        .objects
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .ok_or_else(|| {
+            invalid("objects: missing or not a list; send {\"objects\": [...]}".into())
+        })?;
+    if items.len() > max_objects {
         return Err(too_large(format!(
-            "{} objects in one envelope; at most {}",
-            items.len(),
-            limits.max_objects
+            "{} objects in one envelope; at most {max_objects}",
+            items.len()
         )));
     }
     let mut accepted = Vec::with_capacity(items.len());
     let mut failures = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match to_new_object(item.clone(), &format!("objects[{i}]")) {
+    for (i, raw) in items.into_iter().enumerate() {
+        match check_one(i, raw) {
             Ok(o) => accepted.push(o),
-            Err(e) => failures.push(StatusDetail {
-                id: item
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                version: item
-                    .get("modified")
-                    .or_else(|| item.get("created"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                message: Some(e.to_string()),
-            }),
+            Err(f) => failures.push(f),
         }
     }
-    let status = state
-        .store
-        .add_stix_objects(
-            &StixBatch {
-                collection: c.alias.to_owned(),
-                owner: authed.0.org.clone(),
-                origin: "taxii".to_owned(),
-                alert_id: None,
-                status_id: Some(uuid::Uuid::new_v4().to_string()),
-            },
-            accepted,
-            failures,
-            &By::actor(&authed.actor()),
-        )
-        .await?;
-    Ok((StatusCode::ACCEPTED, status_json(&status)).into_response())
+    Ok((accepted, failures))
+}
+
+/// The `i`th object of an envelope, checked; a failure names the problem.
+fn check_one(i: usize, raw: &RawValue) -> Result<NewStixObject, StatusDetail> {
+    let mut path = String::with_capacity(16);
+    let _ = write!(path, "objects[{i}]");
+    to_new_object_raw(raw, &path).map_err(|e| {
+        let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        StatusDetail {
+            id: text("id").unwrap_or_default(),
+            version: text("modified")
+                .or_else(|| text("created"))
+                .unwrap_or_default(),
+            message: Some(e.to_string()),
+        }
+    })
+}
+
+/// A checked object as the store takes it, its text kept as it came.
+fn to_new_object_raw(raw: &RawValue, path: &str) -> Result<NewStixObject, stix::StixError> {
+    let v: Value = serde_json::from_str(raw.get())
+        .map_err(|e| stix::StixError::new(path, format!("not JSON: {e}")))?;
+    let o = stix::parse_object(v, path)?;
+    Ok(NewStixObject {
+        body: raw.get().to_owned(),
+        object_id: o.id,
+        object_type: o.object_type,
+        spec_version: o.spec_version,
+        version_us: o.version_us,
+        tlp: o.tlp,
+    })
 }
 
 fn too_large(description: String) -> TaxiiError {
@@ -743,28 +783,40 @@ fn too_large(description: String) -> TaxiiError {
     )
 }
 
-fn status_json(s: &StatusRecord) -> Response {
+fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
     taxii_json(json!({
         "id": s.id,
-        "status": "complete",
+        "status": if pendings.is_empty() { "complete" } else { "pending" },
         "request_timestamp": format_timestamp(s.created_us),
         "total_count": s.total,
         "success_count": s.successes.len(),
         "failure_count": s.failures.len(),
-        "pending_count": 0,
+        "pending_count": pendings.len(),
         "successes": s.successes,
         "failures": s.failures,
+        "pendings": pendings,
     }))
 }
 
-/// `GET .../status/{id}/`: for the organization that posted.
+fn held_json(h: &Held) -> Response {
+    match h {
+        Held::Pending(s, pendings) => status_json(s, pendings),
+        Held::Failed(s, _) => status_json(s, &[]),
+    }
+}
+
+/// `GET .../status/{id}/`: for the organization that posted; from the intake while its
+/// objects wait to be written, then from the store.
 pub async fn get_status(
     State(state): State<AppState>,
     authed: Authed,
     Path(id): Path<String>,
 ) -> Result<Response, TaxiiError> {
+    if let Some(h) = state.taxii_intake.held(&id, &authed.0.org) {
+        return Ok(held_json(&h));
+    }
     match state.store.stix_status(&id, &authed.0.org).await? {
-        Some(s) => Ok(status_json(&s)),
+        Some(s) => Ok(status_json(&s, &[])),
         None => Err(TaxiiError::new(
             StatusCode::NOT_FOUND,
             "Status not found",

@@ -48,6 +48,8 @@ fn indicator(run: &str, n: usize) -> Value {
 struct Target {
     name: &'static str,
     objects_url: String,
+    /// The status resource's address, with `{id}` for its id.
+    status_url: String,
     user: String,
     password: String,
 }
@@ -61,6 +63,7 @@ async fn add_then_read(
     page: u32,
 ) -> anyhow::Result<(f64, f64, usize)> {
     let started = Instant::now();
+    let mut pending = Vec::new();
     for body in envelopes {
         let resp = client
             .post(&t.objects_url)
@@ -79,8 +82,30 @@ async fn add_then_read(
         if s["failure_count"].as_u64() != Some(0) {
             bail!("{}: objects refused: {text}", t.name);
         }
+        match s["status"].as_str() {
+            Some("complete") => {}
+            Some("pending") => pending.push(s["id"].as_str().unwrap_or_default().to_owned()),
+            _ => bail!("{}: not a status: {text}", t.name),
+        }
+    }
+    // A server that answers `pending` has added the objects when the status says complete.
+    // Its writer keeps the order requests came in, so the last status is waited for, then
+    // (after the clock stops) every status is checked.
+    if let Some(last) = pending.last() {
+        while status_of(client, t, last).await?["status"] != "complete" {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     let add = started.elapsed().as_secs_f64();
+    for id in &pending {
+        let s = status_of(client, t, id).await?;
+        if s["status"] != "complete"
+            || s["failure_count"] != 0
+            || s["success_count"] != s["total_count"]
+        {
+            bail!("{}: status {id} after the last was complete: {s}", t.name);
+        }
+    }
     let started = Instant::now();
     let mut read = 0;
     let mut next: Option<String> = None;
@@ -109,10 +134,31 @@ async fn add_then_read(
     Ok((add, started.elapsed().as_secs_f64(), read))
 }
 
+/// A status resource of `t`.
+async fn status_of(client: &reqwest::Client, t: &Target, id: &str) -> anyhow::Result<Value> {
+    let url = t.status_url.replace("{id}", id);
+    let resp = client
+        .get(&url)
+        .basic_auth(&t.user, Some(&t.password))
+        .header("Accept", TAXII)
+        .send()
+        .await?;
+    let status = resp.status();
+    if !status.is_success() {
+        bail!(
+            "{}: GET {url} answered {status}: {}",
+            t.name,
+            resp.text().await?
+        );
+    }
+    Ok(resp.json().await?)
+}
+
 /// medallion on a free loopback port with a fresh memory backend; killed when dropped.
 struct Medallion {
     child: std::process::Child,
     objects_url: String,
+    status_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -161,6 +207,7 @@ async fn start_medallion(command: &str, page: u32) -> anyhow::Result<Medallion> 
     let m = Medallion {
         child,
         objects_url: format!("{base}/api1/collections/{collection}/objects/"),
+        status_url: format!("{base}/api1/status/{{id}}/"),
         _dir: dir,
     };
     let client = reqwest::Client::new();
@@ -242,6 +289,7 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
             "{}/taxii2/ciphub/collections/community/objects/",
             server.base
         ),
+        status_url: format!("{}/taxii2/ciphub/status/{{id}}/", server.base),
         user: user.to_string(),
         password: token.clone(),
     };
@@ -250,6 +298,7 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
             let theirs = Target {
                 name: "medallion",
                 objects_url: m.objects_url.clone(),
+                status_url: m.status_url.clone(),
                 user: "bench".into(),
                 password: "bench-password".into(),
             };

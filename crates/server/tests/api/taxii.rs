@@ -78,7 +78,46 @@ async fn post(app: &TestApp, user: &str, collection: &str, objects: Vec<Value>) 
     .await;
     assert_eq!(resp.status(), 202);
     assert_eq!(resp.headers()["content-type"], TAXII);
+    let first: Value = resp.json().await.expect("status");
+    wait_complete(app, user, first).await
+}
+
+/// The status resource `status` names, read again as `user`.
+async fn status_of(app: &TestApp, user: &str, status: &Value) -> Value {
+    let id = status["id"].as_str().expect("status id");
+    let resp = taxii(
+        app,
+        user,
+        Method::GET,
+        &format!("{}/status/{id}/", root(app)),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
     resp.json().await.expect("status")
+}
+
+/// The status a POST answered, polled until it is complete.
+async fn wait_complete(app: &TestApp, user: &str, first: Value) -> Value {
+    let id = first["id"].as_str().expect("status id").to_owned();
+    let total = first["total_count"].as_u64().expect("total");
+    let counted = ["success_count", "failure_count", "pending_count"]
+        .iter()
+        .map(|k| first[k].as_u64().expect("count"))
+        .sum::<u64>();
+    assert_eq!(counted, total, "{first}");
+    let mut status = first;
+    for _ in 0..2_000 {
+        if status["status"] == "complete" {
+            assert_eq!(status["id"], id.as_str());
+            assert_eq!(status["pending_count"], 0, "{status}");
+            return status;
+        }
+        assert_eq!(status["status"], "pending", "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        status = status_of(app, user, &status).await;
+    }
+    panic!("status {id} still pending after 10 s: {status}");
 }
 
 /// Every object a query gives, following `next`, with the number of pages.
@@ -121,6 +160,8 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
         max_objects: 3,
         max_page: 1_000,
         requests_per_minute: 40,
+        // Room for one envelope: each POST waits until the one before it is written.
+        queue_bytes: 1,
     };
     let app = spawn_app_with(config).await;
     let resp = taxii(&app, "admin", Method::GET, &app.url("/taxii2/"), None).await;
@@ -324,21 +365,7 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
             .expect("message")
             .contains("objects[1].pattern")
     );
-    let polled: Value = taxii(
-        &app,
-        "admin",
-        Method::GET,
-        &format!(
-            "{}/status/{}/",
-            root(&app),
-            status["id"].as_str().expect("id")
-        ),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("status");
+    let polled = status_of(&app, "admin", &status).await;
     assert_eq!(polled["status"], "complete");
     assert_eq!(polled["total_count"], 2);
     // Another organization cannot read the status.
@@ -450,6 +477,85 @@ async fn paging_never_skips_or_repeats_objects_added_at_the_same_time() {
     )
     .await;
     assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn posts_answer_pending_and_concurrent_ones_are_written_in_order() {
+    let app = spawn_app().await;
+    // The answer lists what waits to be written; the status turns complete once it is.
+    let resp = taxii(
+        &app,
+        "reporter",
+        Method::POST,
+        &objects_url(&app, "community"),
+        Some(json!({ "objects": [indicator(900, "2026-01-01T00:00:00.000Z", GREEN)] })),
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+    let first: Value = resp.json().await.expect("status");
+    assert_eq!(first["status"], "pending", "{first}");
+    assert_eq!(first["pending_count"], 1);
+    assert_eq!(
+        first["pendings"][0]["id"],
+        "indicator--00000000-0000-4000-8000-000000000900"
+    );
+    assert_eq!(
+        first["pendings"][0]["version"],
+        "2026-01-01T00:00:00.000000Z"
+    );
+    // Waiting for the queue (as the server does when it stops) leaves nothing pending.
+    app.state.taxii_intake.flush().await;
+    let done = status_of(&app, "reporter", &first).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["success_count"], 1);
+    assert_eq!(done["request_timestamp"], first["request_timestamp"]);
+
+    // Twenty clients at once, each with its own object and a version of a shared one: the
+    // writer groups them into few transactions, and every version and flag is right.
+    let posts = (0..20u32).map(|n| {
+        let app = &app;
+        async move {
+            let shared = indicator(1, &format!("2026-01-01T00:00:{n:02}.000Z"), GREEN);
+            post(
+                app,
+                "reporter",
+                "community",
+                vec![
+                    indicator(100 + n, "2026-01-01T00:00:00.000Z", GREEN),
+                    shared,
+                ],
+            )
+            .await
+        }
+    });
+    for status in futures_util::future::join_all(posts).await {
+        assert_eq!(status["success_count"], 2, "{status}");
+    }
+    let id = "indicator--00000000-0000-4000-8000-000000000001";
+    let (all, _) = read_all(
+        &app,
+        "mhlw-admin",
+        "community",
+        &format!("match[id]={id}&match[version]=all"),
+    )
+    .await;
+    assert_eq!(all.len(), 20);
+    for (which, expected) in [
+        ("last", "2026-01-01T00:00:19.000Z"),
+        ("first", "2026-01-01T00:00:00.000Z"),
+    ] {
+        let (one, _) = read_all(
+            &app,
+            "mhlw-admin",
+            "community",
+            &format!("match[id]={id}&match[version]={which}"),
+        )
+        .await;
+        assert_eq!(one.len(), 1, "{which}");
+        assert_eq!(one[0]["modified"], expected, "{which}");
+    }
+    let (mine, _) = read_all(&app, "mhlw-admin", "community", "match[type]=indicator").await;
+    assert_eq!(mine.len(), 22, "the newest version of each object");
 }
 
 #[tokio::test]
@@ -1075,6 +1181,8 @@ async fn two_instances_federate_both_ways_and_survive_a_restart() {
     .await;
     let out = federation::run_one(&here.state, &push).await.expect("run");
     assert_eq!((out.moved, out.error), (1, None));
+    // The remote answered `pending`; its queue is written before it is read.
+    there.state.taxii_intake.flush().await;
     let remote = community_ids(&there, "coordinator").await;
     assert!(remote.contains(indicator(50, "", "")["id"].as_str().expect("id")));
     assert!(!remote.contains(indicator(51, "", "")["id"].as_str().expect("id")));
