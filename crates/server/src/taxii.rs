@@ -784,18 +784,41 @@ fn too_large(description: String) -> TaxiiError {
 }
 
 fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
-    taxii_json(json!({
-        "id": s.id,
-        "status": if pendings.is_empty() { "complete" } else { "pending" },
-        "request_timestamp": format_timestamp(s.created_us),
-        "total_count": s.total,
-        "success_count": s.successes.len(),
-        "failure_count": s.failures.len(),
-        "pending_count": pendings.len(),
-        "successes": s.successes,
-        "failures": s.failures,
-        "pendings": pendings,
-    }))
+    /// A status resource, serialized straight from the record (it can list thousands of
+    /// objects, which a `Value` would first copy).
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        id: &'a str,
+        status: &'static str,
+        request_timestamp: String,
+        total_count: i64,
+        success_count: usize,
+        failure_count: usize,
+        pending_count: usize,
+        successes: &'a [StatusDetail],
+        failures: &'a [StatusDetail],
+        pendings: &'a [StatusDetail],
+    }
+    let body = Body {
+        id: &s.id,
+        status: if pendings.is_empty() {
+            "complete"
+        } else {
+            "pending"
+        },
+        request_timestamp: format_timestamp(s.created_us),
+        total_count: s.total,
+        success_count: s.successes.len(),
+        failure_count: s.failures.len(),
+        pending_count: pendings.len(),
+        successes: &s.successes,
+        failures: &s.failures,
+        pendings,
+    };
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
+    resp
 }
 
 fn held_json(h: &Held) -> Response {

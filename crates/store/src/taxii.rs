@@ -229,8 +229,17 @@ impl Store {
         }
         // Keys borrow the requests' own strings: no copies per object.
         let mut held: BTreeMap<(&str, &str), BTreeSet<i64>> = BTreeMap::new();
+        // Each object's key, hashed once.
+        let mut key_of: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for (collection, ids) in &wanted {
-            let keys: Vec<i64> = ids.iter().map(|id| id_key(collection, id)).collect();
+            let keys: Vec<i64> = ids
+                .iter()
+                .map(|id| {
+                    let key = id_key(collection, id);
+                    key_of.insert((*collection, *id), key);
+                    key
+                })
+                .collect();
             for chunk in keys.chunks(INSERT_CHUNK) {
                 let sql = format!(
                     "SELECT object_id, version_us FROM stix_objects WHERE collection = {} AND id_key IN ({})",
@@ -325,7 +334,7 @@ impl Store {
                 q = q
                     .bind(&batch.collection)
                     .bind(&o.object_id)
-                    .bind(id_key(&batch.collection, &o.object_id))
+                    .bind(key_of[&(batch.collection.as_str(), o.object_id.as_str())])
                     .bind(&o.object_type)
                     .bind(&o.spec_version)
                     .bind(*version)

@@ -54,14 +54,21 @@ struct Target {
     password: String,
 }
 
-/// Posts every envelope, then reads everything back `page` at a time; returns the seconds of
-/// each phase and the objects read.
+/// Posts every envelope, then (with `read`) reads everything back `page` at a time; returns
+/// the seconds of each phase and the objects read.
 async fn add_then_read(
     client: &reqwest::Client,
     t: &Target,
-    envelopes: &[String],
-    page: u32,
+    envelopes: &[axum::body::Bytes],
+    page: Option<u32>,
 ) -> anyhow::Result<(f64, f64, usize)> {
+    /// What the client reads of a status (the rest is skipped, not built).
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: String,
+        status: String,
+        failure_count: u64,
+    }
     let started = Instant::now();
     let mut pending = Vec::new();
     for body in envelopes {
@@ -78,13 +85,14 @@ async fn add_then_read(
         if status.as_u16() != 202 {
             bail!("{}: POST answered {status}: {text}", t.name);
         }
-        let s: Value = serde_json::from_str(&text)?;
-        if s["failure_count"].as_u64() != Some(0) {
+        let s: Head = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a status: {text}", t.name))?;
+        if s.failure_count != 0 {
             bail!("{}: objects refused: {text}", t.name);
         }
-        match s["status"].as_str() {
-            Some("complete") => {}
-            Some("pending") => pending.push(s["id"].as_str().unwrap_or_default().to_owned()),
+        match s.status.as_str() {
+            "complete" => {}
+            "pending" => pending.push(s.id),
             _ => bail!("{}: not a status: {text}", t.name),
         }
     }
@@ -106,6 +114,9 @@ async fn add_then_read(
             bail!("{}: status {id} after the last was complete: {s}", t.name);
         }
     }
+    let Some(page) = page else {
+        return Ok((add, 0.0, 0));
+    };
     let started = Instant::now();
     let mut read = 0;
     let mut next: Option<String> = None;
@@ -227,16 +238,12 @@ async fn start_medallion(command: &str, page: u32) -> anyhow::Result<Medallion> 
     bail!("medallion did not answer on {base}")
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-/// Runs the comparison, then the large-collection pages.
-pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
-    if load.envelope == 0 || load.objects == 0 || load.page == 0 || load.samples == 0 {
-        bail!("--objects, --envelope, --page and --samples must be at least 1");
-    }
-    let (store, _profile, _scratch) = scratch_store(load.database_url.clone()).await?;
+/// ciphub in this process on a scratch store (or `database_url`), with a user and token.
+async fn start_ciphub(
+    database_url: Option<String>,
+    load: &TaxiiLoad,
+) -> anyhow::Result<(ciphub_store::Store, tempfile::TempDir, InProcess, Target)> {
+    let (store, _profile, scratch) = scratch_store(database_url).await?;
     let nisc = Slug::parse("nisc")?;
     let user = UserName::parse("bench-analyst")?;
     store
@@ -263,6 +270,29 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
     config.taxii.requests_per_minute = u32::MAX;
     config.taxii.max_page = load.page.max(100);
     let server = InProcess::start_with(&store, config).await?;
+    let target = Target {
+        name: "ciphub",
+        objects_url: format!(
+            "{}/taxii2/ciphub/collections/community/objects/",
+            server.base
+        ),
+        status_url: format!("{}/taxii2/ciphub/status/{{id}}/", server.base),
+        user: user.to_string(),
+        password: token,
+    };
+    Ok((store, scratch, server, target))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Runs the comparison, then the large-collection pages.
+pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
+    if load.envelope == 0 || load.objects == 0 || load.page == 0 || load.samples == 0 {
+        bail!("--objects, --envelope, --page and --samples must be at least 1");
+    }
+    let (store, _scratch, server, ours) = start_ciphub(load.database_url.clone(), &load).await?;
     let medallion = if load.medallion == "none" {
         None
     } else {
@@ -271,9 +301,9 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
 
     let run = uuid::Uuid::new_v4().to_string();
     let objects: Vec<Value> = (0..load.objects).map(|n| indicator(&run, n)).collect();
-    let envelopes: Vec<String> = objects
+    let envelopes: Vec<axum::body::Bytes> = objects
         .chunks(load.envelope)
-        .map(|c| json!({ "objects": c }).to_string())
+        .map(|c| json!({ "objects": c }).to_string().into())
         .collect();
     let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
     println!(
@@ -283,32 +313,36 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
         load.envelope,
         load.page
     );
-    let ours = Target {
-        name: "ciphub",
-        objects_url: format!(
-            "{}/taxii2/ciphub/collections/community/objects/",
-            server.base
-        ),
-        status_url: format!("{}/taxii2/ciphub/status/{{id}}/", server.base),
-        user: user.to_string(),
-        password: token.clone(),
+    let medallion_target = |m: &Medallion| Target {
+        name: "medallion",
+        objects_url: m.objects_url.clone(),
+        status_url: m.status_url.clone(),
+        user: "bench".into(),
+        password: "bench-password".into(),
     };
     let peer = match &medallion {
         Some(m) => {
-            let theirs = Target {
-                name: "medallion",
-                objects_url: m.objects_url.clone(),
-                status_url: m.status_url.clone(),
-                user: "bench".into(),
-                password: "bench-password".into(),
-            };
-            Some(add_then_read(&client, &theirs, &envelopes, load.page).await?)
+            {
+                let throwaway = start_medallion(&load.medallion, load.page).await?;
+                add_then_read(&client, &medallion_target(&throwaway), &envelopes, None).await?;
+            }
+            let theirs = medallion_target(m);
+            Some(add_then_read(&client, &theirs, &envelopes, Some(load.page)).await?)
         }
         None => None,
     };
     // medallion stops before ciphub runs, so the two never share the machine.
     drop(medallion);
-    let (c_add, c_read, c_n) = add_then_read(&client, &ours, &envelopes, load.page).await?;
+    {
+        // The warm-up instance has its own scratch database, and it is gone (server stopped,
+        // files deleted) before the timing starts.
+        let (store, dir, throwaway, warm) = start_ciphub(None, &load).await?;
+        add_then_read(&client, &warm, &envelopes, None).await?;
+        throwaway.stop().await?;
+        store.close().await;
+        drop(dir);
+    }
+    let (c_add, c_read, c_n) = add_then_read(&client, &ours, &envelopes, Some(load.page)).await?;
     if c_n != load.objects {
         bail!("ciphub read back {c_n} of {}", load.objects);
     }
@@ -356,7 +390,7 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
             .add_stix_objects(
                 &StixBatch {
                     collection: ciphub_server::taxii::COMMUNITY_ALIAS.into(),
-                    owner: nisc.clone(),
+                    owner: Slug::parse("nisc")?,
                     origin: "bench".into(),
                     alert_id: None,
                     status_id: None,
