@@ -98,6 +98,32 @@ async fn federate_and_misp_commands() {
         .await
         .expect("post");
     assert_eq!(posted.status(), 202);
+    // The partner answers `pending`; the object is there once the status is complete.
+    let status: Value = posted.json().await.expect("status");
+    let status_url = format!(
+        "{partner_base}/taxii2/ciphub/status/{}/",
+        status["id"].as_str().expect("status id")
+    );
+    let mut complete = false;
+    for _ in 0..1_000 {
+        let now: Value = reqwest::Client::new()
+            .get(&status_url)
+            .basic_auth("demo-admin", Some(&partner_token))
+            .header("Accept", "application/taxii+json;version=2.1")
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status json");
+        if now["status"] == "complete" {
+            assert_eq!(now["success_count"], 1, "{now}");
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(complete, "the partner's status stayed pending for 10 s");
 
     let here = TestDb::new().await.expect("db");
     let init = ciphub(&here.url, &["init"], None);
