@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ciphub_domain::Slug;
-use ciphub_store::{StatusDetail, StatusRecord, StixAdd, Store};
+use ciphub_store::{NewStixObject, StatusDetail, StatusRecord, StixAdd, Store};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Requests written in one transaction at most, counted in objects.
@@ -77,27 +77,8 @@ impl Intake {
             .acquire_many_owned(permits)
             .await
             .map_err(|_| "the server is stopping".to_owned())?;
-        let pendings: Vec<StatusDetail> = add
-            .objects
-            .iter()
-            .map(|o| StatusDetail {
-                id: o.object_id.clone(),
-                version: o
-                    .version_us
-                    .map(ciphub_domain::stix::format_timestamp)
-                    .unwrap_or_default(),
-                message: None,
-            })
-            .collect();
-        let status = StatusRecord {
-            id: add.batch.status_id.clone().unwrap_or_default(),
-            collection: add.batch.collection.clone(),
-            owner: add.batch.owner.clone(),
-            created_us: add.requested_us.unwrap_or_default(),
-            total: (add.objects.len() + add.failures.len()) as i64,
-            successes: Vec::new(),
-            failures: add.failures.clone(),
-        };
+        let pendings = add.objects.iter().map(|o| detail(o, None)).collect();
+        let status = unwritten(&add, add.failures.clone());
         let held = Arc::new(Held::Pending(status.clone(), pendings));
         lock(&self.held).insert(status.id.clone(), held.clone());
         if self.queue().send(Job::Add(Box::new(add), permit)).is_err() {
@@ -116,7 +97,35 @@ impl Intake {
             })
             .cloned()
     }
+}
 
+/// What a status says of one object of `add`.
+fn detail(o: &NewStixObject, message: Option<String>) -> StatusDetail {
+    StatusDetail {
+        id: o.object_id.clone(),
+        version: o
+            .version_us
+            .map(ciphub_domain::stix::format_timestamp)
+            .unwrap_or_default(),
+        message,
+    }
+}
+
+/// The status of a request none of whose objects is written yet: `failures` so far, and no
+/// successes.
+fn unwritten(add: &StixAdd, failures: Vec<StatusDetail>) -> StatusRecord {
+    StatusRecord {
+        id: add.batch.status_id.clone().unwrap_or_default(),
+        collection: add.batch.collection.clone(),
+        owner: add.batch.owner.clone(),
+        created_us: add.requested_us.unwrap_or_default(),
+        total: (add.objects.len() + add.failures.len()) as i64,
+        successes: Vec::new(),
+        failures,
+    }
+}
+
+impl Intake {
     /// Waits until everything queued before the call is written.
     pub async fn flush(&self) {
         let Some(queue) = self.queue.get() else {
@@ -200,16 +209,7 @@ async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc
         // Every object of the request becomes a failure, recorded in the store if it can be.
         let message = "the server could not store the object; send it again".to_owned();
         let mut failures = add.failures.clone();
-        failures.extend(add.objects.iter().map(|o| {
-            StatusDetail {
-                id: o.object_id.clone(),
-                version: o
-                    .version_us
-                    .map(ciphub_domain::stix::format_timestamp)
-                    .unwrap_or_default(),
-                message: Some(message.clone()),
-            }
-        }));
+        failures.extend(add.objects.iter().map(|o| detail(o, Some(message.clone()))));
         let failed = StixAdd {
             objects: Vec::new(),
             failures,
@@ -218,15 +218,7 @@ async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc
         match store.add_stix_batches(std::slice::from_ref(&failed)).await {
             Ok(_) => done(one),
             Err(_) => {
-                let status = StatusRecord {
-                    id: add.batch.status_id.clone().unwrap_or_default(),
-                    collection: add.batch.collection.clone(),
-                    owner: add.batch.owner.clone(),
-                    created_us: add.requested_us.unwrap_or_default(),
-                    total: failed.failures.len() as i64,
-                    successes: Vec::new(),
-                    failures: failed.failures,
-                };
+                let status = unwritten(add, failed.failures);
                 lock(held).insert(
                     status.id.clone(),
                     Arc::new(Held::Failed(status, Instant::now())),

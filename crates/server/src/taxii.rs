@@ -185,7 +185,7 @@ impl IntoResponse for TaxiiError {
 }
 
 /// A JSON body with the TAXII media type.
-fn taxii_json(body: Value) -> Response {
+fn taxii_json(body: impl serde::Serialize) -> Response {
     let mut resp = Json(body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
@@ -530,14 +530,20 @@ async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
 /// A checked object as the store takes it.
 pub fn to_new_object(v: Value, path: &str) -> Result<NewStixObject, stix::StixError> {
     let o = stix::parse_object(v, path)?;
-    Ok(NewStixObject {
-        body: o.value.to_string(),
+    let body = o.value.to_string();
+    Ok(stored(o, body))
+}
+
+/// A checked object and its JSON text, as the store takes them.
+fn stored(o: stix::StixObject, body: String) -> NewStixObject {
+    NewStixObject {
+        body,
         object_id: o.id,
         object_type: o.object_type,
         spec_version: o.spec_version,
         version_us: o.version_us,
         tlp: o.tlp,
-    })
+    }
 }
 
 fn object_value(row: &StixRow) -> Value {
@@ -764,15 +770,7 @@ fn check_one(i: usize, raw: &RawValue) -> Result<NewStixObject, StatusDetail> {
 fn to_new_object_raw(raw: &RawValue, path: &str) -> Result<NewStixObject, stix::StixError> {
     let v: Value = serde_json::from_str(raw.get())
         .map_err(|e| stix::StixError::new(path, format!("not JSON: {e}")))?;
-    let o = stix::parse_object(v, path)?;
-    Ok(NewStixObject {
-        body: raw.get().to_owned(),
-        object_id: o.id,
-        object_type: o.object_type,
-        spec_version: o.spec_version,
-        version_us: o.version_us,
-        tlp: o.tlp,
-    })
+    Ok(stored(stix::parse_object(v, path)?, raw.get().to_owned()))
 }
 
 fn too_large(description: String) -> TaxiiError {
@@ -815,10 +813,7 @@ fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
         failures: &s.failures,
         pendings,
     };
-    let mut resp = Json(body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
-    resp
+    taxii_json(body)
 }
 
 fn held_json(h: &Held) -> Response {

@@ -54,8 +54,8 @@ struct Target {
     password: String,
 }
 
-/// Posts every envelope, then (with `read`) reads everything back `page` at a time; returns
-/// the seconds of each phase and the objects read.
+/// Posts every envelope, then (given a `page` size) reads everything back a page at a time;
+/// returns the seconds of each phase and the objects read (0 and 0 when not reading).
 async fn add_then_read(
     client: &reqwest::Client,
     t: &Target,

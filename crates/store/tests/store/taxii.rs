@@ -39,6 +39,20 @@ fn batch(owner: &str, origin: &str) -> StixBatch {
     }
 }
 
+/// A query for the chosen versions of every object, 10 a page.
+fn versions(first: bool, last: bool, all: bool) -> StixQuery {
+    StixQuery {
+        versions: VersionFilter {
+            first,
+            last,
+            all,
+            ..VersionFilter::default()
+        },
+        limit: 10,
+        ..StixQuery::default()
+    }
+}
+
 fn all(limit: u32) -> StixQuery {
     StixQuery {
         versions: VersionFilter::last(),
@@ -202,15 +216,6 @@ async fn version_flags_hold_in_any_order_and_after_deletes() {
     // A version held already is a success, and not stored twice.
     let status = add(vec![object(1, 20, Some(Tlp::Green))]).await;
     assert_eq!(status.successes.len(), 1);
-    let versions = |first: bool, last: bool| StixQuery {
-        versions: VersionFilter {
-            first,
-            last,
-            ..VersionFilter::default()
-        },
-        limit: 10,
-        ..StixQuery::default()
-    };
     let of = |q: StixQuery| async move {
         s.stix_page(C, &slug("mhlw"), &q, false)
             .await
@@ -220,16 +225,9 @@ async fn version_flags_hold_in_any_order_and_after_deletes() {
             .map(|r| r.version_us)
             .collect::<Vec<_>>()
     };
-    assert_eq!(of(versions(false, true)).await, [30]);
-    assert_eq!(of(versions(true, false)).await, [10]);
-    let every = StixQuery {
-        versions: VersionFilter {
-            all: true,
-            ..VersionFilter::default()
-        },
-        limit: 10,
-        ..StixQuery::default()
-    };
+    assert_eq!(of(versions(false, true, false)).await, [30]);
+    assert_eq!(of(versions(true, false, false)).await, [10]);
+    let every = versions(false, false, true);
     assert_eq!(of(every.clone()).await.len(), 3);
     let id = object(1, 0, None).object_id;
     // Only the holder deletes.
@@ -245,8 +243,8 @@ async fn version_flags_hold_in_any_order_and_after_deletes() {
             .expect("delete"),
         1
     );
-    assert_eq!(of(versions(false, true)).await, [20]);
-    assert_eq!(of(versions(true, false)).await, [10]);
+    assert_eq!(of(versions(false, true, false)).await, [20]);
+    assert_eq!(of(versions(true, false, false)).await, [10]);
 }
 
 #[tokio::test]
@@ -303,16 +301,6 @@ async fn requests_written_together_keep_their_own_statuses_and_order() {
             .expect("read")
             .is_none()
     );
-    let versions = |first: bool, last: bool, all: bool| StixQuery {
-        versions: VersionFilter {
-            first,
-            last,
-            all,
-            ..VersionFilter::default()
-        },
-        limit: 10,
-        ..StixQuery::default()
-    };
     let of = |q: StixQuery| async move {
         s.stix_page(C, &slug("nisc"), &q, false)
             .await
