@@ -246,11 +246,26 @@ pub(crate) async fn enqueue_escalation(
 
 impl Store {
     pub(crate) async fn org_id(&self, org: &Slug) -> Result<i64, StoreError> {
+        // Organizations are never deleted and their slugs never change, so an id once read
+        // (committed) stays right.
+        if let Some(id) = self
+            .org_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(org)
+        {
+            return Ok(*id);
+        }
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
             .bind(org.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        id.ok_or_else(|| StoreError::not_found("organization", org))
+        let id = id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        self.org_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(org.clone(), id);
+        Ok(id)
     }
 
     /// An organization's e-mail contacts, first rank first.

@@ -29,6 +29,8 @@ pub enum Event {
     Ack { alert: i64, sender: Slug, org: Slug },
     /// New jobs are waiting.
     Jobs,
+    /// Users, roles, tokens or organization kinds changed: cached credentials are dropped.
+    Credentials,
 }
 
 impl fmt::Display for Event {
@@ -38,6 +40,7 @@ impl fmt::Display for Event {
             Event::Notice { alert, org } => write!(f, "notice {alert} {org}"),
             Event::Ack { alert, sender, org } => write!(f, "ack {alert} {sender} {org}"),
             Event::Jobs => f.write_str("jobs"),
+            Event::Credentials => f.write_str("credentials"),
         }
     }
 }
@@ -70,6 +73,7 @@ impl FromStr for Event {
                 org: slug(3)?,
             }),
             Some("jobs") if parts.len() == 1 => Ok(Event::Jobs),
+            Some("credentials") if parts.len() == 1 => Ok(Event::Credentials),
             _ => Err(format!("unknown event {s:?}")),
         }
     }
@@ -111,6 +115,11 @@ impl Store {
             let n = listener.recv().await?;
             match n.payload().parse::<Event>() {
                 Ok(e) => {
+                    if e == Event::Credentials {
+                        // Another process changed who may do what: this one asks the
+                        // database again.
+                        self.tokens.forget();
+                    }
                     let _ = self.events.send(e);
                 }
                 Err(e) => tracing::warn!(error = %e, "ignored an event"),
@@ -147,6 +156,7 @@ mod tests {
                 org: s("tokyo-water"),
             },
             Event::Jobs,
+            Event::Credentials,
         ] {
             assert_eq!(e.to_string().parse::<Event>(), Ok(e));
         }

@@ -111,6 +111,9 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// On SQLite, the one connection every write goes through (see `write.rs`); on
+    /// PostgreSQL, the pool.
+    write_pool: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
     /// On SQLite, writers of this process queue here rather than in SQLite's busy handler,
@@ -124,6 +127,10 @@ pub struct Store {
     listening: Arc<tokio::sync::watch::Sender<bool>>,
     /// Token uses not yet written.
     last_used: Arc<std::sync::Mutex<users::LastUsedQueue>>,
+    /// Tokens recently found valid (see `users::TokenCache`).
+    tokens: Arc<users::TokenCache>,
+    /// Organization ids by slug, as read (see `org_id`).
+    org_ids: Arc<std::sync::Mutex<std::collections::HashMap<ciphub_domain::Slug, i64>>>,
     /// Acknowledgements waiting to be written together.
     acks: Arc<alerts::AckQueue>,
     /// Recently read alerts, which never change.
@@ -157,12 +164,8 @@ impl Store {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = Backend::from_url(url)?;
         let busy_ms = options.busy_timeout.as_millis();
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            // A SQLite connection is a file handle in this process and cannot drop away, so
-            // it is not pinged each time it is taken from the pool; a PostgreSQL one is.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _meta| {
+        let configure = move |options: AnyPoolOptions| {
+            options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; the busy timeout makes
@@ -182,11 +185,34 @@ impl Store {
                     Ok(())
                 })
             })
+        };
+        let pool = configure(
+            AnyPoolOptions::new()
+                .max_connections(options.max_connections)
+                // A SQLite connection is a file handle in this process and cannot drop away, so
+                // it is not pinged each time it is taken from the pool; a PostgreSQL one is.
+                .test_before_acquire(backend == Backend::Postgres),
+        )
+        .connect(url)
+        .await
+        .map_err(|e| StoreError::Connect(redact_url(url), e))?;
+        let write_pool = match backend {
+            Backend::Sqlite => configure(
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_before_acquire(false),
+            )
             .connect(url)
             .await
-            .map_err(|e| StoreError::Connect(redact_url(url), e))?;
+            .map_err(|e| StoreError::Connect(redact_url(url), e))?,
+            Backend::Postgres => pool.clone(),
+        };
         Ok(Self {
             pool,
+            write_pool,
             backend,
             clock,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
@@ -194,6 +220,8 @@ impl Store {
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             listening: Arc::new(tokio::sync::watch::channel(false).0),
             last_used: Arc::default(),
+            tokens: Arc::default(),
+            org_ids: Arc::default(),
             acks: Arc::default(),
             alert_cache: Arc::default(),
         })
@@ -231,6 +259,7 @@ impl Store {
             tracing::warn!(error = %e, "could not record the last use of tokens");
         }
         self.pool.close().await;
+        self.write_pool.close().await;
     }
 }
 

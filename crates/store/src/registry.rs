@@ -254,6 +254,10 @@ impl Store {
                         .bind(org.members_count.map(i64::from))
                         .execute(&mut *w.tx)
                         .await?;
+                        if have.org.kind != org.kind {
+                            // Its users' permissions follow the organization's kind.
+                            w.emit(crate::Event::Credentials);
+                        }
                     }
                     if links_differ {
                         changed_links.push((have.id, org));

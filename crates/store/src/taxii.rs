@@ -8,7 +8,9 @@
 //! TLP:GREEN and only by the organization holding them otherwise, unmarked ones included
 //! (`ciphub_domain::stix::community_readable`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sqlx::Arguments as _;
 
 use ciphub_domain::Slug;
 use ciphub_domain::report::Tlp;
@@ -177,6 +179,10 @@ const ROW_COLUMNS: &str = "o.seq, o.object_id, o.object_type, o.spec_version, o.
 
 /// Rows per multi-row INSERT: 14 values each stays well under both engines' bind limits.
 const INSERT_CHUNK: usize = 500;
+/// Objects per statement when adding objects, and keys per lookup of the versions held. One
+/// size (the last statement of a write may be shorter) keeps the statements few, so each is
+/// prepared once per connection and then taken from its cache.
+const OBJECT_CHUNK: usize = 100;
 
 impl Store {
     /// Adds objects to a collection in one transaction and records the status resource.
@@ -212,61 +218,66 @@ impl Store {
         let Some(first_by) = adds.first().map(|a| a.by.clone()) else {
             return Ok(Vec::new());
         };
-        let mut owner_ids: BTreeMap<Slug, i64> = BTreeMap::new();
+        let mut owner_ids: HashMap<&Slug, i64> = HashMap::new();
         for a in adds {
             if !owner_ids.contains_key(&a.batch.owner) {
-                let id = self.org_id(&a.batch.owner).await?;
-                owner_ids.insert(a.batch.owner.clone(), id);
+                owner_ids.insert(&a.batch.owner, self.org_id(&a.batch.owner).await?);
             }
         }
         let mut w = self.begin_write(&first_by).await?;
         let now = w.now_us;
-        // What is held already of these objects: every version, by collection and id.
-        let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for a in adds {
-            let ids = wanted.entry(a.batch.collection.as_str()).or_default();
-            ids.extend(a.objects.iter().map(|o| o.object_id.as_str()));
-        }
         // Keys borrow the requests' own strings: no copies per object.
-        let mut held: BTreeMap<(&str, &str), BTreeSet<i64>> = BTreeMap::new();
-        // Each object's key, hashed once.
-        let mut key_of: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        type Key<'k> = (&'k str, &'k str);
+        // Each object's key, hashed once, by collection.
+        let total: usize = adds.iter().map(|a| a.objects.len()).sum();
+        let mut wanted: BTreeMap<&str, HashMap<&str, i64>> = BTreeMap::new();
+        for a in adds {
+            let collection = a.batch.collection.as_str();
+            let ids = wanted
+                .entry(collection)
+                .or_insert_with(|| HashMap::with_capacity(total));
+            for o in &a.objects {
+                ids.entry(o.object_id.as_str())
+                    .or_insert_with(|| id_key(collection, &o.object_id));
+            }
+        }
+        // What is held already of these objects: every version, by collection and id.
+        let mut held: HashMap<Key, BTreeSet<i64>> = HashMap::with_capacity(total);
         for (collection, ids) in &wanted {
-            let keys: Vec<i64> = ids
-                .iter()
-                .map(|id| {
-                    let key = id_key(collection, id);
-                    key_of.insert((*collection, *id), key);
-                    key
-                })
-                .collect();
-            for chunk in keys.chunks(INSERT_CHUNK) {
+            let keys: Vec<i64> = ids.values().copied().collect();
+            for chunk in keys.chunks(OBJECT_CHUNK) {
+                // A short list is filled up with its last key: one statement for every lookup.
                 let sql = format!(
                     "SELECT object_id, version_us FROM stix_objects WHERE collection = {} AND id_key IN ({})",
                     self.marks(1, 1),
-                    self.marks(2, chunk.len())
+                    self.marks(2, OBJECT_CHUNK)
                 );
                 let mut q =
                     sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).bind(*collection);
-                for k in chunk {
-                    q = q.bind(*k);
+                let last = chunk.last().copied().unwrap_or_default();
+                for k in chunk
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(last))
+                    .take(OBJECT_CHUNK)
+                {
+                    q = q.bind(k);
                 }
                 for (id, v) in q.fetch_all(&mut *w.tx).await? {
                     // A key shared by two objects is told apart by the id itself.
-                    if let Some(id) = ids.get(id.as_str()) {
+                    if let Some((id, _)) = ids.get_key_value(id.as_str()) {
                         held.entry((*collection, *id)).or_default().insert(v);
                     }
                 }
             }
         }
-        let before: BTreeMap<(&str, &str), (i64, i64)> = held
+        let before: HashMap<Key, (i64, i64)> = held
             .iter()
             .filter_map(|(k, vs)| Some((*k, (*vs.first()?, *vs.last()?))))
             .collect();
         // Each request's successes, and the rows to insert: (request, object, version).
         let mut statuses = Vec::with_capacity(adds.len());
-        let mut new_rows: Vec<(usize, &NewStixObject, i64)> =
-            Vec::with_capacity(adds.iter().map(|a| a.objects.len()).sum());
+        let mut new_rows: Vec<(usize, &NewStixObject, i64)> = Vec::with_capacity(total);
         let mut added = vec![0usize; adds.len()];
         for (n, a) in adds.iter().enumerate() {
             let mut successes = Vec::with_capacity(a.objects.len());
@@ -296,7 +307,7 @@ impl Store {
             });
         }
         // Objects whose newest or oldest version changed lose the flag on the old row.
-        let mut touched: Vec<(&str, &str)> = Vec::new();
+        let mut touched: Vec<Key> = Vec::new();
         for (key, versions) in &held {
             let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
                 continue;
@@ -307,6 +318,7 @@ impl Store {
                 touched.push(*key);
             }
         }
+        touched.sort_unstable();
         for (collection, id) in &touched {
             sqlx::query(
                 "UPDATE stix_objects SET is_last = 0, is_first = 0 \
@@ -318,36 +330,44 @@ impl Store {
             .execute(&mut *w.tx)
             .await?;
         }
-        for chunk in new_rows.chunks(INSERT_CHUNK) {
+        for chunk in new_rows.chunks(OBJECT_CHUNK) {
             let sql = self.insert_rows(
                 "INSERT INTO stix_objects (collection, object_id, id_key, object_type, spec_version, \
                  version_us, added_us, is_last, is_first, tlp, owner_org_id, alert_id, origin, body)",
                 chunk.len(),
                 14,
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            // The arguments are made room for at once, not grown value by value.
+            let mut args = sqlx::any::AnyArguments::default();
+            args.reserve(chunk.len() * 14, 0);
             for (n, o, version) in chunk {
                 let batch = &adds[*n].batch;
                 let versions = &held[&(batch.collection.as_str(), o.object_id.as_str())];
-                let last = versions.last() == Some(version);
-                let first = versions.first() == Some(version);
-                q = q
-                    .bind(&batch.collection)
-                    .bind(&o.object_id)
-                    .bind(key_of[&(batch.collection.as_str(), o.object_id.as_str())])
-                    .bind(&o.object_type)
-                    .bind(&o.spec_version)
-                    .bind(*version)
-                    .bind(now)
-                    .bind(i64::from(last))
-                    .bind(i64::from(first))
-                    .bind(o.tlp.map(|t| t.as_str()).unwrap_or(""))
-                    .bind(owner_ids[&batch.owner])
-                    .bind(batch.alert_id)
-                    .bind(&batch.origin)
-                    .bind(&o.body);
+                let key = wanted[batch.collection.as_str()][o.object_id.as_str()];
+                let tlp = o.tlp.map(|t| t.as_str()).unwrap_or("");
+                let last = i64::from(versions.last() == Some(version));
+                let first = i64::from(versions.first() == Some(version));
+                (|| -> Result<(), sqlx::error::BoxDynError> {
+                    args.add(batch.collection.as_str())?;
+                    args.add(o.object_id.as_str())?;
+                    args.add(key)?;
+                    args.add(o.object_type.as_str())?;
+                    args.add(o.spec_version.as_str())?;
+                    args.add(*version)?;
+                    args.add(now)?;
+                    args.add(last)?;
+                    args.add(first)?;
+                    args.add(tlp)?;
+                    args.add(owner_ids[&batch.owner])?;
+                    args.add(batch.alert_id)?;
+                    args.add(batch.origin.as_str())?;
+                    args.add(o.body.as_str())
+                })()
+                .map_err(sqlx::Error::Encode)?;
             }
-            q.execute(&mut *w.tx).await?;
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *w.tx)
+                .await?;
         }
         // Rows of touched objects that are still the newest or oldest get the flag back.
         for key in &touched {

@@ -147,6 +147,85 @@ impl Default for LastUsedQueue {
     }
 }
 
+/// How long a token found valid is believed without asking the database again.
+const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Tokens cached at most; past that the cache starts over.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Tokens recently found valid, so that a client sending request after request is not looked
+/// up in the database each time. Only valid tokens are kept, for `TOKEN_CACHE_TTL`; expiry is
+/// checked on every use. A change to users, roles, tokens or organization kinds drops the
+/// whole cache: in this process when its transaction commits, in other processes on
+/// PostgreSQL when the `credentials` event reaches them. A lookup that began before a change
+/// never caches what it read (the generation tells).
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache {
+    inner: std::sync::Mutex<TokenCacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct TokenCacheInner {
+    generation: u64,
+    entries: std::collections::HashMap<String, CachedToken>,
+}
+
+#[derive(Debug)]
+struct CachedToken {
+    user: UserRecord,
+    expires_us: Option<i64>,
+    at: std::time::Instant,
+}
+
+impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenCacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user of a token found valid less than `TOKEN_CACHE_TTL` ago and not expired at
+    /// `now_us`; else the generation to pass to `keep` after asking the database.
+    fn get(&self, token_hash: &str, now_us: i64) -> Result<UserRecord, u64> {
+        let mut inner = self.lock();
+        match inner.entries.get(token_hash) {
+            Some(c)
+                if c.at.elapsed() < TOKEN_CACHE_TTL && c.expires_us.is_none_or(|e| now_us < e) =>
+            {
+                return Ok(c.user.clone());
+            }
+            Some(_) => {
+                inner.entries.remove(token_hash);
+            }
+            None => {}
+        }
+        Err(inner.generation)
+    }
+
+    /// Caches a valid token read at `generation`, unless something changed since.
+    fn keep(&self, generation: u64, token_hash: &str, user: &UserRecord, expires_us: Option<i64>) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.entries.len() >= TOKEN_CACHE_MAX {
+            inner.entries.clear();
+        }
+        inner.entries.insert(
+            token_hash.to_owned(),
+            CachedToken {
+                user: user.clone(),
+                expires_us,
+                at: std::time::Instant::now(),
+            },
+        );
+    }
+
+    /// Drops every cached token.
+    pub(crate) fn forget(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+}
+
 /// How stale a token's recorded last use may get before it is written again.
 const LAST_USED_GRANULARITY_US: i64 = 60_000_000;
 
@@ -364,6 +443,7 @@ impl Store {
             serde_json::Value::Object(detail),
         )
         .await?;
+        w.emit(crate::Event::Credentials);
         w.commit().await?;
         self.get_user(name.as_str()).await
     }
@@ -453,6 +533,7 @@ impl Store {
         if done.rows_affected() == 1 {
             w.audit("token.revoke", "token", &id.to_string(), json!({}))
                 .await?;
+            w.emit(crate::Event::Credentials);
             w.commit().await?;
         }
         self.get_token(id).await
@@ -460,6 +541,10 @@ impl Store {
 
     /// Finds the user behind a token hash and says whether it may be used now.
     pub async fn lookup_token(&self, token_hash: &str) -> Result<TokenLookup, StoreError> {
+        let generation = match self.tokens.get(token_hash, to_us(self.clock.now())) {
+            Ok(user) => return Ok(TokenLookup::Valid(user)),
+            Err(generation) => generation,
+        };
         // One statement for the token, its user, organization and roles: every API request
         // starts here.
         let roles = match self.backend {
@@ -512,11 +597,12 @@ impl Store {
             },
             roles,
         )?;
-        Ok(if user.disabled {
-            TokenLookup::UserDisabled
-        } else {
-            TokenLookup::Valid(user)
-        })
+        if user.disabled {
+            return Ok(TokenLookup::UserDisabled);
+        }
+        self.tokens
+            .keep(generation, token_hash, &user, row.expires_us);
+        Ok(TokenLookup::Valid(user))
     }
 
     /// Queues a token's last use; writes the queue when it is older than a second.

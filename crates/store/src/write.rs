@@ -54,6 +54,8 @@ pub(crate) struct WriteTx {
     /// Events to publish once the transaction commits.
     events: Vec<crate::Event>,
     publish: tokio::sync::broadcast::Sender<crate::Event>,
+    /// This process's cached credentials, dropped when the transaction changes some.
+    tokens: std::sync::Arc<crate::users::TokenCache>,
     /// Held until the transaction ends (SQLite only).
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -65,7 +67,7 @@ impl Store {
             Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool.begin().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *tx)
@@ -79,6 +81,7 @@ impl Store {
             backend: self.backend,
             events: Vec::new(),
             publish: self.events.clone(),
+            tokens: self.tokens.clone(),
             _gate: gate,
         })
     }
@@ -208,6 +211,12 @@ impl WriteTx {
             }
         }
         self.tx.commit().await?;
+        if self.events.contains(&crate::Event::Credentials) {
+            // At once in this process; other processes on PostgreSQL when the event reaches
+            // them, and on SQLite (a command-line tool beside the server) within the cache's
+            // lifetime.
+            self.tokens.forget();
+        }
         if self.backend == Backend::Sqlite {
             // SQLite has one process: tell this one's subscribers directly.
             for e in self.events.drain(..) {

@@ -7,7 +7,9 @@ use ciphub_domain::Slug;
 use ciphub_domain::identity::{Role, UserName};
 use ciphub_domain::registry::shipped_profile;
 use ciphub_store::testkit::TestDb;
-use ciphub_store::{By, ManualClock, NewUser, StoreError, TokenLookup, UserPatch};
+use ciphub_store::{
+    By, ManualClock, NewUser, StoreError, TokenLookup, TokenRecord, UserPatch, UserRecord,
+};
 
 use super::helpers::jp_db;
 
@@ -19,6 +21,34 @@ fn new_user(org: &str, name: &str, roles: &[Role]) -> NewUser {
         roles: roles.iter().copied().collect(),
         password_hash: Some("$argon2id$fake".into()),
     }
+}
+
+/// A new analyst of `org` and a token of theirs whose hash is `hash`.
+async fn analyst_with_token(
+    db: &TestDb,
+    org: &str,
+    user: &str,
+    hash: &str,
+) -> (UserName, TokenRecord) {
+    db.store
+        .create_user(&new_user(org, user, &[Role::Analyst]), &By::system())
+        .await
+        .expect("created");
+    let name = UserName::parse(user).expect("name");
+    let token = db
+        .store
+        .create_token(&name, hash, "cli", None, &By::system())
+        .await
+        .expect("token");
+    (name, token)
+}
+
+/// Changes a user's record as the system would.
+async fn patch_user(db: &TestDb, name: &UserName, patch: UserPatch, what: &str) -> UserRecord {
+    db.store
+        .update_user(name, &patch, &By::system())
+        .await
+        .expect(what)
 }
 
 #[tokio::test]
@@ -78,44 +108,32 @@ async fn users_are_created_once_with_fitting_roles() {
 #[tokio::test]
 async fn roles_change_and_disabling_blocks_tokens() {
     let db = jp_db().await;
-    db.store
-        .create_user(&new_user("nisc", "ito", &[Role::Analyst]), &By::system())
-        .await
-        .expect("created");
-    let name = UserName::parse("ito").expect("name");
-    let rec = db
-        .store
-        .create_token(&name, "hash-1", "ci", None, &By::system())
-        .await
-        .expect("token");
+    let (name, rec) = analyst_with_token(&db, "nisc", "ito", "hash-1").await;
     assert!(matches!(
         db.store.lookup_token("hash-1").await.expect("lookup"),
         TokenLookup::Valid(_)
     ));
-    let patched = db
-        .store
-        .update_user(
-            &name,
-            &UserPatch {
-                roles: Some([Role::Coordinator, Role::Admin].into()),
-                ..UserPatch::default()
-            },
-            &By::system(),
-        )
-        .await
-        .expect("patched");
+    let patched = patch_user(
+        &db,
+        &name,
+        UserPatch {
+            roles: Some([Role::Coordinator, Role::Admin].into()),
+            ..UserPatch::default()
+        },
+        "patched",
+    )
+    .await;
     assert!(patched.actor().is_instance_admin());
-    db.store
-        .update_user(
-            &name,
-            &UserPatch {
-                disabled: Some(true),
-                ..UserPatch::default()
-            },
-            &By::system(),
-        )
-        .await
-        .expect("disabled");
+    patch_user(
+        &db,
+        &name,
+        UserPatch {
+            disabled: Some(true),
+            ..UserPatch::default()
+        },
+        "disabled",
+    )
+    .await;
     assert_eq!(
         db.store.lookup_token("hash-1").await.expect("lookup"),
         TokenLookup::UserDisabled
@@ -199,4 +217,114 @@ async fn tokens_expire_and_revoke() {
         db.store.lookup_session("s-1").await.expect("lookup"),
         TokenLookup::Expired
     );
+}
+
+/// A token found valid is cached for a moment; a change in this process ends that at once.
+#[tokio::test]
+async fn changes_to_credentials_take_effect_at_once_despite_the_token_cache() {
+    let db = jp_db().await;
+    let (name, token) = analyst_with_token(&db, "ipa", "mori", "h-mori").await;
+    let roles = |l: TokenLookup| match l {
+        TokenLookup::Valid(u) => u.roles.iter().copied().collect::<Vec<_>>(),
+        other => panic!("not valid: {other:?}"),
+    };
+    // Twice: the second answer comes from the cache.
+    for _ in 0..2 {
+        let l = db.store.lookup_token("h-mori").await.expect("lookup");
+        assert_eq!(roles(l), vec![Role::Analyst]);
+    }
+    patch_user(
+        &db,
+        &name,
+        UserPatch {
+            roles: Some([Role::Analyst, Role::Admin].into()),
+            ..UserPatch::default()
+        },
+        "roles",
+    )
+    .await;
+    let l = db.store.lookup_token("h-mori").await.expect("lookup");
+    assert_eq!(roles(l).len(), 2, "a role change is seen at once");
+    patch_user(
+        &db,
+        &name,
+        UserPatch {
+            disabled: Some(true),
+            ..UserPatch::default()
+        },
+        "disable",
+    )
+    .await;
+    assert_eq!(
+        db.store.lookup_token("h-mori").await.expect("lookup"),
+        TokenLookup::UserDisabled
+    );
+    patch_user(
+        &db,
+        &name,
+        UserPatch {
+            disabled: Some(false),
+            ..UserPatch::default()
+        },
+        "enable",
+    )
+    .await;
+    assert!(matches!(
+        db.store.lookup_token("h-mori").await.expect("lookup"),
+        TokenLookup::Valid(_)
+    ));
+    db.store
+        .revoke_token(token.id, &By::system())
+        .await
+        .expect("revoke");
+    assert_eq!(
+        db.store.lookup_token("h-mori").await.expect("lookup"),
+        TokenLookup::Revoked
+    );
+}
+
+/// Another process (a second store on the same database) revokes a token this one has
+/// cached: on PostgreSQL the `credentials` event drops the cache as soon as it arrives; on
+/// SQLite, which has no events between processes, the cache lives at most a second.
+#[tokio::test]
+async fn a_revocation_by_another_process_ends_the_cached_token() {
+    let db = jp_db().await;
+    let other = ciphub_store::Store::connect(&db.url)
+        .await
+        .expect("second store");
+    let (_, token) = analyst_with_token(&db, "ipa", "ueda", "h-ueda").await;
+    let listener = {
+        let store = db.store.clone();
+        tokio::spawn(async move { store.listen().await })
+    };
+    db.store.wait_listening().await;
+    let mut events = db.store.subscribe();
+    assert!(matches!(
+        db.store.lookup_token("h-ueda").await.expect("lookup"),
+        TokenLookup::Valid(_)
+    ));
+    other
+        .revoke_token(token.id, &By::system())
+        .await
+        .expect("revoke elsewhere");
+    match db.store.backend() {
+        ciphub_store::Backend::Postgres => loop {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+                .await
+                .expect("the event arrives")
+                .expect("event");
+            if e == ciphub_store::Event::Credentials {
+                break;
+            }
+        },
+        ciphub_store::Backend::Sqlite => {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+    }
+    assert_eq!(
+        db.store.lookup_token("h-ueda").await.expect("lookup"),
+        TokenLookup::Revoked
+    );
+    listener.abort();
+    other.close().await;
 }
