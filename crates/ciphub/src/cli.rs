@@ -288,6 +288,9 @@ pub enum BenchCommand {
         /// The limit when reading back.
         #[arg(long, default_value_t = 1_000)]
         page: u32,
+        /// Timed adds on each server, each on a fresh instance; the median is compared.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         /// Objects in the large collection.
         #[arg(long, default_value_t = 1_000_000)]
         big: usize,

@@ -21,6 +21,8 @@ pub struct TaxiiLoad {
     pub objects: usize,
     pub envelope: usize,
     pub page: u32,
+    /// Timed adds on each server, each on a fresh instance (the last one is also read).
+    pub rounds: usize,
     pub big: usize,
     pub samples: usize,
     pub medallion: String,
@@ -283,14 +285,38 @@ async fn start_ciphub(
     Ok((store, scratch, server, target))
 }
 
+/// The middle of `xs` (the mean of the two middle ones for an even count).
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn fold(xs: &[f64], f: fn(f64, f64) -> f64) -> f64 {
+    xs.iter().copied().reduce(f).unwrap_or(f64::NAN)
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Runs the comparison, then the large-collection pages.
 pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
-    if load.envelope == 0 || load.objects == 0 || load.page == 0 || load.samples == 0 {
-        bail!("--objects, --envelope, --page and --samples must be at least 1");
+    if load.envelope == 0
+        || load.objects == 0
+        || load.page == 0
+        || load.samples == 0
+        || load.rounds == 0
+    {
+        bail!("--objects, --envelope, --page, --rounds and --samples must be at least 1");
     }
     let (store, _scratch, server, ours) = start_ciphub(load.database_url.clone(), &load).await?;
     let medallion = if load.medallion == "none" {
@@ -320,25 +346,41 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
         user: "bench".into(),
         password: "bench-password".into(),
     };
+    // Each server: one untimed add on a throwaway instance (warm-up), then `rounds` timed
+    // adds, each on a fresh instance; the last instance is also read back.
     let peer = match &medallion {
         Some(m) => {
-            {
-                let throwaway = start_medallion(&load.medallion, load.page).await?;
-                add_then_read(&client, &medallion_target(&throwaway), &envelopes, None).await?;
+            let mut adds = Vec::with_capacity(load.rounds);
+            for round in 0..load.rounds {
+                let fresh = start_medallion(&load.medallion, load.page).await?;
+                let (t, _, _) =
+                    add_then_read(&client, &medallion_target(&fresh), &envelopes, None).await?;
+                if round > 0 {
+                    adds.push(t);
+                }
             }
-            let theirs = medallion_target(m);
-            Some(add_then_read(&client, &theirs, &envelopes, Some(load.page)).await?)
+            let (t, read, n) =
+                add_then_read(&client, &medallion_target(m), &envelopes, Some(load.page)).await?;
+            if n != load.objects {
+                bail!("medallion read back {n} of {}", load.objects);
+            }
+            adds.push(t);
+            Some((adds, read))
         }
         None => None,
     };
     // medallion stops before ciphub runs, so the two never share the machine.
     drop(medallion);
-    {
-        // The warm-up instance has its own scratch database, and it is gone (server stopped,
-        // files deleted) before the timing starts.
-        let (store, dir, throwaway, warm) = start_ciphub(None, &load).await?;
-        add_then_read(&client, &warm, &envelopes, None).await?;
-        throwaway.stop().await?;
+    let mut ours_adds = Vec::with_capacity(load.rounds);
+    for round in 0..load.rounds {
+        // Each throwaway instance has its own scratch database, and it is gone (server
+        // stopped, files deleted) before the next starts.
+        let (store, dir, fresh, target) = start_ciphub(None, &load).await?;
+        let (t, _, _) = add_then_read(&client, &target, &envelopes, None).await?;
+        if round > 0 {
+            ours_adds.push(t);
+        }
+        fresh.stop().await?;
         store.close().await;
         drop(dir);
     }
@@ -346,20 +388,31 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
     if c_n != load.objects {
         bail!("ciphub read back {c_n} of {}", load.objects);
     }
-    println!("  {:<10} {:>10} {:>10}", "", "add", "read all");
-    if let Some((m_add, m_read, m_n)) = peer {
-        if m_n != load.objects {
-            bail!("medallion read back {m_n} of {}", load.objects);
-        }
-        println!("  {:<10} {:>9.3}s {:>9.3}s", "medallion", m_add, m_read);
-        println!("  {:<10} {:>9.3}s {:>9.3}s", "ciphub", c_add, c_read);
+    ours_adds.push(c_add);
+    let show = |name: &str, adds: &[f64], read: f64| {
+        let each: Vec<String> = adds.iter().map(|t| format!("{t:.3}")).collect();
         println!(
-            "  ciphub is {:.0}x medallion adding and {:.0}x reading (goal: at least 50x on both)",
-            m_add / c_add,
+            "  {name:<10} {:>9.3}s {read:>9.3}s   (adds: {} s)",
+            median(adds),
+            each.join(", ")
+        );
+    };
+    println!(
+        "  {:<10} {:>10} {:>10}   (median of {} adds, each on a fresh instance after a warm-up)",
+        "", "add", "read all", load.rounds
+    );
+    if let Some((m_adds, m_read)) = &peer {
+        show("medallion", m_adds, *m_read);
+        show("ciphub", &ours_adds, c_read);
+        println!(
+            "  ciphub is {:.0}x medallion adding (median; {:.0}x to {:.0}x round by round) and {:.0}x reading (goal: at least 50x on both)",
+            median(m_adds) / median(&ours_adds),
+            fold(m_adds, f64::min) / fold(&ours_adds, f64::max),
+            fold(m_adds, f64::max) / fold(&ours_adds, f64::min),
             m_read / c_read
         );
     } else {
-        println!("  {:<10} {:>9.3}s {:>9.3}s", "ciphub", c_add, c_read);
+        show("ciphub", &ours_adds, c_read);
     }
 
     // A million objects, loaded through the store in batches (their checking is not what is
