@@ -581,7 +581,7 @@ impl Store {
         .bind(user.org.as_str())
         .bind(crate::clock::to_us(self.clock.now()))
         .bind(user.name.as_str())
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await?;
         Ok(())
     }

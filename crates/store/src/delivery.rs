@@ -510,7 +510,7 @@ impl Store {
         .bind(now)
         .bind(now + lease.num_microseconds().unwrap_or(i64::MAX / 4))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.write_pool)
         .await?;
         drop(_gate);
         let mut out = Vec::with_capacity(ids.len());
@@ -542,7 +542,7 @@ impl Store {
         )
         .bind(id)
         .bind(to_us(self.clock.now()))
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await?;
         Ok(())
     }
@@ -572,7 +572,7 @@ impl Store {
         .bind(due)
         .bind(error)
         .bind(to_us(self.clock.now()))
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await?;
         Ok(())
     }

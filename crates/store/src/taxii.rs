@@ -757,7 +757,7 @@ impl Store {
         .bind(moved)
         .bind(error)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await?;
         Ok(())
     }

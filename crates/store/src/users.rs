@@ -641,7 +641,7 @@ impl Store {
             Backend::Sqlite => Some(self.write_gate.lock().await),
             Backend::Postgres => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool.begin().await?;
         for (id, at) in due {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_us = $2 WHERE id = $1 \

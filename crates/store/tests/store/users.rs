@@ -43,6 +43,11 @@ async fn analyst_with_token(
     (name, token)
 }
 
+/// What the store says of the token whose hash is `hash`.
+async fn lookup(db: &TestDb, hash: &str) -> TokenLookup {
+    db.store.lookup_token(hash).await.expect("lookup")
+}
+
 /// Changes a user's record as the system would.
 async fn patch_user(db: &TestDb, name: &UserName, patch: UserPatch, what: &str) -> UserRecord {
     db.store
@@ -109,10 +114,7 @@ async fn users_are_created_once_with_fitting_roles() {
 async fn roles_change_and_disabling_blocks_tokens() {
     let db = jp_db().await;
     let (name, rec) = analyst_with_token(&db, "nisc", "ito", "hash-1").await;
-    assert!(matches!(
-        db.store.lookup_token("hash-1").await.expect("lookup"),
-        TokenLookup::Valid(_)
-    ));
+    assert!(matches!(lookup(&db, "hash-1").await, TokenLookup::Valid(_)));
     let patched = patch_user(
         &db,
         &name,
@@ -134,10 +136,7 @@ async fn roles_change_and_disabling_blocks_tokens() {
         "disabled",
     )
     .await;
-    assert_eq!(
-        db.store.lookup_token("hash-1").await.expect("lookup"),
-        TokenLookup::UserDisabled
-    );
+    assert_eq!(lookup(&db, "hash-1").await, TokenLookup::UserDisabled);
     assert_eq!(
         db.store.list_tokens(&name).await.expect("tokens")[0].id,
         rec.id
@@ -179,29 +178,17 @@ async fn tokens_expire_and_revoke() {
         .create_token(&name, "h-rev", "long", None, &By::system())
         .await
         .expect("token");
-    assert!(matches!(
-        db.store.lookup_token("h-exp").await.expect("lookup"),
-        TokenLookup::Valid(_)
-    ));
+    assert!(matches!(lookup(&db, "h-exp").await, TokenLookup::Valid(_)));
     clock.advance(TimeDelta::days(1));
-    assert_eq!(
-        db.store.lookup_token("h-exp").await.expect("lookup"),
-        TokenLookup::Expired
-    );
+    assert_eq!(lookup(&db, "h-exp").await, TokenLookup::Expired);
     let revoked = db
         .store
         .revoke_token(keep.id, &By::system())
         .await
         .expect("revoke");
     assert_eq!(revoked.revoked, Some(start + TimeDelta::days(1)));
-    assert_eq!(
-        db.store.lookup_token("h-rev").await.expect("lookup"),
-        TokenLookup::Revoked
-    );
-    assert_eq!(
-        db.store.lookup_token("nope").await.expect("lookup"),
-        TokenLookup::Unknown
-    );
+    assert_eq!(lookup(&db, "h-rev").await, TokenLookup::Revoked);
+    assert_eq!(lookup(&db, "nope").await, TokenLookup::Unknown);
 
     let user = db.store.get_user("kimura").await.expect("user");
     db.store
@@ -230,7 +217,7 @@ async fn changes_to_credentials_take_effect_at_once_despite_the_token_cache() {
     };
     // Twice: the second answer comes from the cache.
     for _ in 0..2 {
-        let l = db.store.lookup_token("h-mori").await.expect("lookup");
+        let l = lookup(&db, "h-mori").await;
         assert_eq!(roles(l), vec![Role::Analyst]);
     }
     patch_user(
@@ -243,7 +230,7 @@ async fn changes_to_credentials_take_effect_at_once_despite_the_token_cache() {
         "roles",
     )
     .await;
-    let l = db.store.lookup_token("h-mori").await.expect("lookup");
+    let l = lookup(&db, "h-mori").await;
     assert_eq!(roles(l).len(), 2, "a role change is seen at once");
     patch_user(
         &db,
@@ -255,10 +242,7 @@ async fn changes_to_credentials_take_effect_at_once_despite_the_token_cache() {
         "disable",
     )
     .await;
-    assert_eq!(
-        db.store.lookup_token("h-mori").await.expect("lookup"),
-        TokenLookup::UserDisabled
-    );
+    assert_eq!(lookup(&db, "h-mori").await, TokenLookup::UserDisabled);
     patch_user(
         &db,
         &name,
@@ -269,18 +253,12 @@ async fn changes_to_credentials_take_effect_at_once_despite_the_token_cache() {
         "enable",
     )
     .await;
-    assert!(matches!(
-        db.store.lookup_token("h-mori").await.expect("lookup"),
-        TokenLookup::Valid(_)
-    ));
+    assert!(matches!(lookup(&db, "h-mori").await, TokenLookup::Valid(_)));
     db.store
         .revoke_token(token.id, &By::system())
         .await
         .expect("revoke");
-    assert_eq!(
-        db.store.lookup_token("h-mori").await.expect("lookup"),
-        TokenLookup::Revoked
-    );
+    assert_eq!(lookup(&db, "h-mori").await, TokenLookup::Revoked);
 }
 
 /// Another process (a second store on the same database) revokes a token this one has
@@ -299,10 +277,7 @@ async fn a_revocation_by_another_process_ends_the_cached_token() {
     };
     db.store.wait_listening().await;
     let mut events = db.store.subscribe();
-    assert!(matches!(
-        db.store.lookup_token("h-ueda").await.expect("lookup"),
-        TokenLookup::Valid(_)
-    ));
+    assert!(matches!(lookup(&db, "h-ueda").await, TokenLookup::Valid(_)));
     other
         .revoke_token(token.id, &By::system())
         .await
@@ -321,10 +296,7 @@ async fn a_revocation_by_another_process_ends_the_cached_token() {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         }
     }
-    assert_eq!(
-        db.store.lookup_token("h-ueda").await.expect("lookup"),
-        TokenLookup::Revoked
-    );
+    assert_eq!(lookup(&db, "h-ueda").await, TokenLookup::Revoked);
     listener.abort();
     other.close().await;
 }
