@@ -31,6 +31,13 @@ pub struct AuditEntry {
     /// The actor must stay hidden from other organizations (an act on an anonymous report by
     /// its reporter). Hashed only when set, so older entries keep their hashes.
     pub restricted: bool,
+    /// The organization the changed object belongs to, when that is not the actor's (an
+    /// instance admin creating another organization's first admin): it sees the entry too.
+    pub subject_org: Option<String>,
+    /// A random secret hashed into a restricted entry, so that nobody who may not read the
+    /// hidden actor and detail can reproduce the hash by guessing them. Readable only by the
+    /// actor's organization and by `audit verify`.
+    pub salt: Option<String>,
 }
 
 /// The content of an entry that its hash covers, in a fixed order.
@@ -46,6 +53,10 @@ struct Hashed<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     restricted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_org: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    salt: &'a Option<String>,
 }
 
 /// The hash of an entry's content chained to `prev_hash`, as lowercase hex.
@@ -60,6 +71,8 @@ pub fn entry_hash(entry: &AuditEntry, prev_hash: &str) -> String {
         object_id: &entry.object_id,
         detail: &entry.detail,
         restricted: entry.restricted,
+        subject_org: &entry.subject_org,
+        salt: &entry.salt,
     };
     // Serializing a struct of strings and integers cannot fail.
     let json = serde_json::to_vec(&content).unwrap_or_default();
@@ -165,6 +178,8 @@ mod tests {
                     prev_hash: prev.clone(),
                     hash: String::new(),
                     restricted: seq % 7 == 0,
+                    subject_org: (seq % 5 == 0).then(|| "water-co".into()),
+                    salt: (seq % 7 == 0).then(|| format!("{seq:064x}")),
                 };
                 e.hash = entry_hash(&e, &prev);
                 prev.clone_from(&e.hash);
@@ -200,7 +215,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_edit_is_found_at_the_edited_entry(n in 1i64..40, at in 0usize..40, field in 0u8..5) {
+        fn any_edit_is_found_at_the_edited_entry(n in 1i64..40, at in 0usize..40, field in 0u8..7) {
             let mut c = chain(n);
             let i = at % c.len();
             match field {
@@ -208,6 +223,8 @@ mod tests {
                 1 => c[i].at_us += 1,
                 2 => c[i].actor_user = Some("mallory".into()),
                 3 => c[i].restricted = !c[i].restricted,
+                4 => c[i].subject_org = Some("elsewhere".into()),
+                5 => c[i].salt = Some("guessed".into()),
                 _ => c[i].object_id.push('x'),
             }
             let err = verify(&c).unwrap_err();

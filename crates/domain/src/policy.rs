@@ -1,6 +1,9 @@
 //! The one access policy: who may do what. Every handler asks here; later features extend `Action`.
 
-use crate::audit::AuditEntry;
+pub mod audit;
+
+pub use audit::{AuditScope, audit_scope, audit_view};
+
 use crate::identity::{Role, Roles, UserName};
 use crate::registry::OrgKind;
 use crate::slug::Slug;
@@ -34,11 +37,22 @@ pub enum Action<'a> {
     ReadRegistry,
     /// Add or change organizations and load profiles.
     ManageRegistry,
-    /// Create, change or list the users of `org`.
+    /// List the users of `org` with their roles.
+    ReadUsers { org: &'a Slug },
+    /// Create or change the users of `org`: its own admins only, so that nobody outside an
+    /// organization can give itself a way in (a secretariat user, a viewer beside a reporter).
     ManageUsers { org: &'a Slug },
-    /// Issue, list or revoke the tokens of a user of `org`.
+    /// Create the first admin of `org`, which has no active admin yet (`has_admin` false).
+    CreateFirstAdmin { org: &'a Slug, has_admin: bool },
+    /// List or revoke the tokens of a user of `org`.
     ManageTokens { owner_id: i64, org: &'a Slug },
-    /// Scrape the Prometheus metrics.
+    /// Read what the actor's organization was told about its people (a user created by an
+    /// outsider, the secretariat role granted): its admins, and its secretariat, whose role
+    /// guards anonymous reporters.
+    ReadSecurityNotices,
+    /// Issue an API token to the user named `owner`: a credential, so only for oneself.
+    IssueToken { owner: &'a str },
+    /// Scrape the Prometheus metrics, which count the whole instance's traffic.
     ReadMetrics,
     /// File an incident or outage report for the actor's organization.
     FileReport,
@@ -62,15 +76,20 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
     let allowed = match action {
         Action::ReadRegistry => true,
         Action::ManageRegistry => actor.is_instance_admin(),
-        Action::ManageUsers { org } => {
+        Action::ReadUsers { org } => {
             actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
         }
-        Action::ManageTokens { owner_id, org } => {
-            owner_id == actor.user_id
-                || actor.is_instance_admin()
-                || (actor.has(Role::Admin) && &actor.org == org)
+        Action::ManageUsers { org } => actor.has(Role::Admin) && &actor.org == org,
+        Action::CreateFirstAdmin { org, has_admin } => {
+            (actor.has(Role::Admin) && &actor.org == org)
+                || (actor.is_instance_admin() && !has_admin)
         }
-        Action::ReadMetrics => actor.has(Role::Admin),
+        Action::ManageTokens { owner_id, org } => {
+            owner_id == actor.user_id || (actor.has(Role::Admin) && &actor.org == org)
+        }
+        Action::IssueToken { owner } => owner == actor.user.as_str(),
+        Action::ReadSecurityNotices => actor.has(Role::Admin) || actor.has(Role::Secretariat),
+        Action::ReadMetrics => actor.is_instance_admin(),
         Action::FileReport => actor.has(Role::Reporter),
         Action::ShareIntel => [
             Role::Analyst,
@@ -82,9 +101,12 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
         .iter()
         .any(|r| actor.has(*r)),
         Action::ManageFederation => actor.is_instance_admin(),
-        Action::ManageIdentifiers { org } | Action::ManageChannels { org } => {
+        Action::ManageIdentifiers { org } => {
             actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
         }
+        // Contacts and webhooks receive what is sent to the organization (report notices to a
+        // secretariat among them): only the organization itself points them somewhere.
+        Action::ManageChannels { org } => actor.has(Role::Admin) && &actor.org == org,
     };
     if allowed {
         Ok(())
@@ -94,13 +116,23 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
             Action::ManageRegistry => {
                 "changing the registry needs the admin role at the coordinator"
             }
+            Action::ReadUsers { .. } => "listing users needs the admin role in that organization",
             Action::ManageUsers { .. } => {
-                "managing users needs the admin role in that user's organization"
+                "users are managed by the admins of their own organization"
+            }
+            Action::CreateFirstAdmin { .. } => {
+                "an instance admin creates only an organization's first admin; after that the organization's admins manage its users"
             }
             Action::ManageTokens { .. } => {
                 "managing another user's tokens needs the admin role in that user's organization"
             }
-            Action::ReadMetrics => "reading metrics needs the admin role",
+            Action::ReadSecurityNotices => {
+                "security notices are for the organization's admins and secretariat"
+            }
+            Action::IssueToken { .. } => {
+                "a token is issued only to its own user: sign in as that user to issue one"
+            }
+            Action::ReadMetrics => "reading metrics needs the admin role at the coordinator",
             Action::FileReport => "filing a report needs the reporter role",
             Action::ShareIntel => {
                 "sharing STIX objects needs the analyst, secretariat, coordinator, admin or reporter role"
@@ -115,44 +147,6 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
                 "contacts and webhooks are managed by the admin role in that organization"
             }
         }))
-    }
-}
-
-/// Which audit entries an actor may read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuditScope {
-    /// Every entry.
-    All,
-    /// Entries made by members of this organization.
-    Org(Slug),
-    /// Entries made by this user only.
-    OwnUser(i64),
-}
-
-/// The audit entries `actor` may read: everything at the coordinator (admins and coordinators),
-/// the organization's own for its admins and executives, and otherwise the actor's own.
-pub fn audit_scope(actor: &Actor) -> AuditScope {
-    if actor.is_instance_admin() || actor.has(Role::Coordinator) {
-        AuditScope::All
-    } else if actor.has(Role::Admin) || actor.has(Role::Executive) {
-        AuditScope::Org(actor.org.clone())
-    } else {
-        AuditScope::OwnUser(actor.user_id)
-    }
-}
-
-/// An audit entry as `actor` may see it: an entry whose actor is restricted (an act on an
-/// anonymous report by its reporter) shows no actor and no detail outside the actor's organization.
-pub fn audit_view(actor: &Actor, entry: AuditEntry) -> AuditEntry {
-    if entry.restricted && entry.actor_org.as_deref() != Some(actor.org.as_str()) {
-        AuditEntry {
-            actor_user: None,
-            actor_org: None,
-            detail: "{\"redacted\":true}".to_owned(),
-            ..entry
-        }
-    } else {
-        entry
     }
 }
 
@@ -178,7 +172,26 @@ mod tests {
         assert!(check(&admin, Action::ManageUsers { org: &water }).is_ok());
         assert!(check(&admin, Action::ManageUsers { org: &other }).is_err());
         let nisc = actor("nisc", OrgKind::Coordinator, &[Role::Admin]);
-        assert!(check(&nisc, Action::ManageUsers { org: &other }).is_ok());
+        // The instance admin manages nobody else's people: it creates a first admin only.
+        assert!(check(&nisc, Action::ManageUsers { org: &other }).is_err());
+        assert!(check(&nisc, Action::ReadUsers { org: &other }).is_ok());
+        let first = |has_admin| Action::CreateFirstAdmin {
+            org: &other,
+            has_admin,
+        };
+        assert!(check(&nisc, first(false)).is_ok());
+        assert!(check(&nisc, first(true)).is_err());
+        assert!(
+            check(
+                &nisc,
+                Action::IssueToken {
+                    owner: "secretariat"
+                }
+            )
+            .is_err()
+        );
+        assert!(check(&nisc, Action::IssueToken { owner: "someone" }).is_ok());
+        assert!(check(&nisc, Action::ManageChannels { org: &other }).is_err());
         assert!(check(&nisc, Action::ManageRegistry).is_ok());
         assert!(check(&admin, Action::ManageRegistry).is_err());
     }
@@ -208,21 +221,5 @@ mod tests {
             .is_err()
         );
         assert!(check(&reporter, Action::ReadMetrics).is_err());
-    }
-
-    #[test]
-    fn audit_scopes() {
-        let nisc = actor("nisc", OrgKind::Coordinator, &[Role::Coordinator]);
-        assert_eq!(audit_scope(&nisc), AuditScope::All);
-        let exec = actor("water-co", OrgKind::Operator, &[Role::Executive]);
-        assert_eq!(audit_scope(&exec), AuditScope::Org(exec.org.clone()));
-        let viewer = actor("water-co", OrgKind::Operator, &[Role::Viewer]);
-        assert_eq!(audit_scope(&viewer), AuditScope::OwnUser(7));
-        // An admin elsewhere than the coordinator is not an instance admin.
-        let ministry_admin = actor("mhlw", OrgKind::Ministry, &[Role::Admin]);
-        assert_eq!(
-            audit_scope(&ministry_admin),
-            AuditScope::Org(ministry_admin.org.clone())
-        );
     }
 }

@@ -462,6 +462,28 @@ pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
     }
 }
 
+/// Whether a relayed copy of a report labelled `tlp` may also go to `extra`, an organization
+/// of `kind` that its formation does not require. The copy keeps the label the reporter chose:
+/// a TLP:RED or TLP:AMBER+STRICT copy reaches only the recipients its formation requires, and
+/// the others reach further CEPTOARs only (sector sharing bodies, which pass it to members).
+pub fn relay_extra_allowed(
+    tlp: Tlp,
+    extra: &Slug,
+    kind: crate::registry::OrgKind,
+) -> Result<(), String> {
+    if matches!(tlp, Tlp::Red | Tlp::AmberStrict) {
+        return Err(format!(
+            "the report is {tlp}: a relayed copy goes only to the recipients its formation requires, not to {extra}"
+        ));
+    }
+    if kind != crate::registry::OrgKind::Ceptoar {
+        return Err(format!(
+            "{extra} is not a CEPTOAR: a relayed copy goes further only to other CEPTOARs"
+        ));
+    }
+    Ok(())
+}
+
 /// The words that stand for the reporter where its identity is hidden.
 pub fn anonymous_reporter(sector_names: &[String]) -> String {
     match sector_names {
@@ -658,6 +680,12 @@ mod tests {
             Ok(Formation::CeptoarAnonymous)
         );
         assert_eq!("TLP:AMBER+STRICT".parse::<Tlp>(), Ok(Tlp::AmberStrict));
+        use crate::registry::OrgKind;
+        let other = Slug::parse("electric-power-ceptoar").expect("slug");
+        assert!(relay_extra_allowed(Tlp::Amber, &other, OrgKind::Ceptoar).is_ok());
+        assert!(relay_extra_allowed(Tlp::Red, &other, OrgKind::Ceptoar).is_err());
+        assert!(relay_extra_allowed(Tlp::AmberStrict, &other, OrgKind::Ceptoar).is_err());
+        assert!(relay_extra_allowed(Tlp::Green, &other, OrgKind::Operator).is_err());
         let err = "carrier-pigeon".parse::<Formation>().unwrap_err();
         assert!(err.contains("ministry, ceptoar-anonymous, agency"), "{err}");
         assert_eq!(

@@ -134,10 +134,23 @@ fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), token.to_owned()))
 }
 
+/// The header that carries the session's CSRF token on a script's unsafe request.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The token that proves a request comes from a page of this site: a hash of the session
+/// secret, which another site cannot know. Forms carry it as `csrf`, scripts as `X-CSRF-Token`.
+pub fn csrf_token(session: &str) -> String {
+    let digest = Sha256::digest(format!("ciphub-csrf\0{session}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
 /// The user a request's credentials name: a bearer token, basic credentials (user name and
-/// one of that user's API tokens) or a session cookie.
+/// one of that user's API tokens) or a session cookie. A browser sends the cookie with any
+/// request another site makes it send, so a request that changes something and is
+/// authenticated only by the cookie must also carry the session's CSRF token.
 pub async fn authed_user(
     state: &AppState,
+    method: &axum::http::Method,
     headers: &axum::http::HeaderMap,
 ) -> Result<UserRecord, AppError> {
     let mut expected_user = None;
@@ -147,6 +160,15 @@ pub async fn authed_user(
         expected_user = Some(user);
         state.store.lookup_token(&hash_secret(&token)).await?
     } else if let Some(session) = session_cookie(headers) {
+        if !method.is_safe() {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != Some(csrf_token(&session).as_str()) {
+                return Err(AppError::Forbidden(
+                    "a request that changes something with the session cookie needs the page's X-CSRF-Token header (or use an API token)"
+                        .into(),
+                ));
+            }
+        }
         state.store.lookup_session(&hash_secret(&session)).await?
     } else {
         return Err(AppError::Unauthenticated(
@@ -181,7 +203,7 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let user = authed_user(&state, req.headers()).await?;
+    let user = authed_user(&state, req.method(), req.headers()).await?;
     req.extensions_mut().insert(Authed(user));
     Ok(next.run(req).await)
 }

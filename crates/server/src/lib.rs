@@ -31,7 +31,7 @@ use ciphub_store::Store;
 use tokio::net::TcpListener;
 
 pub use api::tokens::parse_lifetime as parse_token_lifetime;
-pub use auth::{hash_password, hash_secret, new_secret};
+pub use auth::{CSRF_HEADER, csrf_token, hash_password, hash_secret, new_secret};
 
 /// Issues an API token for `user`; returns the token, which is shown only this once.
 pub async fn issue_token(
@@ -64,8 +64,8 @@ pub struct ServerConfig {
     pub max_token_lifetime: Duration,
     /// Report stage deadlines per formation and severity.
     pub deadlines: ciphub_domain::report::DeadlinePolicy,
-    /// The address the public reaches this server at, for links in the Atom feed (default:
-    /// from the request's Host header).
+    /// The address the public reaches this server at, for links in the Atom feed and e-mail
+    /// (without it the feed's links are relative, never taken from a request's Host header).
     pub public_url: Option<String>,
     /// Where e-mail goes out; without it, alerts are not e-mailed.
     pub mail: Option<MailConfig>,

@@ -1,5 +1,6 @@
 //! Markdown from users, rendered to HTML that is safe to show: CommonMark by pulldown-cmark,
-//! then every tag, attribute and URL scheme not on ammonia's allow-list removed.
+//! then every tag, attribute and URL scheme not on ammonia's allow-list removed. Images load
+//! only from this site: an image elsewhere would tell its owner who read the alert, and when.
 
 use pulldown_cmark::{Options, Parser, html};
 
@@ -13,8 +14,25 @@ pub fn render(markdown: &str) -> String {
     html::push_html(&mut raw, parser);
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer nofollow"))
+        .rm_tag_attributes("img", &["srcset"])
+        .attribute_filter(|element, attribute, value| {
+            if element == "img" && attribute == "src" && !same_site_path(value) {
+                None
+            } else {
+                Some(value.into())
+            }
+        })
         .clean(&raw)
         .to_string()
+}
+
+/// Whether `url` is a path on this site (`/alerts/7/attachments/0`), not an address
+/// elsewhere (`https://…`, `//host/…`, `/\host/…`, which browsers read as `//host/…`).
+pub fn same_site_path(url: &str) -> bool {
+    url.starts_with('/')
+        && !url.starts_with("//")
+        && !url.contains('\\')
+        && !url.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -31,5 +49,23 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
+    }
+
+    #[test]
+    fn images_load_only_from_this_site() {
+        for md in [
+            "![t](https://tracker.example/pixel.png)",
+            "![t](//tracker.example/p.png)",
+            "![t](/\\tracker.example/p.png)",
+            "<img src=\"http://tracker.example/p.png\">",
+            "<img src=\"/ok.png\" srcset=\"https://tracker.example/p.png 2x\">",
+        ] {
+            let html = render(md);
+            assert!(!html.contains("tracker.example"), "{md} -> {html}");
+        }
+        let html = render("![chart](/alerts/7/attachments/0)");
+        assert!(html.contains("src=\"/alerts/7/attachments/0\""), "{html}");
+        assert!(!same_site_path("/\\evil.example"));
+        assert!(same_site_path("/dashboard?x=1"));
     }
 }

@@ -25,6 +25,7 @@ use crate::api;
         api::users::create_user,
         api::users::get_user,
         api::users::update_user,
+        api::users::list_security_notices,
         api::tokens::list_tokens,
         api::tokens::create_token,
         api::tokens::revoke_token,

@@ -6,7 +6,7 @@ use atom_syndication::{
     ContentBuilder, EntryBuilder, FeedBuilder, LinkBuilder, PersonBuilder, Text,
 };
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse};
 
 use crate::AppState;
@@ -69,17 +69,20 @@ pub async fn get_advisories(State(state): State<AppState>) -> Result<Html<String
     responses((status = 200, description = "Atom feed of TLP:CLEAR advisories", content_type = "application/atom+xml")))]
 pub async fn get_advisories_feed(
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
-    let base = match &state.config.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}")
-        }
+    // Never from the request's Host header, which the caller chooses: a cache in front of
+    // the server would then hand everyone links to the caller's site. Without a public URL,
+    // links are relative to the feed and ids are tag URIs of this instance.
+    let base = state
+        .config
+        .public_url
+        .as_deref()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let id_base = if base.is_empty() {
+        format!("tag:ciphub,2026:{}", state.config.instance_name)
+    } else {
+        base.clone()
     };
     let items = advisories(&state).await?;
     let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap_or_default();
@@ -88,7 +91,7 @@ pub async fn get_advisories_feed(
         .iter()
         .map(|a| {
             EntryBuilder::default()
-                .id(format!("{base}/public/advisories#advisory-{}", a.id))
+                .id(format!("{id_base}/public/advisories#advisory-{}", a.id))
                 .title(Text::plain(a.title.clone()))
                 .updated(parse(&a.created))
                 .published(Some(parse(&a.created)))
@@ -110,7 +113,7 @@ pub async fn get_advisories_feed(
         })
         .collect::<Vec<_>>();
     let feed = FeedBuilder::default()
-        .id(format!("{base}/public/advisories"))
+        .id(format!("{id_base}/public/advisories"))
         .title(Text::plain("ciphub public advisories (TLP:CLEAR)"))
         .updated(updated)
         .links(vec![

@@ -37,6 +37,10 @@ pub fn app(state: AppState) -> Router {
             get(users::list_users).post(users::create_user),
         )
         .route(
+            "/api/v1/security-notices",
+            get(users::list_security_notices),
+        )
+        .route(
             "/api/v1/users/{name}",
             get(users::get_user).patch(users::update_user),
         )

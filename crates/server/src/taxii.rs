@@ -250,7 +250,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         )
         .into_response();
     }
-    let user = match crate::auth::authed_user(&state, req.headers()).await {
+    let user = match crate::auth::authed_user(&state, req.method(), req.headers()).await {
         Ok(u) => u,
         Err(e) => return TaxiiError::from(e).into_response(),
     };

@@ -17,5 +17,6 @@ mod api {
     mod severity;
     mod streams;
     mod taxii;
+    mod trust;
     mod users;
 }

@@ -26,6 +26,8 @@ struct AuditRow {
     prev_hash: String,
     hash: String,
     restricted: i64,
+    subject_org: Option<String>,
+    salt: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -42,6 +44,8 @@ impl From<AuditRow> for AuditEntry {
             prev_hash: r.prev_hash,
             hash: r.hash,
             restricted: r.restricted != 0,
+            subject_org: r.subject_org,
+            salt: r.salt,
         }
     }
 }
@@ -63,6 +67,8 @@ struct PageRow(
     String,
     String,
     i64,
+    Option<String>,
+    Option<String>,
 );
 
 impl From<PageRow> for AuditEntry {
@@ -79,12 +85,27 @@ impl From<PageRow> for AuditEntry {
             prev_hash: r.8,
             hash: r.9,
             restricted: r.10 != 0,
+            subject_org: r.11,
+            salt: r.12,
         }
     }
 }
 
 const AUDIT_COLUMNS: &str = "seq, at_us, actor_user, actor_org, action, object_type, object_id, detail, prev_hash, hash, \
-     restricted";
+     restricted, subject_org, salt";
+
+/// The SQL form of `policy::audit::in_scope` for `AuditScope::Community`, with the reader's
+/// organization as `$3`. A store test checks that the two agree on every kind of entry.
+pub const COMMUNITY_SCOPE: &str = "(actor_org = $3 OR subject_org = $3 OR actor_org IS NULL \
+     OR (restricted = 0 AND action IN ('alert.create', 'alert.escalate', 'report.relay', \
+     'report.triage', 'report.note', 'incident.create', 'organization.create', \
+     'organization.update', 'federation.add', 'federation.remove')))";
+
+/// The SQL form of `in_scope` for `AuditScope::Org`, with the organization as `$3`.
+pub const ORG_SCOPE: &str = "(actor_org = $3 OR subject_org = $3)";
+
+/// The SQL form of `in_scope` for `AuditScope::OwnUser`, with the user's id as `$3`.
+pub const OWN_USER_SCOPE: &str = "actor_user = (SELECT name FROM users WHERE id = $3)";
 
 impl Store {
     /// Audit entries after `after` (a sequence number) within `scope`, oldest first.
@@ -95,15 +116,13 @@ impl Store {
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
         let (filter, key): (&str, Option<String>) = match scope {
-            AuditScope::All => ("", None),
-            AuditScope::Org(org) => (" AND actor_org = $3", Some(org.to_string())),
-            AuditScope::OwnUser(id) => (
-                " AND actor_user = (SELECT name FROM users WHERE id = $3)",
-                Some(id.to_string()),
-            ),
+            AuditScope::Everything => ("TRUE", None),
+            AuditScope::Community(org) => (COMMUNITY_SCOPE, Some(org.to_string())),
+            AuditScope::Org(org) => (ORG_SCOPE, Some(org.to_string())),
+            AuditScope::OwnUser(id) => (OWN_USER_SCOPE, Some(id.to_string())),
         };
         let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1{filter} ORDER BY seq LIMIT $2"
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND {filter} ORDER BY seq LIMIT $2"
         );
         let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
             .bind(after)
@@ -182,7 +201,7 @@ impl Store {
             Backend::Sqlite => {
                 let page: Option<String> = sqlx::query_scalar(
                     "SELECT json_group_array(json_array(seq, at_us, actor_user, actor_org, action, \
-                     object_type, object_id, detail, prev_hash, hash, restricted) ORDER BY seq) FROM \
+                     object_type, object_id, detail, prev_hash, hash, restricted, subject_org, salt) ORDER BY seq) FROM \
                      (SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2)",
                 )
                 .bind(after)

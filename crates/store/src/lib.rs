@@ -45,7 +45,7 @@ pub use taxii::{
     FederationRecord, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixAdd, StixBatch,
     StixPage, StixQuery, StixRow, VersionFilter,
 };
-pub use users::{NewUser, TokenLookup, TokenRecord, UserPatch, UserRecord};
+pub use users::{NewUser, SecurityNotice, TokenLookup, TokenRecord, UserPatch, UserRecord};
 pub use write::{AuditEvent, By};
 
 /// The database engine behind a store.

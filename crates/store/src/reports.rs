@@ -587,12 +587,15 @@ impl Store {
                     .bind(extra.as_str())
                     .fetch_optional(&mut *w.tx)
                     .await?;
-            if kind.is_none() {
+            let Some(kind) = kind else {
                 return Err(StoreError::invalid(
                     format!("also_to[{i}]"),
                     format!("organization {extra:?} does not exist"),
                 ));
-            }
+            };
+            let kind: ciphub_domain::registry::OrgKind = kind.parse().map_err(corrupt)?;
+            ciphub_domain::report::relay_extra_allowed(source.tlp, extra, kind)
+                .map_err(|m| StoreError::invalid(format!("also_to[{i}]"), m))?;
             if !routes.iter().any(|r| &r.org == extra) && extra != &by.org {
                 routes.push(ciphub_domain::report::Route {
                     org: extra.clone(),

@@ -37,6 +37,44 @@ impl UserRecord {
     }
 }
 
+/// Something an organization's admins are told about its own people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityNotice {
+    pub id: i64,
+    /// `secretariat-granted`: a user was given the secretariat role; `created-by-outsider`: an
+    /// admin of another organization created the user.
+    pub kind: String,
+    /// The user concerned.
+    pub user: String,
+    /// Who did it (none for a command-line tool).
+    pub actor_user: Option<String>,
+    pub actor_org: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+/// Tells an organization's admins about a change to its people, in the change's transaction.
+async fn notify_admins(
+    w: &mut crate::write::WriteTx,
+    org_id: i64,
+    kind: &str,
+    user: &UserName,
+) -> Result<(), StoreError> {
+    let (actor_user, actor_org) = (w.by().user.clone(), w.by().org.clone());
+    sqlx::query(
+        "INSERT INTO security_notices (org_id, kind, user_name, actor_user, actor_org, created_us) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(org_id)
+    .bind(kind)
+    .bind(user.as_str())
+    .bind(actor_user)
+    .bind(actor_org)
+    .bind(w.now_us)
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
+}
+
 /// A user to create. The password, if any, arrives already hashed.
 #[derive(Clone)]
 pub struct NewUser {
@@ -304,7 +342,14 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
         }
-        w.audit(
+        if w.by().org.as_deref() != Some(new.org.as_str()) && w.by().org.is_some() {
+            notify_admins(&mut w, org_id, "created-by-outsider", &new.name).await?;
+        }
+        if new.roles.contains(&Role::Secretariat) {
+            notify_admins(&mut w, org_id, "secretariat-granted", &new.name).await?;
+        }
+        w.audit_about(
+            new.org.as_str(),
             "user.create",
             "user",
             new.name.as_str(),
@@ -323,6 +368,52 @@ impl Store {
             disabled: false,
             created: from_us(now),
         })
+    }
+
+    /// Whether `org` has an admin who is not disabled (not found when there is no such
+    /// organization).
+    pub async fn has_active_admin(&self, org: &Slug) -> Result<bool, StoreError> {
+        let found: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT o.id, (SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+             WHERE u.org_id = o.id AND r.role = $2 AND u.disabled_us IS NULL) \
+             FROM organizations o WHERE o.slug = $1",
+        )
+        .bind(org.as_str())
+        .bind(Role::Admin.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let (_, admins) = found.ok_or_else(|| StoreError::not_found("organization", org))?;
+        Ok(admins > 0)
+    }
+
+    /// What `org`'s admins were told about its people, newest first.
+    pub async fn security_notices(
+        &self,
+        org: &Slug,
+        limit: u32,
+    ) -> Result<Vec<SecurityNotice>, StoreError> {
+        let rows: Vec<(i64, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT n.id, n.kind, n.user_name, n.actor_user, n.actor_org, n.created_us \
+                 FROM security_notices n JOIN organizations o ON o.id = n.org_id \
+                 WHERE o.slug = $1 ORDER BY n.id DESC LIMIT $2",
+        )
+        .bind(org.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, kind, user, actor_user, actor_org, created_us)| SecurityNotice {
+                    id,
+                    kind,
+                    user,
+                    actor_user,
+                    actor_org,
+                    created: from_us(created_us),
+                },
+            )
+            .collect())
     }
 
     /// A user by name.
@@ -378,13 +469,14 @@ impl Store {
         by: &By,
     ) -> Result<UserRecord, StoreError> {
         let mut w = self.begin_write(by).await?;
-        let user: Option<(i64, String)> = sqlx::query_as(
-            "SELECT u.id, o.kind FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.name = $1",
+        let user: Option<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT u.id, o.kind, o.slug, o.id FROM users u JOIN organizations o ON o.id = u.org_id \
+             WHERE u.name = $1",
         )
         .bind(name.as_str())
         .fetch_optional(&mut *w.tx)
         .await?;
-        let (id, kind) = user.ok_or_else(|| StoreError::not_found("user", name))?;
+        let (id, kind, org, org_id) = user.ok_or_else(|| StoreError::not_found("user", name))?;
         let kind: OrgKind = kind.parse().map_err(corrupt)?;
         let mut detail = serde_json::Map::new();
         if let Some(display) = &patch.display_name {
@@ -397,6 +489,15 @@ impl Store {
         }
         if let Some(roles) = &patch.roles {
             check_roles(roles, kind)?;
+            let had_secretariat: Option<String> =
+                sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 AND role = $2")
+                    .bind(id)
+                    .bind(Role::Secretariat.as_str())
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            if roles.contains(&Role::Secretariat) && had_secretariat.is_none() {
+                notify_admins(&mut w, org_id, "secretariat-granted", name).await?;
+            }
             sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
                 .bind(id)
                 .execute(&mut *w.tx)
@@ -436,7 +537,8 @@ impl Store {
                 .await?;
             detail.insert("password_changed".into(), json!(true));
         }
-        w.audit(
+        w.audit_about(
+            &org,
             "user.update",
             "user",
             name.as_str(),
@@ -460,11 +562,14 @@ impl Store {
     ) -> Result<TokenRecord, StoreError> {
         let mut w = self.begin_write(by).await?;
         let expires = lifetime.map(|d| from_us(w.now_us) + d);
-        let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
-            .bind(user.as_str())
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        let user_id = user_id.ok_or_else(|| StoreError::not_found("user", user))?;
+        let owner: Option<(i64, String)> = sqlx::query_as(
+            "SELECT u.id, o.slug FROM users u JOIN organizations o ON o.id = u.org_id \
+             WHERE u.name = $1",
+        )
+        .bind(user.as_str())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let (user_id, org) = owner.ok_or_else(|| StoreError::not_found("user", user))?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, token_hash, label, created_us, expires_us) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -476,7 +581,8 @@ impl Store {
         .bind(expires.map(to_us))
         .fetch_one(&mut *w.tx)
         .await?;
-        w.audit(
+        w.audit_about(
+            &org,
             "token.issue",
             "token",
             &id.to_string(),
@@ -531,7 +637,14 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         if done.rows_affected() == 1 {
-            w.audit("token.revoke", "token", &id.to_string(), json!({}))
+            let org: String = sqlx::query_scalar(
+                "SELECT o.slug FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 JOIN organizations o ON o.id = u.org_id WHERE t.id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            w.audit_about(&org, "token.revoke", "token", &id.to_string(), json!({}))
                 .await?;
             w.emit(crate::Event::Credentials);
             w.commit().await?;

@@ -101,6 +101,11 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Who makes the change.
+    pub(crate) fn by(&self) -> &By {
+        &self.by
+    }
+
     /// Appends an audit entry for a change made in this transaction.
     pub(crate) async fn audit(
         &mut self,
@@ -109,7 +114,22 @@ impl WriteTx {
         object_id: &str,
         detail: serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.audit_entry(action, object_type, object_id, detail, false)
+        self.audit_entry(action, object_type, object_id, detail, false, None)
+            .await
+    }
+
+    /// Appends an audit entry for a change to something of `subject` (another organization's
+    /// user, say), which reads the entry as its own.
+    pub(crate) async fn audit_about(
+        &mut self,
+        subject: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let subject = (self.by.org.as_deref() != Some(subject)).then_some(subject);
+        self.audit_entry(action, object_type, object_id, detail, false, subject)
             .await
     }
 
@@ -125,7 +145,7 @@ impl WriteTx {
     ) -> Result<(), StoreError> {
         let own = std::mem::replace(&mut self.by, by.clone());
         let result = self
-            .audit_entry(action, object_type, object_id, detail, false)
+            .audit_entry(action, object_type, object_id, detail, false, None)
             .await;
         self.by = own;
         result
@@ -139,7 +159,7 @@ impl WriteTx {
         object_id: &str,
         detail: serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.audit_entry(action, object_type, object_id, detail, true)
+        self.audit_entry(action, object_type, object_id, detail, true, None)
             .await
     }
 
@@ -150,7 +170,14 @@ impl WriteTx {
         object_id: &str,
         detail: serde_json::Value,
         restricted: bool,
+        subject_org: Option<&str>,
     ) -> Result<(), StoreError> {
+        // 256 random bits: a hash over them cannot be reproduced by guessing the rest.
+        let salt = restricted.then(|| {
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            hex::encode(bytes)
+        });
         let mut entry = AuditEntry {
             seq: self.seq + 1,
             at_us: self.now_us,
@@ -163,12 +190,14 @@ impl WriteTx {
             prev_hash: self.hash.clone(),
             hash: String::new(),
             restricted,
+            subject_org: subject_org.map(str::to_owned),
+            salt,
         };
         entry.hash = entry_hash(&entry, &self.hash);
         sqlx::query(
             "INSERT INTO audit_log (seq, at_us, actor_user, actor_org, action, object_type, \
-             object_id, detail, prev_hash, hash, restricted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             object_id, detail, prev_hash, hash, restricted, subject_org, salt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(entry.seq)
         .bind(entry.at_us)
@@ -181,6 +210,8 @@ impl WriteTx {
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
         .bind(i64::from(entry.restricted))
+        .bind(&entry.subject_org)
+        .bind(&entry.salt)
         .execute(&mut *self.tx)
         .await?;
         self.seq = entry.seq;

@@ -29,14 +29,23 @@ pub struct AuditEntryJson {
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     pub hash: String,
-    /// The actor and detail are hidden from the caller (an anonymous reporter's act).
-    pub redacted: bool,
+    /// An act on an anonymous report by its reporter: only the reporter's organization reads it.
+    pub restricted: bool,
+    /// The organization whose user or token was changed, when not the actor's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_org: Option<String>,
+    /// The secret hashed into a restricted entry; shown only to the actor's organization, which
+    /// can then check the entry's hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEntryJson {
     fn from(e: AuditEntry) -> Self {
         Self {
-            redacted: e.restricted && e.actor_org.is_none(),
+            restricted: e.restricted,
+            subject_org: e.subject_org,
+            salt: e.salt,
             seq: e.seq,
             at: rfc3339(chrono::DateTime::from_timestamp_micros(e.at_us).unwrap_or_default()),
             actor_user: e.actor_user,

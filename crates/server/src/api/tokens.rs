@@ -61,7 +61,7 @@ pub struct IssuedTokenJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenJson {
-    /// Whose token (default: the caller's own).
+    /// Whose token: only the caller's own may be named (default).
     #[serde(default)]
     pub user: Option<String>,
     /// What the token is for.
@@ -115,6 +115,8 @@ pub async fn issue(
     Ok((token, record))
 }
 
+/// The user whose tokens the caller manages. A user whose tokens the caller may not manage is
+/// answered as one that does not exist, so names cannot be probed by telling 403 from 404.
 async fn owner(
     state: &AppState,
     authed: &Authed,
@@ -123,15 +125,28 @@ async fn owner(
     let owner = match user {
         None => authed.0.clone(),
         Some(name) if name == authed.0.name.as_str() => authed.0.clone(),
-        Some(name) => state.store.get_user(name).await?,
+        Some(name) => {
+            let missing = || {
+                AppError::from(ciphub_store::StoreError::NotFound {
+                    what: "user",
+                    key: name.to_owned(),
+                })
+            };
+            let found = match state.store.get_user(name).await {
+                Ok(u) => u,
+                Err(ciphub_store::StoreError::NotFound { .. }) => return Err(missing()),
+                Err(e) => return Err(e.into()),
+            };
+            let action = Action::ManageTokens {
+                owner_id: found.id,
+                org: &found.org,
+            };
+            if policy::check(&authed.actor(), action).is_err() {
+                return Err(missing());
+            }
+            found
+        }
     };
-    policy::check(
-        &authed.actor(),
-        Action::ManageTokens {
-            owner_id: owner.id,
-            org: &owner.org,
-        },
-    )?;
     Ok(owner)
 }
 
@@ -160,13 +175,11 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<IssuedTokenJson>), AppError> {
     if let Some(u) = &body.user {
         UserName::parse(u).map_err(|e| AppError::invalid("user", e.to_string()))?;
+        // A token is a credential: nobody, not even an admin, mints one for another person.
+        // Asked before any lookup, so the answer says nothing of whether the user exists.
+        policy::check(&authed.actor(), Action::IssueToken { owner: u })?;
     }
-    let owner = owner(&state, &authed, body.user.as_deref())
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(m) => AppError::invalid("user", m),
-            other => other,
-        })?;
+    let owner = authed.0.clone();
     let lifetime = parse_lifetime(body.expires_in.as_deref(), state.config.max_token_lifetime)
         .map_err(|m| AppError::invalid("expires_in", m))?;
     let label = body.label.unwrap_or_else(|| "api".into());
@@ -203,8 +216,17 @@ pub async fn revoke_token(
     authed: Authed,
     Path(id): Path<i64>,
 ) -> Result<Json<TokenJson>, AppError> {
+    // Another organization's token is answered as a missing one, so ids cannot be probed.
     let record = state.store.get_token(id).await?;
-    owner(&state, &authed, Some(record.user.as_str())).await?;
+    owner(&state, &authed, Some(record.user.as_str()))
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::from(ciphub_store::StoreError::NotFound {
+                what: "token",
+                key: id.to_string(),
+            }),
+            other => other,
+        })?;
     let revoked = state
         .store
         .revoke_token(id, &By::actor(&authed.actor()))

@@ -1,5 +1,6 @@
 //! `/api/v1/users`: creating, listing and changing users. Admins manage their own
-//! organization's users; admins at the coordinator manage everyone's.
+//! organization's users; an admin at the coordinator lists everyone's and creates an
+//! organization's first admin, and nothing more.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -108,7 +109,7 @@ pub async fn list_users(
         Some(o) => parse_org("org", o)?,
         None => actor.org.clone(),
     };
-    policy::check(&actor, Action::ManageUsers { org: &org })?;
+    policy::check(&actor, Action::ReadUsers { org: &org })?;
     let users = state.store.list_users(Some(&org)).await?;
     Ok(Json(users.iter().map(UserJson::from).collect()))
 }
@@ -124,11 +125,35 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<UserJson>), AppError> {
     let actor = authed.actor();
     let org = parse_org("org", &body.org)?;
-    policy::check(&actor, Action::ManageUsers { org: &org })?;
     let name = UserName::parse(&body.name).map_err(|e| AppError::invalid("name", e.to_string()))?;
     let roles = parse_roles(&body.roles)?;
     if roles.is_empty() {
         return Err(AppError::invalid("roles", "a user needs at least one role"));
+    }
+    if policy::check(&actor, Action::ManageUsers { org: &org }).is_err() {
+        // Outside its own organization an instance admin may only start one off: its first
+        // admin, with no other role, while it has no active admin.
+        let has_admin = state
+            .store
+            .has_active_admin(&org)
+            .await
+            .map_err(|e| match e {
+                ciphub_store::StoreError::NotFound { .. } => AppError::from_store_for("org", e),
+                other => other.into(),
+            })?;
+        policy::check(
+            &actor,
+            Action::CreateFirstAdmin {
+                org: &org,
+                has_admin,
+            },
+        )?;
+        if roles.iter().any(|r| *r != Role::Admin) {
+            return Err(AppError::invalid(
+                "roles",
+                "another organization's first user is its admin, with no other role; its admins give the rest",
+            ));
+        }
     }
     let password_hash = match body.password {
         Some(p) => {
@@ -156,15 +181,28 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserJson::from(&user))))
 }
 
-/// Loads a user the caller may manage (or is).
-async fn managed_user(
+/// Loads a user the caller may read (or is). A user the caller may not read is answered as
+/// one that does not exist, so names cannot be probed by telling 403 from 404.
+pub(crate) async fn readable_user(
     state: &AppState,
     authed: &Authed,
     name: &str,
 ) -> Result<UserRecord, AppError> {
-    let user = state.store.get_user(name).await?;
-    if user.id != authed.0.id {
-        policy::check(&authed.actor(), Action::ManageUsers { org: &user.org })?;
+    let missing = || {
+        AppError::from(ciphub_store::StoreError::NotFound {
+            what: "user",
+            key: name.to_owned(),
+        })
+    };
+    let user = match state.store.get_user(name).await {
+        Ok(u) => u,
+        Err(ciphub_store::StoreError::NotFound { .. }) => return Err(missing()),
+        Err(e) => return Err(e.into()),
+    };
+    if user.id != authed.0.id
+        && policy::check(&authed.actor(), Action::ReadUsers { org: &user.org }).is_err()
+    {
+        return Err(missing());
     }
     Ok(user)
 }
@@ -179,7 +217,7 @@ pub async fn get_user(
     authed: Authed,
     Path(name): Path<String>,
 ) -> Result<Json<UserJson>, AppError> {
-    let user = managed_user(&state, &authed, &name).await?;
+    let user = readable_user(&state, &authed, &name).await?;
     Ok(Json(UserJson::from(&user)))
 }
 
@@ -195,7 +233,7 @@ pub async fn update_user(
     ApiJson(body): ApiJson<UserPatchJson>,
 ) -> Result<Json<UserJson>, AppError> {
     let actor = authed.actor();
-    let user = state.store.get_user(&name).await?;
+    let user = readable_user(&state, &authed, &name).await?;
     // Changing roles, passwords or access is an administrator's act, even on oneself.
     policy::check(&actor, Action::ManageUsers { org: &user.org })?;
     let roles = body.roles.as_deref().map(parse_roles).transpose()?;
@@ -224,4 +262,42 @@ pub async fn update_user(
         .await
         .map_err(|e| AppError::from_store_for("roles", e))?;
     Ok(Json(UserJson::from(&updated)))
+}
+
+/// Something an organization's admins are told about its own people.
+#[derive(Serialize, ToSchema)]
+pub struct SecurityNoticeJson {
+    pub id: i64,
+    /// `secretariat-granted` (the user may now read anonymous reporters relayed through the
+    /// organization) or `created-by-outsider` (an admin of another organization created it).
+    pub kind: String,
+    pub user: String,
+    pub actor_user: Option<String>,
+    pub actor_org: Option<String>,
+    pub created: String,
+}
+
+/// What the caller's organization's admins were told about its people, newest first.
+#[utoipa::path(get, path = "/api/v1/security-notices", tag = "identity",
+    responses((status = 200, body = [SecurityNoticeJson]), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_security_notices(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Json<Vec<SecurityNoticeJson>>, AppError> {
+    let actor = authed.actor();
+    policy::check(&actor, Action::ReadSecurityNotices)?;
+    let notices = state.store.security_notices(&actor.org, 200).await?;
+    Ok(Json(
+        notices
+            .into_iter()
+            .map(|n| SecurityNoticeJson {
+                id: n.id,
+                kind: n.kind,
+                user: n.user,
+                actor_user: n.actor_user,
+                actor_org: n.actor_org,
+                created: rfc3339(n.created),
+            })
+            .collect(),
+    ))
 }

@@ -24,7 +24,6 @@ use axum::routing::{get, post};
 use ciphub_domain::identity::Role;
 use ciphub_domain::registry::OrgKind;
 use ciphub_store::{TokenLookup, UserRecord};
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::auth::{Authed, hash_secret, session_cookie};
@@ -119,8 +118,7 @@ impl WebUser {
 }
 
 fn csrf_for(session: &str) -> String {
-    let digest = Sha256::digest(format!("ciphub-csrf\0{session}").as_bytes());
-    hex::encode(&digest[..16])
+    crate::auth::csrf_token(session)
 }
 
 fn browser_lang(headers: &HeaderMap) -> Lang {
@@ -581,7 +579,7 @@ async fn set_language(State(state): State<AppState>, Posted(user, form): Posted)
     }
     let back = form.get("back");
     // Only a path on this site: never an address elsewhere.
-    let back = if back.starts_with('/') && !back.starts_with("//") {
+    let back = if crate::markdown::same_site_path(&back) {
         back
     } else {
         "/dashboard".to_owned()

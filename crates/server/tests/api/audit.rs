@@ -37,15 +37,28 @@ async fn each_caller_sees_only_what_it_may() {
         .await;
     assert_eq!(resp.status(), 201);
 
+    // The instance admin reads the coordinator's view: other organizations' acts on what the
+    // community shares, not their people's comings and goings or their own staff changes.
     let all = entries(&app, "admin").await;
+    assert!(!all.is_empty());
     assert!(
-        all.iter()
+        !all.iter()
             .any(|e| e["action"] == "user.create" && e["object_id"] == "new-staff")
     );
-    assert!(all.iter().any(|e| e["actor_user"] == "mhlw-analyst"));
+    assert!(!all.iter().any(|e| e["actor_user"] == "mhlw-analyst"));
+    assert!(all.iter().all(|e| e["actor_org"].is_null()
+        || e["actor_org"] == "nisc"
+        || e["subject_org"] == "nisc"));
 
-    // The operator's executive sees the operator's entries and nobody else's.
+    // The operator's executive sees the operator's entries and nobody else's, and what the
+    // system did to the operator's people (creating the test users).
     let exec = entries(&app, "water-exec").await;
+    assert!(exec.iter().all(|e| e["actor_org"] == "tokyo-water"
+        || (e["actor_org"].is_null() && e["subject_org"] == "tokyo-water")));
+    let exec: Vec<Value> = exec
+        .into_iter()
+        .filter(|e| !e["actor_user"].is_null())
+        .collect();
     assert_eq!(exec.len(), 1);
     assert_eq!(exec[0]["actor_user"], "water-admin");
     assert_eq!(exec[0]["detail"]["org"], "tokyo-water");

@@ -95,7 +95,7 @@ async fn revoked_and_expired_tokens_get_401() {
         .await
         .expect("json");
     let other_token = other["token"].as_str().expect("token").to_owned();
-    // Someone else's token cannot be revoked by a non-admin.
+    // Someone else's token cannot be revoked by a non-admin; to it the token does not exist.
     let resp = app
         .send(
             Method::DELETE,
@@ -104,7 +104,7 @@ async fn revoked_and_expired_tokens_get_401() {
             json!({}),
         )
         .await;
-    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.status(), 404);
     let resp = app
         .send(
             Method::DELETE,
@@ -156,6 +156,7 @@ async fn tokens_without_permission_get_403_on_admin_endpoints() {
             403,
             "{user}"
         );
+        // A user of another organization is, to them, a user that does not exist.
         let resp = app
             .send(
                 Method::PATCH,
@@ -164,7 +165,7 @@ async fn tokens_without_permission_get_403_on_admin_endpoints() {
                 json!({"disabled": true}),
             )
             .await;
-        assert_eq!(resp.status(), 403, "{user}");
+        assert_eq!(resp.status(), 404, "{user}");
     }
     // An organization's admin manages only its own organization.
     let resp = app
@@ -237,10 +238,24 @@ async fn password_login_sets_a_session_cookie_until_logout() {
         .expect("json");
     assert_eq!(me["name"], "secretariat");
     assert_eq!(me["org"], "water-ceptoar");
+    // Signing out changes something: the cookie alone is not enough.
+    let forged = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(forged.status(), 403);
+    let session = pair.split_once('=').expect("pair").1;
     let out = app
         .client
         .delete(app.url("/api/v1/session"))
         .header("cookie", &pair)
+        .header(
+            ciphub_server::CSRF_HEADER,
+            ciphub_server::csrf_token(session),
+        )
         .send()
         .await
         .expect("logout");

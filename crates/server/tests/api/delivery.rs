@@ -514,13 +514,21 @@ async fn escalation_app(smtp: String) -> TestApp {
         ]),
     )
     .await;
-    set_contacts(
-        &app,
-        "admin",
-        "water-ceptoar",
-        json!([{"rank": 1, "name": "Secretariat", "email": "sec@water-ceptoar.test"}]),
-    )
-    .await;
+    // The CEPTOAR has no admin among the test users, and nobody outside it may point its
+    // contacts anywhere: they are set as the command line would.
+    app.db
+        .store
+        .set_contacts(
+            &ciphub_domain::Slug::parse("water-ceptoar").expect("slug"),
+            &[ciphub_store::Contact {
+                rank: 1,
+                name: "Secretariat".into(),
+                email: "sec@water-ceptoar.test".into(),
+            }],
+            &ciphub_store::By::system(),
+        )
+        .await
+        .expect("contacts");
     set_contacts(
         &app,
         "mhlw-admin",
@@ -712,7 +720,7 @@ async fn escalation_carries_on_after_a_restart_without_repeating_itself() {
     assert_eq!(mails_to(&mails, "ciso@tokyo-water.test").len(), 1);
     assert_eq!(mails_to(&mails, "sec@water-ceptoar.test").len(), 1);
     let steps: Vec<String> = store
-        .audit_page(&ciphub_domain::policy::AuditScope::All, 0, 1000)
+        .audit_page(&ciphub_domain::policy::AuditScope::Everything, 0, 1000)
         .await
         .expect("audit")
         .entries

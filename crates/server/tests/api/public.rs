@@ -61,5 +61,12 @@ async fn only_clear_alerts_are_public() {
         parsed.entries()[0].title().as_str(),
         "Public patch advisory"
     );
-    assert!(parsed.entries()[0].id().starts_with("http://127.0.0.1"));
+    // Without a public URL, ids are the instance's tag URIs and links are relative: nothing is
+    // taken from the request's Host header.
+    assert!(parsed.entries()[0].id().starts_with("tag:ciphub,2026:"));
+    assert!(
+        parsed.entries()[0].links()[0]
+            .href()
+            .starts_with("/public/")
+    );
 }

@@ -101,6 +101,7 @@ async fn openapi_documents_every_route() {
         ("/api/v1/alerts/{id}/stix", "get"),
         ("/public/advisories", "get"),
         ("/public/advisories.atom", "get"),
+        ("/api/v1/security-notices", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -112,6 +113,6 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        59
+        60
     );
 }

@@ -11,15 +11,15 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
     let resp = app
         .send(
             Method::POST,
-            "admin",
+            "water-admin",
             "/api/v1/users",
-            json!({"name": "sato.k", "org": "water-ceptoar", "display_name": "佐藤", "roles": ["secretariat", "viewer"],
+            json!({"name": "sato.k", "org": "tokyo-water", "display_name": "佐藤", "roles": ["reporter", "viewer"],
                    "password": "a sufficiently long one"}),
         )
         .await;
     assert_eq!(resp.status(), 201);
     let user: Value = resp.json().await.expect("json");
-    assert_eq!(user["roles"], json!(["secretariat", "viewer"]));
+    assert_eq!(user["roles"], json!(["reporter", "viewer"]));
     assert_eq!(user["display_name"], "佐藤");
     let login = app
         .client
@@ -33,7 +33,7 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
     let patched: Value = app
         .send(
             Method::PATCH,
-            "admin",
+            "water-admin",
             "/api/v1/users/sato.k",
             json!({"roles": ["viewer"]}),
         )
@@ -43,7 +43,7 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
         .expect("json");
     assert_eq!(patched["roles"], json!(["viewer"]));
     let listed: Vec<Value> = app
-        .get("admin", "/api/v1/users?org=water-ceptoar")
+        .get("water-admin", "/api/v1/users?org=tokyo-water")
         .await
         .json()
         .await
@@ -52,8 +52,8 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
         .iter()
         .map(|u| u["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["sato.k", "secretariat"]);
-    // Users see themselves; admins elsewhere do not see them.
+    assert_eq!(names, ["reporter", "sato.k", "water-admin", "water-exec"]);
+    // Users see themselves; to admins elsewhere they do not exist.
     assert_eq!(
         app.get("secretariat", "/api/v1/users/secretariat")
             .await
@@ -64,7 +64,7 @@ async fn admins_create_and_change_users_who_can_then_log_in() {
         app.get("mhlw-admin", "/api/v1/users/secretariat")
             .await
             .status(),
-        403
+        404
     );
 }
 

@@ -113,7 +113,7 @@ async fn concurrent_acknowledgements_are_each_recorded_once_with_their_own_actor
     }
     assert_eq!(store.audit_len().await.expect("len"), before + n as i64);
     let page = store
-        .audit_page(&AuditScope::All, before, 1000)
+        .audit_page(&AuditScope::Everything, before, 1000)
         .await
         .expect("audit");
     for e in &page.entries {

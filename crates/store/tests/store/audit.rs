@@ -93,7 +93,7 @@ async fn scopes_limit_what_is_read() {
         .expect("token");
     let all = db
         .store
-        .audit_page(&AuditScope::All, 0, 10_000)
+        .audit_page(&AuditScope::Everything, 0, 10_000)
         .await
         .expect("all");
     let org = db
@@ -101,25 +101,28 @@ async fn scopes_limit_what_is_read() {
         .audit_page(&AuditScope::Org(Slug::parse("mhlw").expect("slug")), 0, 100)
         .await
         .expect("org");
-    assert_eq!(org.entries.len(), 1);
-    assert_eq!(org.entries[0].action, "token.issue");
+    // The organization reads its own acts and what the system did to its people.
+    assert_eq!(org.entries.len(), 2);
+    assert_eq!(org.entries[0].action, "user.create");
+    assert_eq!(org.entries[0].subject_org.as_deref(), Some("mhlw"));
+    assert_eq!(org.entries[1].action, "token.issue");
     assert!(all.entries.len() > org.entries.len());
     let own = db
         .store
         .audit_page(&AuditScope::OwnUser(mhlw_admin.user_id), 0, 100)
         .await
         .expect("own");
-    assert_eq!(own.entries, org.entries);
+    assert_eq!(own.entries, org.entries[1..]);
     // Paging walks forward without gaps.
     let first = db
         .store
-        .audit_page(&AuditScope::All, 0, 5)
+        .audit_page(&AuditScope::Everything, 0, 5)
         .await
         .expect("page");
     assert_eq!(first.next_after, Some(5));
     let second = db
         .store
-        .audit_page(&AuditScope::All, 5, 5)
+        .audit_page(&AuditScope::Everything, 5, 5)
         .await
         .expect("page");
     assert_eq!(second.entries[0].seq, 6);
@@ -148,4 +151,71 @@ async fn long_chains_verify_across_pages() {
         .expect("tamper");
     let broken = db.store.audit_verify().await.expect("verify").unwrap_err();
     assert_eq!(broken.seq, 7001);
+}
+
+#[tokio::test]
+async fn each_scope_in_sql_matches_the_domain_rule() {
+    use ciphub_domain::policy::audit::{COMMUNITY_ACTIONS, in_scope};
+    let db = ciphub_store::testkit::TestDb::new().await.expect("db");
+    let pool = raw(&db).await;
+    let orgs = [None, Some("nisc"), Some("water-co"), Some("bank")];
+    let mut actions: Vec<&str> = COMMUNITY_ACTIONS.to_vec();
+    actions.extend([
+        "session.login",
+        "token.issue",
+        "report.file",
+        "alert.ack",
+        "user.create",
+    ]);
+    let mut seq = 0i64;
+    for actor in orgs {
+        for subject in orgs {
+            for action in &actions {
+                for restricted in [0i64, 1] {
+                    seq += 1;
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at_us, actor_user, actor_org, action, object_type, \
+                         object_id, detail, prev_hash, hash, restricted, subject_org, salt) \
+                         VALUES ($1, 0, $2, $3, $4, 'x', '1', '{}', '', '', $5, $6, NULL)",
+                    )
+                    .bind(seq)
+                    .bind(actor.map(|o| format!("{o}-user")))
+                    .bind(actor)
+                    .bind(*action)
+                    .bind(restricted)
+                    .bind(subject)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+                }
+            }
+        }
+    }
+    let everything = db
+        .store
+        .audit_page(&AuditScope::Everything, 0, 10_000)
+        .await
+        .expect("all")
+        .entries;
+    assert_eq!(everything.len() as i64, seq);
+    let mut scopes = vec![AuditScope::Everything];
+    for org in ["nisc", "water-co", "bank"] {
+        let slug = Slug::parse(org).expect("slug");
+        scopes.push(AuditScope::Community(slug.clone()));
+        scopes.push(AuditScope::Org(slug));
+    }
+    for scope in scopes {
+        let from_sql = db
+            .store
+            .audit_page(&scope, 0, 10_000)
+            .await
+            .expect("page")
+            .entries;
+        let by_rule: Vec<_> = everything
+            .iter()
+            .filter(|e| in_scope(&scope, None, e))
+            .cloned()
+            .collect();
+        assert_eq!(from_sql, by_rule, "{scope:?}");
+    }
 }
