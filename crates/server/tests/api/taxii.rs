@@ -854,6 +854,91 @@ async fn the_alerts_collection_follows_each_alerts_audience() {
     );
 }
 
+/// The TLP:RED marking definition (TLP 2.0).
+const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+/// The TLP:RED marking definition of TLP 1.0.
+const TLP1_RED: &str = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed";
+
+/// Everything the published MISP feed holds, as one text.
+async fn misp_feed_text(app: &TestApp) -> String {
+    let manifest: Value = app
+        .get("reporter", "/misp/feed/manifest.json")
+        .await
+        .json()
+        .await
+        .expect("manifest");
+    let mut text = manifest.to_string();
+    for uuid in manifest.as_object().expect("object").keys() {
+        let event: Value = app
+            .get("reporter", &format!("/misp/feed/{uuid}.json"))
+            .await
+            .json()
+            .await
+            .expect("event");
+        text.push_str(&event.to_string());
+    }
+    text
+}
+
+#[tokio::test]
+async fn field_level_and_differently_written_markings_decide_who_reads_and_what_leaves() {
+    let app = spawn_app().await;
+    let at = "2026-01-01T00:00:00.000Z";
+    // GREEN, with its name and description TLP:RED.
+    let mut granular = indicator(61, at, GREEN);
+    granular["description"] = json!("Seen inside our plant network");
+    granular["granular_markings"] =
+        json!([{"selectors": ["name", "description"], "marking_ref": RED}]);
+    // RED written with upper-case hex digits beside GREEN, at the object and (TLP 1.0) at a
+    // field.
+    let upper = |id: &str| {
+        let (kind, uuid) = id.split_once("--").expect("id");
+        format!("{kind}--{}", uuid.to_uppercase())
+    };
+    let mut shouted = indicator(62, at, GREEN);
+    shouted["object_marking_refs"] = json!([GREEN, upper(RED)]);
+    let mut shouted_field = indicator(63, at, GREEN);
+    shouted_field["granular_markings"] =
+        json!([{"selectors": ["pattern"], "marking_ref": upper(TLP1_RED)}]);
+    // GREEN with a marking that is not TLP: the TLP one decides, as before.
+    let mut other = indicator(64, at, GREEN);
+    other["object_marking_refs"] = json!([
+        GREEN,
+        "marking-definition--00000000-0000-4000-8000-000000000064"
+    ]);
+    let plain = indicator(65, at, GREEN);
+    let status = post(
+        &app,
+        "reporter",
+        "community",
+        vec![granular, shouted, shouted_field, other, plain],
+    )
+    .await;
+    assert_eq!(status["success_count"], 5, "{status}");
+    let want = |ns: &[u32]| -> BTreeSet<String> {
+        ns.iter()
+            .map(|n| indicator(*n, "", "")["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let seen = |objects: Vec<Value>| -> BTreeSet<String> { ids(&objects).into_iter().collect() };
+    assert_eq!(
+        seen(read_all(&app, "mhlw-analyst", "community", "").await.0),
+        want(&[64, 65])
+    );
+    assert_eq!(
+        seen(read_all(&app, "water-exec", "community", "").await.0),
+        want(&[61, 62, 63, 64, 65])
+    );
+    let feed = misp_feed_text(&app).await;
+    for n in [64, 65] {
+        assert!(feed.contains(&format!("\"198.51.0.{n}\"")), "{n}: {feed}");
+    }
+    for n in [61, 62, 63] {
+        assert!(!feed.contains(&format!("198.51.0.{n}")), "{n}: {feed}");
+    }
+    assert!(!feed.contains("plant network"), "{feed}");
+}
+
 /// The OASIS example files that the PyPI package stix2-validator ships, or `None` (skipped)
 /// when it is not installed.
 fn validator_examples() -> Option<Vec<PathBuf>> {
