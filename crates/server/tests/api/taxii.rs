@@ -939,6 +939,83 @@ async fn field_level_and_differently_written_markings_decide_who_reads_and_what_
     assert!(!feed.contains("plant network"), "{feed}");
 }
 
+#[tokio::test]
+async fn only_the_organization_that_added_an_object_adds_its_versions() {
+    let app = spawn_app().await;
+    let v1 = "2026-01-01T00:00:00.000Z";
+    let v2 = "2026-02-01T00:00:00.000Z";
+    let status = post(
+        &app,
+        "reporter",
+        "community",
+        vec![indicator(1, v1, GREEN), indicator(2, v1, RED)],
+    )
+    .await;
+    assert_eq!(status["success_count"], 2, "{status}");
+    // Another organization revokes the first, writes over the second (which it cannot read)
+    // and shares one of its own: its own is taken, the others refused alike.
+    let mut revoked = indicator(1, v2, GREEN);
+    revoked["revoked"] = json!(true);
+    let status = post(
+        &app,
+        "mhlw-analyst",
+        "community",
+        vec![revoked, indicator(2, v2, GREEN), indicator(3, v1, GREEN)],
+    )
+    .await;
+    assert_eq!(status["total_count"], 3, "{status}");
+    assert_eq!(status["success_count"], 1, "{status}");
+    assert_eq!(
+        status["successes"][0]["id"],
+        indicator(3, v1, "")["id"],
+        "{status}"
+    );
+    let failures = status["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{status}");
+    assert_eq!(
+        failures[0]["message"], failures[1]["message"],
+        "a readable and an unreadable object are refused alike"
+    );
+    let message = failures[0]["message"].as_str().expect("message");
+    assert!(message.contains("another organization"), "{message}");
+    assert!(
+        !message.contains("tokyo-water") && !message.contains("RED"),
+        "{message}"
+    );
+    // Everyone still reads the owner's version; the owner adds its own newer one.
+    let one = indicator(1, v1, "")["id"].as_str().expect("id").to_owned();
+    let latest = |user: &'static str| {
+        let app = &app;
+        let one = one.clone();
+        async move {
+            let (objects, _) = read_all(app, user, "community", &format!("match[id]={one}")).await;
+            assert_eq!(objects.len(), 1, "{user}");
+            objects[0].clone()
+        }
+    };
+    let seen = latest("mhlw-analyst").await;
+    assert_eq!(seen["modified"], v1);
+    assert!(seen.get("revoked").is_none(), "{seen}");
+    let mut own = indicator(1, v2, GREEN);
+    own["revoked"] = json!(true);
+    let status = post(&app, "reporter", "community", vec![own]).await;
+    assert_eq!(status["success_count"], 1, "{status}");
+    assert_eq!(latest("mhlw-analyst").await["revoked"], true);
+    // The owner's other object kept only its own version.
+    let (versions, _) = read_all(
+        &app,
+        "water-exec",
+        "community",
+        &format!(
+            "match[id]={}&match[version]=all",
+            indicator(2, v1, "")["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["modified"], v1);
+}
+
 /// The OASIS example files that the PyPI package stix2-validator ships, or `None` (skipped)
 /// when it is not installed.
 fn validator_examples() -> Option<Vec<PathBuf>> {
