@@ -854,6 +854,78 @@ async fn the_alerts_collection_follows_each_alerts_audience() {
     );
 }
 
+#[tokio::test]
+async fn the_alerts_collection_pages_past_alerts_a_role_may_not_see() {
+    let app = spawn_app().await;
+    // Four alerts to the water operator, the second and the last for its executives only.
+    for (title, roles) in [
+        ("Alert one", json!([])),
+        ("Board alert two", json!(["executive"])),
+        ("Alert three", json!([])),
+        ("Board alert four", json!(["executive"])),
+    ] {
+        let resp = app
+            .send(
+                Method::POST,
+                "coordinator",
+                "/api/v1/alerts",
+                json!({
+                    "title": title, "body": "Details.", "tlp": "TLP:GREEN",
+                    "audience": {"kind": "organizations", "values": ["tokyo-water"], "roles": roles},
+                }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "{title}");
+    }
+    // The reporter pages one object at a time: every page is full until the last, which says
+    // there is no more, and nothing tells of the executives' alerts.
+    for what in ["objects", "manifest"] {
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..10 {
+            let mut url = format!("{}/collections/alerts/{what}/?limit=1", root(&app));
+            if let Some(n) = &next {
+                url.push_str(&format!("&next={n}"));
+            }
+            let resp = taxii(&app, "reporter", Method::GET, &url, None).await;
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.expect("page");
+            let items = body["objects"].as_array().cloned().unwrap_or_default();
+            seen.extend(items.iter().cloned());
+            if body["more"] == true {
+                assert_eq!(items.len(), 1, "a page with more to come is full: {body}");
+                next = Some(body["next"].as_str().expect("next with more").to_owned());
+            } else {
+                assert!(body.get("next").is_none(), "{body}");
+                next = None;
+                break;
+            }
+        }
+        assert!(next.is_none(), "{what}: paging did not end");
+        assert_eq!(
+            seen.len(),
+            4,
+            "{what}: a report and a note for each of two alerts"
+        );
+        let text = Value::Array(seen).to_string();
+        assert!(!text.contains("Board alert"), "{what}: {text}");
+    }
+    let names: BTreeSet<String> = read_all(&app, "reporter", "alerts", "limit=1")
+        .await
+        .0
+        .iter()
+        .filter_map(|o| o["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Alert one".to_owned(), "Alert three".to_owned()])
+    );
+    // The executive pages through all four, and the last page says so.
+    let (all, pages) = read_all(&app, "water-exec", "alerts", "limit=2").await;
+    assert_eq!(all.len(), 8);
+    assert_eq!(pages, 4);
+}
+
 /// The TLP:RED marking definition (TLP 2.0).
 const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
 /// The TLP:RED marking definition of TLP 1.0.
