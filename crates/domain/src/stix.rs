@@ -74,11 +74,29 @@ pub fn marking_id(tlp: Tlp) -> &'static str {
 }
 
 /// The TLP label a marking-definition id stands for (TLP 2.0 or 1.0), if it is one.
+///
+/// A UUID's hex digits are case-insensitive (RFC 4122), so an id written in upper case, or in
+/// any other spelling of the UUID that `valid_identifier` accepts, names the same marking. It
+/// is read as that marking rather than refused: a peer's object is not lost over how its
+/// producer wrote a UUID, and the label stored is the one the id names, so who reads the
+/// object and whether it may leave (`community_readable`, `may_leave`) follow it. Never
+/// ignored: an ignored RED would leave a GREEN beside it to decide.
 pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
-    TLP2_MARKINGS
-        .iter()
-        .chain(TLP1_MARKINGS.iter())
-        .find(|(_, m)| *m == id)
+    let known = || TLP2_MARKINGS.iter().chain(TLP1_MARKINGS.iter());
+    if let Some((t, _)) = known().find(|(_, m)| *m == id) {
+        return Some(*t);
+    }
+    // Not written as published: compare the UUIDs themselves.
+    let uuid_of = |id: &str| -> Option<uuid::Uuid> {
+        let (kind, uuid) = id.split_once("--")?;
+        if !kind.eq_ignore_ascii_case("marking-definition") {
+            return None;
+        }
+        uuid::Uuid::parse_str(uuid).ok()
+    };
+    let uuid = uuid_of(id)?;
+    known()
+        .find(|(_, m)| uuid_of(m) == Some(uuid))
         .map(|(t, _)| *t)
 }
 
@@ -196,7 +214,8 @@ pub struct StixObject {
     /// `modified`, else `created`, in microseconds; `None` for objects with neither (most
     /// cyber observables), whose version is the time they were added.
     pub version_us: Option<i64>,
-    /// The strictest TLP label among its markings.
+    /// The label that decides who reads it: the strictest TLP marking anywhere in it
+    /// (`label_of`); `None` when unmarked.
     pub tlp: Option<Tlp>,
     /// The object exactly as it came.
     pub value: Value,
@@ -391,20 +410,7 @@ pub fn parse_object(value: Value, path: &str) -> Result<StixObject, StixError> {
     }
     check_refs(&value, path, 0)?;
     check_pattern(map, path)?;
-    let tlp = match map.get("object_marking_refs") {
-        None => None,
-        Some(Value::Array(refs)) => refs
-            .iter()
-            .filter_map(Value::as_str)
-            .filter_map(tlp_of_marking)
-            .reduce(stricter),
-        Some(_) => {
-            return Err(StixError::new(
-                at("object_marking_refs"),
-                "must be a list of identifiers",
-            ));
-        }
-    };
+    let tlp = label_of(map, path)?;
     Ok(StixObject {
         id,
         object_type,
@@ -412,6 +418,63 @@ pub fn parse_object(value: Value, path: &str) -> Result<StixObject, StixError> {
         version_us: modified.or(created),
         tlp,
         value,
+    })
+}
+
+/// The label that decides who reads an object: the strictest TLP marking (2.0 or 1.0) anywhere
+/// in it, in `object_marking_refs` and in every `granular_markings` entry's `marking_ref`, so
+/// a field marked RED keeps a GREEN object with its holder.
+///
+/// Marking definitions that are not TLP do not count, as before: beside a TLP marking the TLP
+/// one decides, and an object with only such markings is unmarked. Without an object-wide
+/// TLP marking, the fields no granular marking covers are unmarked, which reads as
+/// AMBER+STRICT (`community_readable`): a GREEN field does not open the whole object, and only
+/// a RED field is stricter than that.
+fn label_of(map: &Map<String, Value>, path: &str) -> Result<Option<Tlp>, StixError> {
+    let strictest = |labels: &mut dyn Iterator<Item = Tlp>| labels.reduce(stricter);
+    let object_wide = match map.get("object_marking_refs") {
+        None => None,
+        Some(Value::Array(refs)) => strictest(
+            &mut refs
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(tlp_of_marking),
+        ),
+        Some(_) => {
+            return Err(StixError::new(
+                format!("{path}.object_marking_refs"),
+                "must be a list of identifiers",
+            ));
+        }
+    };
+    let fields = match map.get("granular_markings") {
+        None => None,
+        Some(Value::Array(entries)) => {
+            if let Some(i) = entries.iter().position(|e| !e.is_object()) {
+                return Err(StixError::new(
+                    format!("{path}.granular_markings[{i}]"),
+                    "must be an object with selectors and a marking_ref or lang",
+                ));
+            }
+            strictest(
+                &mut entries
+                    .iter()
+                    .filter_map(|e| e.get("marking_ref").and_then(Value::as_str))
+                    .filter_map(tlp_of_marking),
+            )
+        }
+        Some(_) => {
+            return Err(StixError::new(
+                format!("{path}.granular_markings"),
+                "must be a list of granular markings",
+            ));
+        }
+    };
+    Ok(match (object_wide, fields) {
+        (Some(o), Some(f)) => Some(stricter(o, f)),
+        (o, None) => o,
+        (None, Some(Tlp::Red)) => Some(Tlp::Red),
+        (None, Some(_)) => None,
     })
 }
 
@@ -671,6 +734,75 @@ mod tests {
             "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ec"
         ]);
         assert_eq!(parse_object(o, "$").expect("valid").tlp, Some(Tlp::Amber));
+    }
+
+    #[test]
+    fn field_markings_and_other_spellings_count_and_other_markings_do_not() {
+        let red = marking_id(Tlp::Red);
+        let green = marking_id(Tlp::Green);
+        let unknown = "marking-definition--00000000-0000-4000-8000-000000000001";
+        let respell = |id: &str, f: fn(&str) -> String| {
+            let (kind, uuid) = id.split_once("--").expect("id");
+            format!("{kind}--{}", f(uuid))
+        };
+        let upper = |id: &str| respell(id, str::to_uppercase);
+        let label = |refs: Value, granular: Option<Value>| {
+            let mut o = indicator();
+            o["object_marking_refs"] = refs;
+            if let Some(g) = granular {
+                o["granular_markings"] = g;
+            }
+            parse_object(o, "$").expect("valid").tlp
+        };
+        let field = |marking: &str| Some(json!([{"selectors": ["name"], "marking_ref": marking}]));
+        // A RED field keeps a GREEN object with its holder, in either TLP version.
+        assert_eq!(label(json!([green]), field(red)), Some(Tlp::Red));
+        assert_eq!(
+            label(json!([green]), field(TLP1_MARKINGS[3].1)),
+            Some(Tlp::Red)
+        );
+        // A GREEN field does not open a stricter object.
+        assert_eq!(
+            label(json!([marking_id(Tlp::Amber)]), field(green)),
+            Some(Tlp::Amber)
+        );
+        // Ids written in upper case (or without hyphens) are the markings they name.
+        assert_eq!(label(json!([green, upper(red)]), None), Some(Tlp::Red));
+        assert_eq!(label(json!([green]), field(&upper(red))), Some(Tlp::Red));
+        let simple = respell(red, |u| u.replace('-', ""));
+        assert_eq!(label(json!([green, simple]), None), Some(Tlp::Red));
+        assert_eq!(tlp_of_marking(&upper(TLP1_MARKINGS[0].1)), Some(Tlp::Clear));
+        assert_eq!(
+            tlp_of_marking(&red.replace("marking-definition", "indicator")),
+            None
+        );
+        // Markings that are not TLP: beside a TLP one it decides; alone, unmarked.
+        assert_eq!(
+            label(json!([green, unknown]), field(unknown)),
+            Some(Tlp::Green)
+        );
+        assert_eq!(label(json!([unknown]), None), None);
+        // Without an object-wide label the rest is unmarked: only RED is stricter.
+        assert_eq!(label(json!([]), field(green)), None);
+        assert_eq!(label(json!([unknown]), field(red)), Some(Tlp::Red));
+        // A language marking has no marking_ref and counts for nothing.
+        let lang = Some(json!([{"selectors": ["name"], "lang": "ja"}]));
+        assert_eq!(label(json!([green]), lang), Some(Tlp::Green));
+        // Malformed granular markings are refused, named by where they are.
+        let mut o = indicator();
+        o["granular_markings"] = json!({"marking_ref": red});
+        let e = parse_object(o, "$").expect_err("not a list");
+        assert_eq!(e.path, "$.granular_markings");
+        let mut o = indicator();
+        o["granular_markings"] = json!([{"selectors": ["name"], "marking_ref": red}, red]);
+        let e = parse_object(o, "$").expect_err("not an object");
+        assert_eq!(e.path, "$.granular_markings[1]");
+        let mut o = indicator();
+        o["granular_markings"] = json!([{"selectors": ["name"], "marking_ref": "red"}]);
+        let e = parse_object(o, "$").expect_err("not an id");
+        assert_eq!(e.path, "$.granular_markings[0].marking_ref");
+        assert!(!community_readable(label(json!([green]), field(red))));
+        assert!(!may_leave(label(json!([green, upper(red)]), None)));
     }
 
     #[test]

@@ -443,29 +443,65 @@ async fn read_page(
 ) -> Result<ciphub_store::StixPage, TaxiiError> {
     if c.id == ALERTS {
         export_alerts(state).await;
+        return read_alerts_page(state, authed, query, with_body).await;
     }
-    let mut page = state
+    Ok(state
         .store
         .stix_page(c.alias, &authed.0.org, query, with_body)
-        .await?;
-    if c.id == ALERTS {
-        // An alert for some roles only is not for the others of a recipient organization.
-        let actor = authed.actor();
-        let mut keep = Vec::with_capacity(page.rows.len());
-        for row in page.rows {
-            if alert_row_visible(state, &actor, &row).await? {
-                keep.push(row);
-            }
-        }
-        page.rows = keep;
-    }
-    Ok(page)
+        .await?)
 }
 
+/// Rows read at a time while a page of the alerts collection is filled.
+const ALERT_ROWS_READ: u32 = 100;
+
+/// A page of the alerts collection. The store keeps to the alerts the caller's organization
+/// sent or received; an alert for some roles only is not for the others of a recipient
+/// organization, which `api::alerts::visible` decides per alert. The page is filled with rows
+/// the caller may see before it is cut, reading on past the others, so `more` and `next` are
+/// right and neither tells of alerts for other roles. (Reading past them takes a little time,
+/// which says no more than that the organization received something.)
+async fn read_alerts_page(
+    state: &AppState,
+    authed: &Authed,
+    query: &StixQuery,
+    with_body: bool,
+) -> Result<ciphub_store::StixPage, TaxiiError> {
+    let actor = authed.actor();
+    let want = query.limit as usize;
+    let mut read = query.clone();
+    read.limit = query.limit.saturating_add(1).max(ALERT_ROWS_READ);
+    let mut seen: HashMap<i64, bool> = HashMap::new();
+    let mut rows = Vec::with_capacity(want + 1);
+    loop {
+        let page = state
+            .store
+            .stix_page(ALERTS_ALIAS, &actor.org, &read, with_body)
+            .await?;
+        let last = page.rows.last().map(|r| (r.added_us, r.seq));
+        for row in page.rows {
+            if alert_row_visible(state, &actor, &row, &mut seen).await? {
+                rows.push(row);
+                if rows.len() > want {
+                    // One more than the page holds: the page is full and more follow.
+                    rows.truncate(want);
+                    return Ok(ciphub_store::StixPage { rows, more: true });
+                }
+            }
+        }
+        match last {
+            Some(after) if page.more => read.after = Some(after),
+            _ => return Ok(ciphub_store::StixPage { rows, more: false }),
+        }
+    }
+}
+
+/// Whether the caller sees the alert a row was made from; `seen` keeps the answer per alert
+/// (each alert is several rows).
 async fn alert_row_visible(
     state: &AppState,
     actor: &ciphub_domain::policy::Actor,
     row: &StixRow,
+    seen: &mut HashMap<i64, bool>,
 ) -> Result<bool, TaxiiError> {
     let Some(id) = row
         .origin
@@ -474,10 +510,15 @@ async fn alert_row_visible(
     else {
         return Ok(false);
     };
+    if let Some(sees) = seen.get(&id) {
+        return Ok(*sees);
+    }
     let alert = state.store.alert(id).await?;
-    Ok(crate::api::alerts::visible(state, actor, &alert)
+    let sees = crate::api::alerts::visible(state, actor, &alert)
         .await?
-        .is_some())
+        .is_some();
+    seen.insert(id, sees);
+    Ok(sees)
 }
 
 /// Writes alerts sent since the last call into the alerts collection as STIX. Alerts never

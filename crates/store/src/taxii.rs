@@ -25,6 +25,20 @@ const VISIBLE: &str = "((o.alert_id IS NULL AND (o.tlp IN ('TLP:CLEAR', 'TLP:GRE
      OR (o.alert_id IS NOT NULL AND (o.owner_org_id = $V OR EXISTS (SELECT 1 FROM alert_deliveries d \
      WHERE d.alert_id = o.alert_id AND d.org_id = $V))))";
 
+/// What a status says of a version of an object that another organization added first.
+///
+/// Only that organization adds versions, so nobody can revoke or rewrite another's object for
+/// everyone. The answer is the same whether or not the caller may read the object, and comes
+/// from the lookup every object of a write goes through (no extra query, so no extra time):
+/// it tells that the id is held in the collection, nothing of its label, holder or content.
+/// SDO and SRO ids are random (UUIDv4), so only an id the caller already knows can be asked
+/// about. SCO ids may be UUIDv5, derived from the observable's value (an address, a hash):
+/// for those a caller can learn that some organization holds that observable here. Telling it
+/// less would need a copy of the object per organization, which one version history per id
+/// does not have; what organizations say about an observable (indicators, sightings,
+/// reports) stays unreadable.
+const NOT_THE_OWNER: &str = "another organization added this object to the collection first, and only it adds versions of it; share yours under an id of your own";
+
 /// One object to add, already checked.
 #[derive(Clone, Debug)]
 pub struct NewStixObject {
@@ -210,6 +224,10 @@ impl Store {
 
     /// Adds the objects of several requests in one transaction (group commit), in order, as
     /// if each were added alone: a later request sees the versions an earlier one added.
+    /// An object id belongs to the organization that added it to the collection first (in a
+    /// group, the earlier request); another's versions of it are refused in its status
+    /// (`NOT_THE_OWNER`) and the rest of its request is taken. Once the owner has deleted
+    /// every version, the id is free again.
     /// Returns each request's status, in order. An error leaves nothing of any of them.
     pub async fn add_stix_batches(
         &self,
@@ -241,19 +259,21 @@ impl Store {
                     .or_insert_with(|| id_key(collection, &o.object_id));
             }
         }
-        // What is held already of these objects: every version, by collection and id.
+        // What is held already of these objects: every version, by collection and id, and
+        // who added each object first (its oldest row: (seq, organization)).
         let mut held: HashMap<Key, BTreeSet<i64>> = HashMap::with_capacity(total);
+        let mut owners: HashMap<Key, (i64, i64)> = HashMap::with_capacity(total);
         for (collection, ids) in &wanted {
             let keys: Vec<i64> = ids.values().copied().collect();
             for chunk in keys.chunks(OBJECT_CHUNK) {
                 // A short list is filled up with its last key: one statement for every lookup.
                 let sql = format!(
-                    "SELECT object_id, version_us FROM stix_objects WHERE collection = {} AND id_key IN ({})",
+                    "SELECT object_id, version_us, owner_org_id, seq FROM stix_objects WHERE collection = {} AND id_key IN ({})",
                     self.marks(1, 1),
                     self.marks(2, OBJECT_CHUNK)
                 );
-                let mut q =
-                    sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).bind(*collection);
+                let mut q = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql))
+                    .bind(*collection);
                 let last = chunk.last().copied().unwrap_or_default();
                 for k in chunk
                     .iter()
@@ -263,10 +283,14 @@ impl Store {
                 {
                     q = q.bind(k);
                 }
-                for (id, v) in q.fetch_all(&mut *w.tx).await? {
+                for (id, v, owner, seq) in q.fetch_all(&mut *w.tx).await? {
                     // A key shared by two objects is told apart by the id itself.
                     if let Some((id, _)) = ids.get_key_value(id.as_str()) {
                         held.entry((*collection, *id)).or_default().insert(v);
+                        let first = owners.entry((*collection, *id)).or_insert((seq, owner));
+                        if seq < first.0 {
+                            *first = (seq, owner);
+                        }
                     }
                 }
             }
@@ -281,8 +305,23 @@ impl Store {
         let mut added = vec![0usize; adds.len()];
         for (n, a) in adds.iter().enumerate() {
             let mut successes = Vec::with_capacity(a.objects.len());
+            let mut failures = a.failures.clone();
+            let owner_id = owner_ids[&a.batch.owner];
             for o in &a.objects {
                 let version = o.version_us.unwrap_or(now);
+                // A new id is this request's from here on: a later request of the group (the
+                // same transaction) finds it owned, as a later transaction would.
+                let (_, owner) = *owners
+                    .entry((a.batch.collection.as_str(), o.object_id.as_str()))
+                    .or_insert((i64::MAX, owner_id));
+                if owner != owner_id {
+                    failures.push(StatusDetail {
+                        id: o.object_id.clone(),
+                        version: ciphub_domain::stix::format_timestamp(version),
+                        message: Some(NOT_THE_OWNER.to_owned()),
+                    });
+                    continue;
+                }
                 let versions = held
                     .entry((a.batch.collection.as_str(), o.object_id.as_str()))
                     .or_default();
@@ -301,9 +340,9 @@ impl Store {
                 collection: a.batch.collection.clone(),
                 owner: a.batch.owner.clone(),
                 created_us: a.requested_us.unwrap_or(now),
-                total: (successes.len() + a.failures.len()) as i64,
+                total: (successes.len() + failures.len()) as i64,
                 successes,
-                failures: a.failures.clone(),
+                failures,
             });
         }
         // Objects whose newest or oldest version changed lose the flag on the old row.

@@ -854,6 +854,240 @@ async fn the_alerts_collection_follows_each_alerts_audience() {
     );
 }
 
+#[tokio::test]
+async fn the_alerts_collection_pages_past_alerts_a_role_may_not_see() {
+    let app = spawn_app().await;
+    // Four alerts to the water operator, the second and the last for its executives only.
+    for (title, roles) in [
+        ("Alert one", json!([])),
+        ("Board alert two", json!(["executive"])),
+        ("Alert three", json!([])),
+        ("Board alert four", json!(["executive"])),
+    ] {
+        let resp = app
+            .send(
+                Method::POST,
+                "coordinator",
+                "/api/v1/alerts",
+                json!({
+                    "title": title, "body": "Details.", "tlp": "TLP:GREEN",
+                    "audience": {"kind": "organizations", "values": ["tokyo-water"], "roles": roles},
+                }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "{title}");
+    }
+    // The reporter pages one object at a time: every page is full until the last, which says
+    // there is no more, and nothing tells of the executives' alerts.
+    for what in ["objects", "manifest"] {
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..10 {
+            let mut url = format!("{}/collections/alerts/{what}/?limit=1", root(&app));
+            if let Some(n) = &next {
+                url.push_str(&format!("&next={n}"));
+            }
+            let resp = taxii(&app, "reporter", Method::GET, &url, None).await;
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.expect("page");
+            let items = body["objects"].as_array().cloned().unwrap_or_default();
+            seen.extend(items.iter().cloned());
+            if body["more"] == true {
+                assert_eq!(items.len(), 1, "a page with more to come is full: {body}");
+                next = Some(body["next"].as_str().expect("next with more").to_owned());
+            } else {
+                assert!(body.get("next").is_none(), "{body}");
+                next = None;
+                break;
+            }
+        }
+        assert!(next.is_none(), "{what}: paging did not end");
+        assert_eq!(
+            seen.len(),
+            4,
+            "{what}: a report and a note for each of two alerts"
+        );
+        let text = Value::Array(seen).to_string();
+        assert!(!text.contains("Board alert"), "{what}: {text}");
+    }
+    let names: BTreeSet<String> = read_all(&app, "reporter", "alerts", "limit=1")
+        .await
+        .0
+        .iter()
+        .filter_map(|o| o["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Alert one".to_owned(), "Alert three".to_owned()])
+    );
+    // The executive pages through all four, and the last page says so.
+    let (all, pages) = read_all(&app, "water-exec", "alerts", "limit=2").await;
+    assert_eq!(all.len(), 8);
+    assert_eq!(pages, 4);
+}
+
+/// The TLP:RED marking definition (TLP 2.0).
+const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+/// The TLP:RED marking definition of TLP 1.0.
+const TLP1_RED: &str = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed";
+
+/// Everything the published MISP feed holds, as one text.
+async fn misp_feed_text(app: &TestApp) -> String {
+    let manifest: Value = app
+        .get("reporter", "/misp/feed/manifest.json")
+        .await
+        .json()
+        .await
+        .expect("manifest");
+    let mut text = manifest.to_string();
+    for uuid in manifest.as_object().expect("object").keys() {
+        let event: Value = app
+            .get("reporter", &format!("/misp/feed/{uuid}.json"))
+            .await
+            .json()
+            .await
+            .expect("event");
+        text.push_str(&event.to_string());
+    }
+    text
+}
+
+#[tokio::test]
+async fn field_level_and_differently_written_markings_decide_who_reads_and_what_leaves() {
+    let app = spawn_app().await;
+    let at = "2026-01-01T00:00:00.000Z";
+    // GREEN, with its name and description TLP:RED.
+    let mut granular = indicator(61, at, GREEN);
+    granular["description"] = json!("Seen inside our plant network");
+    granular["granular_markings"] =
+        json!([{"selectors": ["name", "description"], "marking_ref": RED}]);
+    // RED written with upper-case hex digits beside GREEN, at the object and (TLP 1.0) at a
+    // field.
+    let upper = |id: &str| {
+        let (kind, uuid) = id.split_once("--").expect("id");
+        format!("{kind}--{}", uuid.to_uppercase())
+    };
+    let mut shouted = indicator(62, at, GREEN);
+    shouted["object_marking_refs"] = json!([GREEN, upper(RED)]);
+    let mut shouted_field = indicator(63, at, GREEN);
+    shouted_field["granular_markings"] =
+        json!([{"selectors": ["pattern"], "marking_ref": upper(TLP1_RED)}]);
+    // GREEN with a marking that is not TLP: the TLP one decides, as before.
+    let mut other = indicator(64, at, GREEN);
+    other["object_marking_refs"] = json!([
+        GREEN,
+        "marking-definition--00000000-0000-4000-8000-000000000064"
+    ]);
+    let plain = indicator(65, at, GREEN);
+    let status = post(
+        &app,
+        "reporter",
+        "community",
+        vec![granular, shouted, shouted_field, other, plain],
+    )
+    .await;
+    assert_eq!(status["success_count"], 5, "{status}");
+    let want = |ns: &[u32]| -> BTreeSet<String> {
+        ns.iter()
+            .map(|n| indicator(*n, "", "")["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let seen = |objects: Vec<Value>| -> BTreeSet<String> { ids(&objects).into_iter().collect() };
+    assert_eq!(
+        seen(read_all(&app, "mhlw-analyst", "community", "").await.0),
+        want(&[64, 65])
+    );
+    assert_eq!(
+        seen(read_all(&app, "water-exec", "community", "").await.0),
+        want(&[61, 62, 63, 64, 65])
+    );
+    let feed = misp_feed_text(&app).await;
+    for n in [64, 65] {
+        assert!(feed.contains(&format!("\"198.51.0.{n}\"")), "{n}: {feed}");
+    }
+    for n in [61, 62, 63] {
+        assert!(!feed.contains(&format!("198.51.0.{n}")), "{n}: {feed}");
+    }
+    assert!(!feed.contains("plant network"), "{feed}");
+}
+
+#[tokio::test]
+async fn only_the_organization_that_added_an_object_adds_its_versions() {
+    let app = spawn_app().await;
+    let v1 = "2026-01-01T00:00:00.000Z";
+    let v2 = "2026-02-01T00:00:00.000Z";
+    let status = post(
+        &app,
+        "reporter",
+        "community",
+        vec![indicator(1, v1, GREEN), indicator(2, v1, RED)],
+    )
+    .await;
+    assert_eq!(status["success_count"], 2, "{status}");
+    // Another organization revokes the first, writes over the second (which it cannot read)
+    // and shares one of its own: its own is taken, the others refused alike.
+    let mut revoked = indicator(1, v2, GREEN);
+    revoked["revoked"] = json!(true);
+    let status = post(
+        &app,
+        "mhlw-analyst",
+        "community",
+        vec![revoked, indicator(2, v2, GREEN), indicator(3, v1, GREEN)],
+    )
+    .await;
+    assert_eq!(status["total_count"], 3, "{status}");
+    assert_eq!(status["success_count"], 1, "{status}");
+    assert_eq!(
+        status["successes"][0]["id"],
+        indicator(3, v1, "")["id"],
+        "{status}"
+    );
+    let failures = status["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{status}");
+    assert_eq!(
+        failures[0]["message"], failures[1]["message"],
+        "a readable and an unreadable object are refused alike"
+    );
+    let message = failures[0]["message"].as_str().expect("message");
+    assert!(message.contains("another organization"), "{message}");
+    assert!(
+        !message.contains("tokyo-water") && !message.contains("RED"),
+        "{message}"
+    );
+    // Everyone still reads the owner's version; the owner adds its own newer one.
+    let one = indicator(1, v1, "")["id"].as_str().expect("id").to_owned();
+    let latest = |user: &'static str| {
+        let app = &app;
+        let one = one.clone();
+        async move {
+            let (objects, _) = read_all(app, user, "community", &format!("match[id]={one}")).await;
+            assert_eq!(objects.len(), 1, "{user}");
+            objects[0].clone()
+        }
+    };
+    let seen = latest("mhlw-analyst").await;
+    assert_eq!(seen["modified"], v1);
+    assert!(seen.get("revoked").is_none(), "{seen}");
+    let mut own = indicator(1, v2, GREEN);
+    own["revoked"] = json!(true);
+    let status = post(&app, "reporter", "community", vec![own]).await;
+    assert_eq!(status["success_count"], 1, "{status}");
+    assert_eq!(latest("mhlw-analyst").await["revoked"], true);
+    // The owner's other object kept only its own version.
+    let (versions, _) = read_all(
+        &app,
+        "water-exec",
+        "community",
+        &format!(
+            "match[id]={}&match[version]=all",
+            indicator(2, v1, "")["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["modified"], v1);
+}
+
 /// The OASIS example files that the PyPI package stix2-validator ships, or `None` (skipped)
 /// when it is not installed.
 fn validator_examples() -> Option<Vec<PathBuf>> {

@@ -1,6 +1,7 @@
 //! STIX objects in TAXII collections: the sharing policy in SQL agrees with the domain's
 //! rule, version flags stay right whatever order versions arrive in, the cursor never skips
-//! or repeats, and only what may leave is offered to federation.
+//! or repeats, only what may leave is offered to federation, and only the organization that
+//! added an object first adds its versions.
 
 use std::collections::BTreeSet;
 
@@ -349,4 +350,82 @@ async fn the_cursor_never_skips_or_repeats_at_one_timestamp() {
     }
     assert_eq!(seen.len(), 30);
     assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 30);
+}
+
+#[tokio::test]
+async fn only_the_organization_that_first_added_an_object_adds_its_versions() {
+    let db = jp_db().await;
+    let s = &db.store;
+    let request = |owner: &str, status: &str, objects: Vec<NewStixObject>| StixAdd {
+        batch: StixBatch {
+            status_id: Some(status.to_owned()),
+            ..batch(owner, "taxii")
+        },
+        objects,
+        failures: vec![],
+        by: By::system(),
+        requested_us: None,
+    };
+    // Two organizations add the same new object in one group commit: the first written owns
+    // it, and the other's version is refused while the rest of its request is taken.
+    let statuses = s
+        .add_stix_batches(&[
+            request("nisc", "s1", vec![object(1, 10, Some(Tlp::Red))]),
+            request(
+                "mhlw",
+                "s2",
+                vec![
+                    object(1, 20, Some(Tlp::Green)),
+                    object(2, 10, Some(Tlp::Green)),
+                ],
+            ),
+            request("nisc", "s3", vec![object(1, 30, Some(Tlp::Red))]),
+        ])
+        .await
+        .expect("add");
+    let counts = |st: &ciphub_store::StatusRecord| (st.successes.len(), st.failures.len());
+    assert_eq!(
+        statuses.iter().map(counts).collect::<Vec<_>>(),
+        [(1, 0), (1, 1), (1, 0)]
+    );
+    let one = object(1, 0, None).object_id;
+    assert_eq!(statuses[1].successes[0].id, object(2, 0, None).object_id);
+    assert_eq!(statuses[1].failures[0].id, one);
+    assert_eq!(statuses[1].total, 2);
+    let stored = s
+        .stix_status("s2", &slug("mhlw"))
+        .await
+        .expect("read")
+        .expect("held");
+    assert_eq!(stored.failures, statuses[1].failures);
+    // In a later transaction the same: a version the owner holds already is refused to others
+    // too, so the answer does not depend on what the owner holds.
+    let later = s
+        .add_stix_objects(
+            &batch("mhlw", "taxii"),
+            vec![
+                object(1, 10, Some(Tlp::Green)),
+                object(1, 40, Some(Tlp::Green)),
+                object(2, 20, Some(Tlp::Green)),
+            ],
+            vec![],
+            &By::system(),
+        )
+        .await
+        .expect("add");
+    assert_eq!(counts(&later), (1, 2));
+    assert_eq!(later.failures[0].message, later.failures[1].message);
+    let versions_of = |viewer: &'static str, n: u32| async move {
+        s.stix_page(C, &slug(viewer), &versions(false, false, true), false)
+            .await
+            .expect("page")
+            .rows
+            .iter()
+            .filter(|r| r.object_id == object(n, 0, None).object_id)
+            .map(|r| r.version_us)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions_of("nisc", 1).await, [10, 30]);
+    assert_eq!(versions_of("mhlw", 1).await, Vec::<i64>::new());
+    assert_eq!(versions_of("nisc", 2).await, [10, 20]);
 }
