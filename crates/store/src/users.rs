@@ -461,6 +461,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The name and display name of every user of `org`, disabled ones too, by name: text that
+    /// could name the organization in an anonymous report.
+    pub async fn user_names(&self, org: &Slug) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT u.name, u.display_name FROM users u JOIN organizations o ON o.id = u.org_id \
+             WHERE o.slug = $1 ORDER BY u.name",
+        )
+        .bind(org.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
     /// Changes a user; disabling one also ends its sessions.
     pub async fn update_user(
         &self,

@@ -788,7 +788,8 @@ pub async fn create_note(
 }
 
 /// Everything that identifies the reporter of `r`: its registered identifiers, its names and
-/// slug, and the reporting user's name.
+/// slug, and the name and display name of every user of the organization (a colleague's name
+/// points to it as surely as the reporter's).
 async fn identifiers_of(state: &AppState, r: &ReportRecord) -> Result<Vec<Identifier>, AppError> {
     let mut ids = state.store.identifiers(&r.reporter_org).await?;
     let org = state
@@ -811,8 +812,9 @@ async fn identifiers_of(state: &AppState, r: &ReportRecord) -> Result<Vec<Identi
             .map(name),
     );
     ids.push(name(&r.reporter_user));
-    if let Ok(u) = state.store.get_user(&r.reporter_user).await {
-        ids.push(name(&u.display_name));
+    for (user, display_name) in state.store.user_names(&r.reporter_org).await? {
+        ids.push(name(&user));
+        ids.push(name(&display_name));
     }
     ids.retain(|i| i.value.chars().count() >= 2);
     Ok(ids)

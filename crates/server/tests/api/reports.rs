@@ -408,6 +408,51 @@ async fn stages_of_other_organizations_reports_are_refused() {
 }
 
 #[tokio::test]
+async fn colleagues_of_an_anonymous_reporter_are_flagged_by_name() {
+    let app = spawn_app().await;
+    let colleague = app
+        .send(
+            Method::POST,
+            "water-admin",
+            "/api/v1/users",
+            json!({"name": "suzuki.h", "org": "tokyo-water", "display_name": "Hanako Suzuki",
+                   "roles": ["viewer"], "password": "a sufficiently long one"}),
+        )
+        .await;
+    assert_eq!(colleague.status(), 201);
+    let mut body = report_body("ceptoar-anonymous", "may-affect");
+    body["title"] = json!("Pump station alarm");
+    body["description"] =
+        json!("Seen by WATER-EXEC on shift, then by ＨＡＮＡＫＯ　ＳＵＺＵＫＩ (suzuki[.]h).");
+    let r = file(&app, body).await;
+    let flags: Value = app
+        .get(
+            "secretariat",
+            &format!("/api/v1/reports/{}/relay-check", r["id"]),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let texts: Vec<&str> = flags["flags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{flags}"))
+        .iter()
+        .map(|f| f["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        texts,
+        ["WATER-EXEC", "ＨＡＮＡＫＯ　ＳＵＺＵＫＩ", "suzuki[.]h"]
+    );
+    // A user of another organization names nobody.
+    let relayed = app
+        .send(Method::POST, "secretariat", &format!("/api/v1/reports/{}/relay", r["id"]),
+            json!({"title": "Pump station alarm", "description": "Seen by the secretariat and by mhlw-analyst."}))
+        .await;
+    assert_eq!(relayed.status(), 201);
+}
+
+#[tokio::test]
 async fn anonymous_reports_hide_the_reporter_until_consent() {
     let app = spawn_app().await;
     let put = app

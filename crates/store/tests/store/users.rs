@@ -111,6 +111,35 @@ async fn users_are_created_once_with_fitting_roles() {
 }
 
 #[tokio::test]
+async fn every_user_name_of_an_organization_is_listed_disabled_ones_too() {
+    let db = jp_db().await;
+    for (org, name) in [
+        ("mhlw", "tanaka"),
+        ("mhlw", "abe"),
+        ("water-ceptoar", "sato"),
+    ] {
+        db.store
+            .create_user(&new_user(org, name, &[Role::Viewer]), &By::system())
+            .await
+            .expect("created");
+    }
+    let abe = UserName::parse("abe").expect("name");
+    let disabled = UserPatch {
+        disabled: Some(true),
+        ..UserPatch::default()
+    };
+    patch_user(&db, &abe, disabled, "disabled").await;
+    let mhlw = Slug::parse("mhlw").expect("slug");
+    assert_eq!(
+        db.store.user_names(&mhlw).await.expect("names"),
+        [
+            ("abe".to_owned(), "ABE".to_owned()),
+            ("tanaka".to_owned(), "TANAKA".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn roles_change_and_disabling_blocks_tokens() {
     let db = jp_db().await;
     let (name, rec) = analyst_with_token(&db, "nisc", "ito", "hash-1").await;
