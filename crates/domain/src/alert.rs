@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{Role, Roles};
+use crate::identity::Roles;
 use crate::registry::OrgKind;
 use crate::report::Tlp;
 use crate::slug::Slug;
@@ -139,89 +139,6 @@ pub fn resolve_audience(
     Ok(picked)
 }
 
-/// Whether a user with `roles` in a recipient organization sees an alert for `audience`.
-pub fn role_sees(audience: &Audience, roles: &Roles) -> bool {
-    audience.roles.is_empty() || audience.roles.iter().any(|r| roles.contains(r))
-}
-
-/// Whether a recipient may pass an alert on to its own members or clients (a CEPTOAR relaying
-/// to its operators): never for RED and AMBER+STRICT, for AMBER only with the sender's
-/// permission, always for GREEN and CLEAR.
-pub fn may_relay(tlp: Tlp, clients_permitted: bool) -> Result<(), AlertError> {
-    match tlp {
-        Tlp::Red => Err(AlertError::NoRelay("TLP:RED")),
-        Tlp::AmberStrict => Err(AlertError::NoRelay("TLP:AMBER+STRICT")),
-        Tlp::Amber if !clients_permitted => Err(AlertError::AmberNeedsPermission),
-        Tlp::Amber | Tlp::Green | Tlp::Clear => Ok(()),
-    }
-}
-
-/// Whether an alert may appear on the public advisories page and Atom feed.
-pub fn is_public(tlp: Tlp) -> bool {
-    tlp == Tlp::Clear
-}
-
-/// Who may send alerts: the coordinator, ministries, agencies and CEPTOARs, by their analysts,
-/// coordinators, secretariats and admins.
-pub fn may_send(kind: OrgKind, roles: &Roles) -> bool {
-    let org_ok = matches!(
-        kind,
-        OrgKind::Coordinator
-            | OrgKind::Ministry
-            | OrgKind::Agency
-            | OrgKind::Ceptoar
-            | OrgKind::Council
-    );
-    let role_ok = [
-        Role::Analyst,
-        Role::Coordinator,
-        Role::Secretariat,
-        Role::Admin,
-    ]
-    .iter()
-    .any(|r| roles.contains(r));
-    org_ok && role_ok
-}
-
-/// A way an alert leaves ciphub other than the signed-in inbox and stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channel {
-    /// E-mail to an organization's contacts: plain SMTP, read on phones, forwarded easily.
-    Email,
-    /// A signed HTTP call to an endpoint the organization registered for its own systems.
-    Webhook,
-}
-
-/// How much of an alert a channel may carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disclosure {
-    /// Title, body and label.
-    Full,
-    /// Only that an alert with this label and sender awaits the recipient, with a link; the
-    /// content is read after signing in.
-    Notice,
-}
-
-/// What a channel may carry of an alert. E-mail leaves the organization's control (mail
-/// servers, forwarding, phones), so it carries content only for TLP:CLEAR and TLP:GREEN. A
-/// webhook reaches the organization's own systems, so it carries content up to
-/// TLP:AMBER+STRICT, but never TLP:RED, which is for named people. An alert meant only for some
-/// roles is never carried in full: a contact address or endpoint is not a role.
-pub fn disclosure(channel: Channel, tlp: Tlp, audience: &Audience) -> Disclosure {
-    if !audience.roles.is_empty() {
-        return Disclosure::Notice;
-    }
-    let full = match channel {
-        Channel::Email => matches!(tlp, Tlp::Clear | Tlp::Green),
-        Channel::Webhook => tlp != Tlp::Red,
-    };
-    if full {
-        Disclosure::Full
-    } else {
-        Disclosure::Notice
-    }
-}
-
 /// The steps taken for a recipient organization that has not acknowledged an alert in time
 /// ("Ensuring").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -330,32 +247,6 @@ mod tests {
                 &["medical-ceptoar"],
             ),
         ]
-    }
-
-    #[test]
-    fn channels_carry_content_only_as_far_as_the_label_allows() {
-        let all = Audience {
-            scope: Scope::All,
-            roles: Roles::new(),
-        };
-        let duty = Audience {
-            scope: Scope::All,
-            roles: [Role::Duty].into_iter().collect(),
-        };
-        use Disclosure::{Full, Notice};
-        let expect = [
-            (Tlp::Clear, Full, Full),
-            (Tlp::Green, Full, Full),
-            (Tlp::Amber, Notice, Full),
-            (Tlp::AmberStrict, Notice, Full),
-            (Tlp::Red, Notice, Notice),
-        ];
-        for (tlp, email, webhook) in expect {
-            assert_eq!(disclosure(Channel::Email, tlp, &all), email, "{tlp}");
-            assert_eq!(disclosure(Channel::Webhook, tlp, &all), webhook, "{tlp}");
-            assert_eq!(disclosure(Channel::Email, tlp, &duty), Notice, "{tlp}");
-            assert_eq!(disclosure(Channel::Webhook, tlp, &duty), Notice, "{tlp}");
-        }
     }
 
     #[test]
@@ -485,44 +376,5 @@ mod tests {
             ),
             Err(AlertError::Empty)
         );
-    }
-
-    #[test]
-    fn tlp_limits_relays_and_publication() {
-        assert_eq!(
-            may_relay(Tlp::Red, true),
-            Err(AlertError::NoRelay("TLP:RED"))
-        );
-        assert_eq!(
-            may_relay(Tlp::AmberStrict, true),
-            Err(AlertError::NoRelay("TLP:AMBER+STRICT"))
-        );
-        assert_eq!(
-            may_relay(Tlp::Amber, false),
-            Err(AlertError::AmberNeedsPermission)
-        );
-        assert_eq!(may_relay(Tlp::Amber, true), Ok(()));
-        assert_eq!(may_relay(Tlp::Green, false), Ok(()));
-        assert!(is_public(Tlp::Clear));
-        assert!(
-            !Tlp::ALL
-                .iter()
-                .filter(|t| **t != Tlp::Clear)
-                .any(|t| is_public(*t))
-        );
-    }
-
-    #[test]
-    fn roles_narrow_the_audience_and_senders_are_staff() {
-        let execs = Audience {
-            scope: Scope::All,
-            roles: [Role::Executive].into(),
-        };
-        assert!(role_sees(&execs, &[Role::Executive, Role::Viewer].into()));
-        assert!(!role_sees(&execs, &[Role::Reporter].into()));
-        assert!(role_sees(&audience(Scope::All), &[Role::Reporter].into()));
-        assert!(may_send(OrgKind::Ceptoar, &[Role::Secretariat].into()));
-        assert!(!may_send(OrgKind::Operator, &[Role::Admin].into()));
-        assert!(!may_send(OrgKind::Ministry, &[Role::Viewer].into()));
     }
 }

@@ -1,6 +1,9 @@
 //! The one access policy: who may do what. Every handler asks here; later features extend `Action`.
 
+pub mod alerts;
 pub mod audit;
+pub mod reports;
+pub mod sharing;
 
 pub use audit::{AuditScope, audit_scope, audit_view};
 
@@ -64,6 +67,14 @@ pub enum Action<'a> {
     ShareIntel,
     /// Configure federation with other TAXII servers and import feeds.
     ManageFederation,
+    /// Send an alert (`alerts::may_send`).
+    SendAlert,
+    /// Pass an alert the actor's organization received (`delivered`) on to its members.
+    PassOnAlert { delivered: bool },
+    /// Set the actor's CEPTOAR's rule for passing alerts on automatically.
+    SetRelayRule,
+    /// Group reports the organization received into an incident (staff only).
+    CreateIncident,
 }
 
 /// Why an action is refused; the text is safe to show to the caller.
@@ -101,6 +112,10 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
         .iter()
         .any(|r| actor.has(*r)),
         Action::ManageFederation => actor.is_instance_admin(),
+        Action::SendAlert => alerts::may_send(actor.org_kind, &actor.roles),
+        Action::PassOnAlert { delivered } => alerts::may_pass_on(actor, delivered),
+        Action::SetRelayRule => alerts::may_set_relay_rule(actor),
+        Action::CreateIncident => reports::is_staff(actor),
         Action::ManageIdentifiers { org } => {
             actor.is_instance_admin() || (actor.has(Role::Admin) && &actor.org == org)
         }
@@ -140,6 +155,14 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
             Action::ManageFederation => {
                 "federation and feed imports are managed by instance admins"
             }
+            Action::SendAlert => {
+                "alerts are sent by analysts, coordinators, secretariats and admins of the coordinator, ministries, agencies and CEPTOARs"
+            }
+            Action::PassOnAlert { .. } => {
+                "alerts are passed on by the secretariat of a CEPTOAR that received them"
+            }
+            Action::SetRelayRule => "relay rules are set by a CEPTOAR's secretariat or admin",
+            Action::CreateIncident => "incidents are for analysts, secretariats and coordinators",
             Action::ManageIdentifiers { .. } => {
                 "registering identifiers needs the admin role in that organization"
             }

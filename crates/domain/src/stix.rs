@@ -135,21 +135,6 @@ pub fn marking_definition(tlp: Tlp) -> Value {
     })
 }
 
-/// Who may read an object shared in a TAXII collection, given its label: CLEAR and GREEN
-/// reach every organization of the community; AMBER, AMBER+STRICT and RED stay with the
-/// organization that holds the copy; an object with no TLP marking is treated as
-/// AMBER+STRICT, since nothing says it may go further. Objects made from alerts follow the
-/// alert's audience instead (the store applies both, in one query).
-pub fn community_readable(tlp: Option<Tlp>) -> bool {
-    matches!(tlp, Some(Tlp::Clear | Tlp::Green))
-}
-
-/// Whether an object may leave this instance for a federated partner or a MISP feed: only
-/// what the whole community may read.
-pub fn may_leave(tlp: Option<Tlp>) -> bool {
-    community_readable(tlp)
-}
-
 /// A STIX timestamp as microseconds since the epoch. STIX requires UTC with a `Z`.
 pub fn parse_timestamp(s: &str) -> Result<i64, String> {
     if !s.ends_with('Z') {
@@ -656,6 +641,7 @@ pub fn stable_id(object_type: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::sharing::{community_readable, may_leave};
     use serde_json::json;
 
     fn indicator() -> Value {

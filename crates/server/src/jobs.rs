@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use ciphub_domain::alert::{Channel, Disclosure, EscalationStep, disclosure};
+use ciphub_domain::alert::EscalationStep;
+use ciphub_domain::policy::sharing::{Channel, Disclosure, disclosure};
 use ciphub_store::{AlertRecord, JobKind, JobRecord};
 use hmac::{Hmac, Mac};
 use lettre::message::{Mailbox, header::ContentType};

@@ -108,6 +108,10 @@ const ALERT_CACHE: usize = 1024;
 /// Delivery rows written per statement when fanning out.
 const FAN_OUT_CHUNK: usize = 400;
 
+/// The SQL form of `ciphub_domain::policy::sharing::is_public` for an alert row `a`: what the
+/// public advisories page and feed may show. A store test checks the two agree on every label.
+pub const PUBLIC_ALERT: &str = "a.tlp = 'TLP:CLEAR'";
+
 fn corrupt(e: impl ToString) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -446,10 +450,11 @@ impl Store {
         w.commit().await
     }
 
-    /// The newest TLP:CLEAR alerts that are not exercises, for the public page and feed.
+    /// The newest public alerts (`PUBLIC_ALERT`) that are not exercises, for the public page
+    /// and feed.
     pub async fn public_alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
         let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ALERT_SELECT} WHERE a.tlp = 'TLP:CLEAR' AND a.exercise = 0 ORDER BY a.id DESC LIMIT $1"
+            "{ALERT_SELECT} WHERE {PUBLIC_ALERT} AND a.exercise = 0 ORDER BY a.id DESC LIMIT $1"
         )))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

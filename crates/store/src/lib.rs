@@ -28,8 +28,8 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
-pub use alerts::{AlertRecord, DeliveryRecord, NewAlert};
-pub use audit::AuditPage;
+pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, PUBLIC_ALERT};
+pub use audit::{AuditPage, COMMUNITY_SCOPE, ORG_SCOPE, OWN_USER_SCOPE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use delivery::{
     Attachment, Contact, JobKind, JobRecord, JobState, NewAttachment, NoticeRecord, WebhookRecord,
@@ -37,13 +37,14 @@ pub use delivery::{
 pub use error::StoreError;
 pub use events::Event;
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
+pub use reports::REPORT_READABLE;
 pub use reports::{
     NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,
     TriagePatch,
 };
 pub use taxii::{
-    FederationRecord, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixAdd, StixBatch,
-    StixPage, StixQuery, StixRow, VersionFilter,
+    FederationRecord, MAY_LEAVE, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixAdd,
+    StixBatch, StixPage, StixQuery, StixRow, VersionFilter,
 };
 pub use users::{NewUser, SecurityNotice, TokenLookup, TokenRecord, UserPatch, UserRecord};
 pub use write::{AuditEvent, By};

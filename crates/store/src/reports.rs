@@ -19,7 +19,7 @@ use crate::write::WriteTx;
 use crate::{By, Store, StoreError};
 
 /// A report with everything known about it. Who may see which part is the server's to decide,
-/// with the domain's `report_access`.
+/// with the domain's `policy::reports::report_access`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportRecord {
     pub id: i64,
@@ -168,6 +168,13 @@ const REPORT_SELECT: &str = "SELECT r.id, o.slug AS reporter_org, r.reporter_use
      r.updated_us FROM reports r JOIN organizations o ON o.id = r.reporter_org_id \
      LEFT JOIN organizations v ON v.id = r.via_org_id";
 
+/// The SQL form of `ReportAccess::read` in `ciphub_domain::policy::reports::report_access`,
+/// for a report row `r` with its reporter's organization `o` and the reader's organization's
+/// slug as `$1`: the reporter's organization and the report's recipients read it. The anonymity
+/// property test checks every list against the rule.
+pub const REPORT_READABLE: &str = "(o.slug = $1 OR EXISTS (SELECT 1 FROM report_recipients rr \
+     JOIN organizations ro ON ro.id = rr.org_id WHERE rr.report_id = r.id AND ro.slug = $1))";
+
 fn corrupt(e: impl ToString) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -303,8 +310,7 @@ impl Store {
     ) -> Result<Vec<ReportRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<ReportRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{REPORT_SELECT} WHERE (o.slug = $1 OR EXISTS (SELECT 1 FROM report_recipients rr \
-             JOIN organizations ro ON ro.id = rr.org_id WHERE rr.report_id = r.id AND ro.slug = $1)) \
+            "{REPORT_SELECT} WHERE {REPORT_READABLE} \
              AND ($2 IS NULL OR r.id < $2) ORDER BY r.id DESC LIMIT $3"
         )))
         .bind(org.as_str())
@@ -594,7 +600,7 @@ impl Store {
                 ));
             };
             let kind: ciphub_domain::registry::OrgKind = kind.parse().map_err(corrupt)?;
-            ciphub_domain::report::relay_extra_allowed(source.tlp, extra, kind)
+            ciphub_domain::policy::reports::relay_extra_allowed(source.tlp, extra, kind)
                 .map_err(|m| StoreError::invalid(format!("also_to[{i}]"), m))?;
             if !routes.iter().any(|r| &r.org == extra) && extra != &by.org {
                 routes.push(ciphub_domain::report::Route {

@@ -6,7 +6,7 @@
 //! objects made from an alert follow the alert's audience (its sender and the organizations it
 //! was delivered to); other objects are read by the whole community at TLP:CLEAR and
 //! TLP:GREEN and only by the organization holding them otherwise, unmarked ones included
-//! (`ciphub_domain::stix::community_readable`).
+//! (`ciphub_domain::policy::sharing::community_readable`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,7 +20,13 @@ use crate::{By, Store, StoreError};
 
 /// The sharing policy as SQL, for an object row `o` and the viewer's organization id `$V`
 /// (replaced by the caller with its placeholder). Keep in step with
-/// `ciphub_domain::stix::community_readable`; `visibility_matches_the_domain_rule` checks it.
+/// `ciphub_domain::policy::sharing::community_readable`; `visibility_matches_the_domain_rule`
+/// checks it.
+/// The SQL form of `ciphub_domain::policy::sharing::may_leave` for an object row `o`: what
+/// federation pushes and the MISP feed may carry (never what was made from an alert).
+/// `what_may_leave_matches_the_domain_rule` checks it.
+pub const MAY_LEAVE: &str = "(o.alert_id IS NULL AND o.tlp IN ('TLP:CLEAR', 'TLP:GREEN'))";
+
 const VISIBLE: &str = "((o.alert_id IS NULL AND (o.tlp IN ('TLP:CLEAR', 'TLP:GREEN') OR o.owner_org_id = $V)) \
      OR (o.alert_id IS NOT NULL AND (o.owner_org_id = $V OR EXISTS (SELECT 1 FROM alert_deliveries d \
      WHERE d.alert_id = o.alert_id AND d.org_id = $V))))";
@@ -634,7 +640,7 @@ impl Store {
     ) -> Result<Vec<StixRow>, StoreError> {
         let mut sql = format!(
             "SELECT {ROW_COLUMNS}, o.body FROM stix_objects o WHERE o.collection = $1 AND o.seq > $2 \
-             AND o.alert_id IS NULL AND o.tlp IN ('TLP:CLEAR', 'TLP:GREEN')"
+             AND {MAY_LEAVE}"
         );
         if !except_origins.is_empty() {
             sql.push_str(&format!(

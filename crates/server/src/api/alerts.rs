@@ -9,11 +9,10 @@ use axum::http::StatusCode;
 use chrono::TimeDelta;
 use std::collections::BTreeSet;
 
-use ciphub_domain::alert::{
-    Audience, Community, Scope, may_relay, may_send, resolve_audience, role_sees,
-};
+use ciphub_domain::alert::{Audience, Community, Scope, resolve_audience};
 use ciphub_domain::identity::{Role, Roles};
-use ciphub_domain::policy::Actor;
+use ciphub_domain::policy::alerts::{self, may_relay, role_sees};
+use ciphub_domain::policy::{self, Action, Actor};
 use ciphub_domain::report::Tlp;
 use ciphub_store::{AlertRecord, DeliveryRecord, NewAlert};
 use serde::{Deserialize, Serialize};
@@ -222,8 +221,7 @@ pub(crate) async fn visible(
     a: &AlertRecord,
 ) -> Result<Option<Option<DeliveryRecord>>, AppError> {
     let delivery = state.store.delivery(a.id, &actor.org).await?;
-    let sees =
-        a.sender_org == actor.org || (delivery.is_some() && role_sees(&a.audience, &actor.roles));
+    let sees = alerts::alert_visible(actor, &a.sender_org, delivery.is_some(), &a.audience);
     Ok(sees.then_some(delivery))
 }
 
@@ -368,11 +366,7 @@ pub async fn create_alert(
     ApiJson(body): ApiJson<NewAlertJson>,
 ) -> Result<(StatusCode, Json<AlertJson>), AppError> {
     let actor = authed.actor();
-    if !may_send(actor.org_kind, &actor.roles) {
-        return Err(AppError::Forbidden(
-            "alerts are sent by analysts, coordinators, secretariats and admins of the coordinator, ministries, agencies and CEPTOARs".into(),
-        ));
-    }
+    policy::check(&actor, Action::SendAlert)?;
     ciphub_domain::report::check_text(&body.title, "")
         .map_err(|e| AppError::invalid(e.field, e.message))?;
     if body.body.chars().count() > MAX_ALERT_BODY {
@@ -588,14 +582,12 @@ pub async fn relay_alert(
 ) -> Result<(StatusCode, Json<AlertJson>), AppError> {
     let actor = authed.actor();
     let (a, d) = load_visible(&state, &actor, id).await?;
-    if d.is_none()
-        || actor.org_kind != ciphub_domain::registry::OrgKind::Ceptoar
-        || !actor.has(Role::Secretariat)
-    {
-        return Err(AppError::Forbidden(
-            "alerts are passed on by the secretariat of a CEPTOAR that received them".into(),
-        ));
-    }
+    policy::check(
+        &actor,
+        Action::PassOnAlert {
+            delivered: d.is_some(),
+        },
+    )?;
     if body.note.chars().count() > 2_000 {
         return Err(AppError::invalid("note", "at most 2,000 characters"));
     }
@@ -650,13 +642,7 @@ pub async fn put_relay_rule(
     ApiJson(body): ApiJson<RelayRuleJson>,
 ) -> Result<Json<RelayRuleJson>, AppError> {
     let actor = authed.actor();
-    if actor.org_kind != ciphub_domain::registry::OrgKind::Ceptoar
-        || !(actor.has(Role::Secretariat) || actor.has(Role::Admin))
-    {
-        return Err(AppError::Forbidden(
-            "relay rules are set by a CEPTOAR's secretariat or admin".into(),
-        ));
-    }
+    policy::check(&actor, Action::SetRelayRule)?;
     state
         .store
         .set_relay_rule(

@@ -394,7 +394,7 @@ pub async fn list_notices(
 async fn notice_visible(state: &AppState, actor: &Actor, alert: i64) -> Result<bool, AppError> {
     let a = state.store.alert(alert).await?;
     let recipient = state.store.delivery(alert, &actor.org).await?.is_some();
-    Ok(!recipient || ciphub_domain::alert::role_sees(&a.audience, &actor.roles))
+    Ok(!recipient || ciphub_domain::policy::alerts::role_sees(&a.audience, &actor.roles))
 }
 
 /// What one event is to one user: an SSE event, or nothing when it is not theirs to see.

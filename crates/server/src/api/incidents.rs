@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ciphub_domain::identity::Role;
+use ciphub_domain::policy::{self, Action};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -38,17 +38,7 @@ pub async fn create_incident(
     ApiJson(body): ApiJson<NewIncidentJson>,
 ) -> Result<(StatusCode, Json<IncidentJson>), AppError> {
     let actor = authed.actor();
-    let staff = [
-        Role::Analyst,
-        Role::Secretariat,
-        Role::Coordinator,
-        Role::Admin,
-    ];
-    if !staff.iter().any(|r| actor.has(*r)) {
-        return Err(AppError::Forbidden(
-            "incidents are for analysts, secretariats and coordinators".into(),
-        ));
-    }
+    policy::check(&actor, Action::CreateIncident)?;
     if body.title.trim().is_empty() || body.title.chars().count() > 200 {
         return Err(AppError::invalid(
             "title",

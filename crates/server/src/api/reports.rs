@@ -14,10 +14,11 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::anonymize::{Flag, Identifier, IdentifierKind, find_identifying};
+use ciphub_domain::policy::reports::{ReportAccess, ReportFacts, report_access};
 use ciphub_domain::policy::{self, Action, Actor};
 use ciphub_domain::report::{
-    Cause, Formation, NewReport, ReportAccess, ReportFacts, Stage, TechScope, Tlp, TriageStatus,
-    anonymous_reporter, check_text, report_access,
+    Cause, Formation, NewReport, Stage, TechScope, Tlp, TriageStatus, anonymous_reporter,
+    check_text,
 };
 use ciphub_domain::severity::Answers;
 use ciphub_store::{ReportRecord, StageUpdate, TriagePatch};
@@ -219,6 +220,10 @@ pub struct ReportJson {
     pub relays: Option<Vec<i64>>,
     /// False where the caller sees only a summary (an anonymous report not yet relayed to it).
     pub content_visible: bool,
+    /// Whether the caller may relay a sanitized copy (the relaying secretariat).
+    pub may_relay: bool,
+    /// Whether the caller may consent to name the reporter (the reporter's organization).
+    pub may_consent: bool,
     pub title: Option<String>,
     pub description: Option<String>,
     pub cause: String,
@@ -392,6 +397,8 @@ async fn view(
         relayed_copy: r.relay_of.is_some(),
         relays,
         content_visible: a.content,
+        may_relay: a.relay && r.relay_of.is_none(),
+        may_consent: a.consent,
         title: a.content.then(|| r.title.clone()),
         description: a.content.then(|| r.description.clone()),
         cause: r.cause.to_string(),

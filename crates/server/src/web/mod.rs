@@ -108,7 +108,11 @@ impl WebUser {
             user: u.name.to_string(),
             org: u.org.to_string(),
             csrf: self.csrf(),
-            can_send: ciphub_domain::alert::may_send(kind, &u.roles),
+            can_send: ciphub_domain::policy::check(
+                &u.actor(),
+                ciphub_domain::policy::Action::SendAlert,
+            )
+            .is_ok(),
             can_report: u.roles.contains(&Role::Reporter),
             is_secretariat: kind == OrgKind::Ceptoar && u.roles.contains(&Role::Secretariat),
             error: None,

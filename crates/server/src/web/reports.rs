@@ -319,11 +319,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         Ok(r) => r.0,
         Err(e) => return app_error(&ctx, &e),
     };
-    let flags = if ctx.is_secretariat
-        && report.formation == "ceptoar-anonymous"
-        && !report.relayed_copy
-        && report.content_visible
-    {
+    let flags = if report.may_relay && report.content_visible {
         relay_check(State(state.clone()), user.authed(), Path(id))
             .await
             .ok()

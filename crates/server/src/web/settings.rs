@@ -5,7 +5,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::policy::{self, Action};
-use ciphub_domain::registry::OrgKind;
 
 use super::{Ctx, Posted, WebUser, app_error, render};
 use crate::AppState;
@@ -33,10 +32,7 @@ struct SettingsPage {
 
 async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<String>) -> Response {
     let actor = user.user.actor();
-    let relay = if actor.org_kind == OrgKind::Ceptoar
-        && (actor.has(ciphub_domain::identity::Role::Secretariat)
-            || actor.has(ciphub_domain::identity::Role::Admin))
-    {
+    let relay = if policy::check(&actor, Action::SetRelayRule).is_ok() {
         match state.store.relay_rule(&actor.org).await {
             Ok(r) => Some(r.unwrap_or((false, String::new()))),
             Err(e) => return app_error(&ctx, &e.into()),

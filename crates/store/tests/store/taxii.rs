@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use ciphub_domain::Slug;
 use ciphub_domain::alert::{Audience, Scope};
+use ciphub_domain::policy::sharing::community_readable;
 use ciphub_domain::report::Tlp;
-use ciphub_domain::stix::community_readable;
 use ciphub_store::{By, NewAlert, NewStixObject, StixAdd, StixBatch, StixQuery, VersionFilter};
 
 use super::helpers::jp_db;
