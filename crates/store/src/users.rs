@@ -52,6 +52,16 @@ pub struct SecurityNotice {
     pub created: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct NoticeRow {
+    id: i64,
+    kind: String,
+    user_name: String,
+    actor_user: Option<String>,
+    actor_org: Option<String>,
+    created_us: i64,
+}
+
 /// Tells an organization's admins about a change to its people, in the change's transaction.
 async fn notify_admins(
     w: &mut crate::write::WriteTx,
@@ -392,10 +402,10 @@ impl Store {
         org: &Slug,
         limit: u32,
     ) -> Result<Vec<SecurityNotice>, StoreError> {
-        let rows: Vec<(i64, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        let rows: Vec<NoticeRow> = sqlx::query_as(
             "SELECT n.id, n.kind, n.user_name, n.actor_user, n.actor_org, n.created_us \
-                 FROM security_notices n JOIN organizations o ON o.id = n.org_id \
-                 WHERE o.slug = $1 ORDER BY n.id DESC LIMIT $2",
+             FROM security_notices n JOIN organizations o ON o.id = n.org_id \
+             WHERE o.slug = $1 ORDER BY n.id DESC LIMIT $2",
         )
         .bind(org.as_str())
         .bind(i64::from(limit))
@@ -403,16 +413,14 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, kind, user, actor_user, actor_org, created_us)| SecurityNotice {
-                    id,
-                    kind,
-                    user,
-                    actor_user,
-                    actor_org,
-                    created: from_us(created_us),
-                },
-            )
+            .map(|r| SecurityNotice {
+                id: r.id,
+                kind: r.kind,
+                user: r.user_name,
+                actor_user: r.actor_user,
+                actor_org: r.actor_org,
+                created: from_us(r.created_us),
+            })
             .collect())
     }
 
