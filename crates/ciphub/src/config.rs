@@ -90,7 +90,7 @@ pub struct DeliverySection {
     pub job_poll: Option<String>,
     /// The largest attachment in bytes (default 4194304).
     pub attachment_limit: Option<usize>,
-    /// Let webhooks call loopback and private-network addresses (default false).
+    /// Let webhooks and federations call loopback and private-network addresses (default false).
     pub webhook_private_targets: Option<bool>,
 }
 

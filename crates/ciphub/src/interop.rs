@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use ciphub_domain::Slug;
+use ciphub_domain::redact::{mask_url, mask_urls_in};
 use ciphub_server::taxii::{ALERTS, ALERTS_ALIAS, COMMUNITY, COMMUNITY_ALIAS};
 use ciphub_server::{AppState, ServerConfig};
 use ciphub_store::{By, NewFederation, Store};
@@ -40,10 +41,10 @@ pub async fn federate(
             secret,
             ..
         } => {
-            let parsed = reqwest::Url::parse(&url).map_err(|e| anyhow!("--url {url:?}: {e}"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                bail!("--url: must be an http:// or https:// API root");
-            }
+            // The same check as webhooks get, with the same operator's leave for private
+            // targets ([delivery] webhook_private_targets).
+            let parsed = ciphub_server::federation::check_url(&url, config.webhook_private_targets)
+                .map_err(|e| anyhow!("--url: {e}"))?;
             if every < std::time::Duration::from_secs(1) {
                 bail!("--every: at least 1s");
             }
@@ -54,7 +55,7 @@ pub async fn federate(
             let f = store
                 .add_federation(
                     &NewFederation {
-                        url: url.trim_end_matches('/').to_owned() + "/",
+                        url: parsed.as_str().trim_end_matches('/').to_owned() + "/",
                         remote_collection: collection,
                         direction: match direction {
                             Direction::Pull => "pull",
@@ -74,7 +75,7 @@ pub async fn federate(
                 "federation {}: {} {} collection {} every {}",
                 f.id,
                 f.direction,
-                f.url,
+                mask_url(&f.url),
                 f.remote_collection,
                 humantime::format_duration(every)
             );
@@ -90,10 +91,12 @@ pub async fn federate(
                     f.id,
                     f.direction,
                     f.moved,
-                    f.url,
+                    // Federations stored before credentials were refused in URLs may hold
+                    // some; they are never shown.
+                    mask_url(&f.url),
                     f.remote_collection,
                     f.cursor,
-                    f.last_error.as_deref().unwrap_or("-")
+                    f.last_error.as_deref().map_or("-".to_owned(), mask_urls_in)
                 );
             }
         }

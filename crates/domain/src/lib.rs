@@ -11,6 +11,7 @@ pub mod audit;
 pub mod identity;
 pub mod misp;
 pub mod policy;
+pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod severity;

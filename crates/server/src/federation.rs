@@ -6,14 +6,16 @@
 //! last and a restart carries on where it stopped. Every object pulled records where it came
 //! from (`federation:<id>`) and is never pushed back there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::header;
+use ciphub_domain::redact::{mask_url, mask_urls_in};
 use ciphub_store::{By, FederationRecord, StixBatch};
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::taxii::{MEDIA_TAXII, to_new_object};
+use crate::{AppState, egress};
 
 /// Pages (of up to `PAGE` objects) moved per federation per run, so one busy link cannot hold
 /// the worker; the next run continues from the cursor.
@@ -22,13 +24,76 @@ const PAGE: u32 = 1_000;
 /// Objects per envelope pushed.
 const PUSH_ENVELOPE: u32 = 100;
 
-/// The HTTP client federations use.
-pub fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+/// The HTTP client federations use. Unless `private_ok`, it reaches public addresses only,
+/// through names and through redirects alike.
+pub fn client(private_ok: bool) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder();
+    if !private_ok {
+        builder = builder
+            .dns_resolver(Arc::new(egress::PublicOnly))
+            .redirect(egress::public_redirects());
+    }
+    builder
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("ciphub/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the federation client: {e}"))
+}
+
+/// Checks the API root of a federation partner: an http:// or https:// URL with a host, no
+/// user name, password, query or fragment (the partner's credentials are stored apart and never
+/// shown), at a public address unless `private_ok`.
+pub fn check_url(url: &str, private_ok: bool) -> Result<reqwest::Url, String> {
+    let shown = mask_url(url);
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "{shown:?}: must be an http:// or https:// API root with a host"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "{shown:?}: no user name or password in the URL; give the partner's credentials apart"
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "{shown:?}: an API root has no query or fragment; give a token as the secret"
+        ));
+    }
+    if !private_ok {
+        egress::check_literal(&parsed)?;
+    }
+    Ok(parsed)
+}
+
+/// Refuses, unless the operator allows private targets, a federation whose stored URL is an
+/// address literal that is not public (stored before the check, or while private targets
+/// were allowed).
+fn reachable(state: &AppState, f: &FederationRecord) -> Result<(), String> {
+    if state.config.webhook_private_targets {
+        return Ok(());
+    }
+    let parsed = reqwest::Url::parse(&f.url)
+        .map_err(|e| format!("{:?} is not a URL: {e}", mask_url(&f.url)))?;
+    egress::check_literal(&parsed)
+}
+
+/// Why a call failed, without its URL (which may carry credentials): reqwest's own words and
+/// the innermost cause (refused, timed out, no public address).
+fn failure(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    let mut innermost = None;
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(inner) = innermost {
+        why = format!("{why}: {inner}");
+    }
+    why
 }
 
 /// What one run of a federation did.
@@ -65,12 +130,18 @@ pub async fn run_one(
     state: &AppState,
     f: &FederationRecord,
 ) -> Result<RunOutcome, crate::AppError> {
-    let (cursor, moved, error) = match f.direction.as_str() {
-        "push" => push(state, f).await,
-        _ => pull(state, f).await,
+    let (cursor, moved, error) = match reachable(state, f) {
+        Err(why) => (f.cursor.clone(), 0, Some(why)),
+        Ok(()) => match f.direction.as_str() {
+            "push" => push(state, f).await,
+            _ => pull(state, f).await,
+        },
     };
+    // What a remote answered may quote URLs with credentials; it is stored, logged and shown.
+    let error = error.map(|e| mask_urls_in(&e));
     if let Some(e) = &error {
-        tracing::warn!(federation = f.id, url = %f.url, error = %e, "federation run stopped");
+        let url = mask_url(&f.url);
+        tracing::warn!(federation = f.id, %url, error = %e, "federation run stopped");
     }
     state
         .store
@@ -124,7 +195,7 @@ async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
         );
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return (cursor, moved, Some(format!("GET failed: {e}"))),
+            Err(e) => return (cursor, moved, Some(format!("GET failed: {}", failure(e)))),
         };
         let status = resp.status();
         if !status.is_success() {
@@ -146,7 +217,7 @@ async fn pull(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
                 return (
                     cursor,
                     moved,
-                    Some(format!("the envelope is not JSON: {e}")),
+                    Some(format!("the envelope is not JSON: {}", failure(e))),
                 );
             }
         };
@@ -262,7 +333,13 @@ async fn push(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
         );
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return (after.to_string(), moved, Some(format!("POST failed: {e}"))),
+            Err(e) => {
+                return (
+                    after.to_string(),
+                    moved,
+                    Some(format!("POST failed: {}", failure(e))),
+                );
+            }
         };
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -295,4 +372,36 @@ async fn push(state: &AppState, f: &FederationRecord) -> (String, i64, Option<St
 
 fn clip(s: &str) -> String {
     s.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_urls_are_checked() {
+        for url in [
+            "http://127.0.0.1:8750/taxii2/ciphub/",
+            "http://0x7f.1/taxii2/",
+            "http://[64:ff9b::7f00:1]/taxii2/",
+            "http://[2002:c0a8:101::1]/taxii2/",
+            "http://192.0.0.1/taxii2/",
+        ] {
+            let why = check_url(url, false).expect_err(url);
+            assert!(why.contains("not a public address"), "{url}: {why}");
+            check_url(url, true).expect(url);
+        }
+        for url in [
+            "ftp://partner.example/",
+            "not a url",
+            "https://partner:hunter2@partner.example/taxii2/",
+            "https://partner.example/taxii2/?token=hunter2",
+            "https://partner.example/taxii2/#hunter2",
+        ] {
+            let why = check_url(url, true).expect_err(url);
+            assert!(!why.contains("hunter2"), "{why}");
+        }
+        let ok = check_url("https://Partner.example/taxii2/ciphub/", false).expect("public");
+        assert_eq!(ok.as_str(), "https://partner.example/taxii2/ciphub/");
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use ciphub_domain::alert::EscalationStep;
 use ciphub_domain::policy::sharing::{Channel, Disclosure, disclosure};
+use ciphub_domain::redact::mask_url;
 use ciphub_store::{AlertRecord, JobKind, JobRecord};
 use hmac::{Hmac, Mac};
 use lettre::message::{Mailbox, header::ContentType};
@@ -306,7 +307,7 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
         return Ok(true);
     };
     if !state.config.webhook_private_targets {
-        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{}: {e}", mask_url(&url)))?;
         crate::egress::check_literal(&parsed)?;
     }
     let a = store.alert(job.alert).await.map_err(|e| e.to_string())?;
@@ -352,18 +353,24 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
         .send()
         .await
         .map_err(|e| {
-            // The innermost cause says why (refused, timed out, no public address).
+            // The innermost cause says why (refused, timed out, no public address); reqwest's
+            // own words would quote the URL, with any token in its query.
+            let e = e.without_url();
             let mut why = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 why = s.to_string();
                 source = s.source();
             }
-            format!("POST {url}: {why}")
+            format!("POST {}: {why}", mask_url(&url))
         })?;
     if resp.status().is_success() {
         Ok(true)
     } else {
-        Err(format!("POST {url}: HTTP {}", resp.status().as_u16()))
+        Err(format!(
+            "POST {}: HTTP {}",
+            mask_url(&url),
+            resp.status().as_u16()
+        ))
     }
 }

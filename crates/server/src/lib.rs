@@ -78,8 +78,8 @@ pub struct ServerConfig {
     pub job_poll: Option<Duration>,
     /// The largest attachment accepted, in bytes.
     pub attachment_limit: usize,
-    /// Let webhooks call loopback and private-network addresses (for a closed network, and
-    /// tests). Off by default: webhooks reach public addresses only.
+    /// Let webhooks and federations call loopback and private-network addresses (for a closed
+    /// network, and tests). Off by default: they reach public addresses only.
     pub webhook_private_targets: bool,
     /// The limits of the TAXII interface.
     pub taxii: taxii::TaxiiLimits,
@@ -177,7 +177,7 @@ impl AppState {
             closing: Arc::new(tokio::sync::watch::channel(false).0),
             taxii_rate: Arc::default(),
             alert_export: Arc::default(),
-            federation_http: federation::client()?,
+            federation_http: federation::client(config.webhook_private_targets)?,
             taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
             store,
             config: Arc::new(config),

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::alert::EscalationStep;
+use ciphub_domain::redact::mask_url;
 use serde_json::json;
 
 use crate::clock::{from_us, to_us};
@@ -340,11 +341,12 @@ impl Store {
         .bind(w.now_us)
         .fetch_one(&mut *w.tx)
         .await?;
+        // A token in the URL's query stays out of the audit trail.
         w.audit(
             "webhook.add",
             "webhook",
             &id.to_string(),
-            json!({"url": url}),
+            json!({"url": mask_url(url)}),
         )
         .await?;
         w.commit().await?;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sqlx::Arguments as _;
 
 use ciphub_domain::Slug;
+use ciphub_domain::redact::mask_url;
 use ciphub_domain::report::Tlp;
 use serde::{Deserialize, Serialize};
 
@@ -688,16 +689,16 @@ impl Store {
             crate::error::conflict_on_unique(
                 e,
                 "federation",
-                format!("{} {} {}", new.url, new.remote_collection, new.direction),
+                format!("{} {} {}", mask_url(&new.url), new.remote_collection, new.direction),
             )
         })?;
-        // The secret is never written to the audit trail.
+        // The secret is never written to the audit trail, nor credentials in the URL.
         w.audit(
             "federation.add",
             "federation",
             &id.to_string(),
             serde_json::json!({
-                "url": new.url, "collection": new.remote_collection, "direction": new.direction,
+                "url": mask_url(&new.url), "collection": new.remote_collection, "direction": new.direction,
                 "local_collection": new.local_collection, "every_s": new.every_us / 1_000_000,
             }),
         )

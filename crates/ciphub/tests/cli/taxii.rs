@@ -72,6 +72,113 @@ async fn taxii2_client_drives_ciphub() {
     assert!(report.contains("Ran 9 tests"), "{report}");
 }
 
+/// A configuration file that lets the server call loopback and private networks; the
+/// directory holding it goes with it.
+fn private_targets_allowed() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ciphub.toml");
+    std::fs::write(&path, "[delivery]\nwebhook_private_targets = true\n").expect("config");
+    let path = path.to_str().expect("path").to_owned();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn federate_refuses_private_targets_and_never_lists_credentials() {
+    let db = TestDb::new().await.expect("db");
+    let init = ciphub(&db.url, &["init"], None);
+    assert!(init.status.success(), "{}", err(&init));
+    let add = |url: &str, config: Option<&str>| {
+        let mut args = Vec::new();
+        if let Some(c) = config {
+            args.extend(["--config", c]);
+        }
+        args.extend([
+            "federate",
+            "add",
+            "--url",
+            url,
+            "--collection",
+            "community",
+            "--direction",
+            "pull",
+        ]);
+        ciphub(&db.url, &args, None)
+    };
+    for url in [
+        "http://127.0.0.1:8750/taxii2/ciphub/",
+        "http://0x7f.1/taxii2/ciphub/",
+        "http://2130706433/taxii2/ciphub/",
+        "http://[64:ff9b::a9fe:a9fe]/taxii2/",
+        "http://10.0.0.5/taxii2/",
+    ] {
+        let refused = add(url, None);
+        assert!(!refused.status.success(), "{url}");
+        assert!(
+            err(&refused).contains("--url") && err(&refused).contains("not a public address"),
+            "{url}: {}",
+            err(&refused)
+        );
+    }
+    // Credentials go in --user and --secret, where they are never shown.
+    for url in [
+        "https://partner:hunter2@partner.example/taxii2/",
+        "https://partner.example/taxii2/?token=hunter2",
+    ] {
+        let refused = add(url, None);
+        assert!(!refused.status.success(), "{url}");
+        assert!(!err(&refused).contains("hunter2"), "{}", err(&refused));
+    }
+    let (_dir, config) = private_targets_allowed();
+    let allowed = add("http://127.0.0.1:8750/taxii2/ciphub/", Some(&config));
+    assert!(allowed.status.success(), "{}", err(&allowed));
+
+    // A federation stored with credentials in its URL (as before they were refused) is listed
+    // with them masked.
+    db.store
+        .add_federation(
+            &ciphub_store::NewFederation {
+                url: "https://partner:hunter2@partner.example/taxii2/?token=s3cret".to_owned(),
+                remote_collection: "community".to_owned(),
+                direction: "push".to_owned(),
+                local_collection: "community".to_owned(),
+                every_us: 300_000_000,
+                org: ciphub_domain::Slug::parse("nisc").expect("slug"),
+                username: None,
+                secret: None,
+            },
+            &ciphub_store::By::system(),
+        )
+        .await
+        .expect("federation");
+    let list = ciphub(&db.url, &["federate", "list"], None);
+    assert!(list.status.success(), "{}", err(&list));
+    let shown = out(&list);
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("https://***@partner.example/taxii2/?token=***"),
+        "{shown}"
+    );
+    // Nor does the audit trail keep them.
+    let audit = db
+        .store
+        .audit_page(&ciphub_domain::policy::AuditScope::Everything, 0, 10_000)
+        .await
+        .expect("audit");
+    let added = audit
+        .entries
+        .iter()
+        .rfind(|e| e.action == "federation.add")
+        .expect("federation.add");
+    assert!(
+        !added.detail.contains("hunter2") && !added.detail.contains("s3cret"),
+        "{}",
+        added.detail
+    );
+}
+
 #[tokio::test]
 async fn federate_and_misp_commands() {
     // A partner instance with one GREEN indicator in its community collection.
@@ -128,6 +235,8 @@ async fn federate_and_misp_commands() {
     let here = TestDb::new().await.expect("db");
     let init = ciphub(&here.url, &["init"], None);
     assert!(init.status.success(), "{}", err(&init));
+    // The partner listens on loopback, which the operator must allow.
+    let (_dir, config) = private_targets_allowed();
     let bad = ciphub(
         &here.url,
         &[
@@ -147,6 +256,8 @@ async fn federate_and_misp_commands() {
     let add = ciphub(
         &here.url,
         &[
+            "--config",
+            &config,
             "federate",
             "add",
             "--url",
@@ -166,7 +277,7 @@ async fn federate_and_misp_commands() {
     );
     assert!(add.status.success(), "{}", err(&add));
     assert!(out(&add).contains("federation 1: pull"), "{}", out(&add));
-    let run = ciphub(&here.url, &["federate", "run"], None);
+    let run = ciphub(&here.url, &["--config", &config, "federate", "run"], None);
     assert!(run.status.success(), "{}", err(&run));
     assert!(
         out(&run).contains("federation 1: 1 objects moved"),

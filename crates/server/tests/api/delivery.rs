@@ -841,6 +841,89 @@ async fn contacts_need_the_organizations_admin() {
 }
 
 #[tokio::test]
+async fn webhooks_refuse_embedded_and_special_purpose_addresses() {
+    let config = ServerConfig {
+        webhook_private_targets: false,
+        delivery_attempts: 1,
+        ..test_config()
+    };
+    let app = spawn_app_with(config).await;
+    for url in [
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::1]/hook",
+        "http://[fec0::1]/hook",
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[100::1]/hook",
+        "http://192.0.0.1/hook",
+        "http://192.88.99.1/hook",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+        "http://2130706433/hook",
+        "http://0177.0.0.1/hook",
+        "http://0x7f.1/hook",
+    ] {
+        let (status, _, field, msg) = error_of(
+            app.send(
+                Method::POST,
+                "water-admin",
+                "/api/v1/webhooks",
+                json!({"url": url}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (422, Some("url")),
+            "{url}: {msg}"
+        );
+    }
+    // A webhook stored while private targets were allowed is refused when called.
+    let water = ciphub_domain::Slug::parse("tokyo-water").expect("slug");
+    let id = app
+        .db
+        .store
+        .add_webhook(
+            &water,
+            "http://[64:ff9b::7f00:1]:9/hook",
+            "whsec_x",
+            &ciphub_store::By::system(),
+        )
+        .await
+        .expect("webhook");
+    send_alert(
+        &app,
+        "coordinator",
+        alert("TLP:GREEN", "sectors", &["water"], None),
+    )
+    .await;
+    run_jobs(&app.state).await;
+    let calls: Vec<Value> = app
+        .get(
+            "water-admin",
+            &format!("/api/v1/webhooks/{id}/calls?dead=true"),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let why = calls[0]["last_error"].as_str().expect("error");
+    assert!(why.contains("not a public address"), "{why}");
+
+    // A public address is still accepted.
+    let resp = app
+        .send(
+            Method::POST,
+            "water-admin",
+            "/api/v1/webhooks",
+            json!({"url": "https://[2400:cb00::1]/hook"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+}
+
+#[tokio::test]
 async fn webhooks_reach_public_addresses_only_unless_allowed() {
     let config = ServerConfig {
         webhook_private_targets: false,

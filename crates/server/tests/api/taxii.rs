@@ -1304,6 +1304,58 @@ async fn community_ids(app: &TestApp, user: &str) -> BTreeSet<String> {
 }
 
 #[tokio::test]
+async fn federations_call_public_addresses_only_unless_allowed() {
+    let here = spawn_app_with(ciphub_server::ServerConfig {
+        webhook_private_targets: false,
+        ..test_config()
+    })
+    .await;
+    let there = spawn_app().await;
+    post(
+        &there,
+        "reporter",
+        "community",
+        vec![indicator(1, "2026-01-01T00:00:00.000Z", GREEN)],
+    )
+    .await;
+    // A federation stored while private targets were allowed is refused when it runs: the
+    // partner listens on loopback.
+    let new = NewFederation {
+        url: format!("{}/", root(&there)),
+        remote_collection: COMMUNITY.to_owned(),
+        direction: "pull".to_owned(),
+        local_collection: "community".to_owned(),
+        every_us: 300_000_000,
+        org: ciphub_domain::Slug::parse("nisc").expect("slug"),
+        username: Some("admin".to_owned()),
+        secret: Some(there.tokens["admin"].clone()),
+    };
+    let pull = here
+        .db
+        .store
+        .add_federation(&new, &By::system())
+        .await
+        .expect("federation");
+    let out = federation::run_one(&here.state, &pull).await.expect("run");
+    assert_eq!(out.moved, 0, "{out:?}");
+    let why = out.error.expect("refused");
+    assert!(why.contains("not a public address"), "{why}");
+    assert!(community_ids(&here, "mhlw-analyst").await.is_empty());
+    // With the operator's leave, the same federation runs.
+    let allowed = spawn_app().await;
+    let pull = allowed
+        .db
+        .store
+        .add_federation(&new, &By::system())
+        .await
+        .expect("federation");
+    let out = federation::run_one(&allowed.state, &pull)
+        .await
+        .expect("run");
+    assert_eq!((out.moved, out.error), (1, None));
+}
+
+#[tokio::test]
 async fn two_instances_federate_both_ways_and_survive_a_restart() {
     let here = spawn_app().await;
     let there = spawn_app().await;

@@ -429,3 +429,49 @@ async fn only_the_organization_that_first_added_an_object_adds_its_versions() {
     assert_eq!(versions_of("mhlw", 1).await, Vec::<i64>::new());
     assert_eq!(versions_of("nisc", 2).await, [10, 20]);
 }
+
+#[tokio::test]
+async fn the_audit_trail_keeps_no_credentials_from_urls() {
+    let db = jp_db().await;
+    db.store
+        .add_federation(
+            &ciphub_store::NewFederation {
+                url: "https://partner:hunter2@partner.example/taxii2/?token=s3cret".into(),
+                remote_collection: C.into(),
+                direction: "pull".into(),
+                local_collection: C.into(),
+                every_us: 300_000_000,
+                org: slug("nisc"),
+                username: Some("partner".into()),
+                secret: Some("t0ken".into()),
+            },
+            &By::system(),
+        )
+        .await
+        .expect("federation");
+    db.store
+        .add_webhook(
+            &slug("nisc"),
+            "https://hooks.example.org/in?key=s3cret",
+            "whsec_x",
+            &By::system(),
+        )
+        .await
+        .expect("webhook");
+    let page = db
+        .store
+        .audit_page(&ciphub_domain::policy::AuditScope::Everything, 0, 10_000)
+        .await
+        .expect("audit");
+    for action in ["federation.add", "webhook.add"] {
+        let entry = page
+            .entries
+            .iter()
+            .find(|e| e.action == action)
+            .expect("entry");
+        for secret in ["hunter2", "s3cret", "t0ken", "whsec_x"] {
+            assert!(!entry.detail.contains(secret), "{action}: {}", entry.detail);
+        }
+        assert!(entry.detail.contains(".example"), "{}", entry.detail);
+    }
+}
