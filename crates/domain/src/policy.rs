@@ -173,19 +173,22 @@ pub fn check(actor: &Actor, action: Action<'_>) -> Result<(), Denied> {
     }
 }
 
+/// An actor named `someone` (id 7) of `org`, for the policy's tests.
+#[cfg(test)]
+pub(crate) fn test_actor(org: &str, kind: OrgKind, roles: &[Role]) -> Actor {
+    Actor {
+        user_id: 7,
+        user: UserName::parse("someone").expect("name"),
+        org: Slug::parse(org).expect("slug"),
+        org_kind: kind,
+        roles: roles.iter().copied().collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_actor as actor;
     use super::*;
-
-    fn actor(org: &str, kind: OrgKind, roles: &[Role]) -> Actor {
-        Actor {
-            user_id: 7,
-            user: UserName::parse("someone").expect("name"),
-            org: Slug::parse(org).expect("slug"),
-            org_kind: kind,
-            roles: roles.iter().copied().collect(),
-        }
-    }
 
     #[test]
     fn org_admins_manage_only_their_own_users() {

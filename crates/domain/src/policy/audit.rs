@@ -91,18 +91,8 @@ pub fn audit_view(actor: &Actor, entry: AuditEntry) -> AuditEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::UserName;
+    use crate::policy::test_actor as actor;
     use crate::registry::OrgKind;
-
-    fn actor(org: &str, kind: OrgKind, roles: &[Role]) -> Actor {
-        Actor {
-            user_id: 7,
-            user: UserName::parse("someone").expect("name"),
-            org: Slug::parse(org).expect("slug"),
-            org_kind: kind,
-            roles: roles.iter().copied().collect(),
-        }
-    }
 
     fn entry(org: Option<&str>, action: &str, restricted: bool) -> AuditEntry {
         AuditEntry {

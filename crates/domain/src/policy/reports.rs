@@ -105,20 +105,10 @@ pub fn relay_extra_allowed(tlp: Tlp, extra: &Slug, kind: OrgKind) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::UserName;
+    use crate::policy::test_actor as actor;
 
     fn s(x: &str) -> Slug {
         Slug::parse(x).expect("slug")
-    }
-
-    fn actor(org: &str, kind: OrgKind, roles: &[Role]) -> Actor {
-        Actor {
-            user_id: 1,
-            user: UserName::parse("someone").expect("name"),
-            org: s(org),
-            org_kind: kind,
-            roles: roles.iter().copied().collect(),
-        }
     }
 
     #[test]
