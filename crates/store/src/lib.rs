@@ -237,6 +237,18 @@ impl Store {
         Ok(())
     }
 
+    /// Runs the migrations up to `version` only, so that a test of the next one can start from
+    /// the schema before it.
+    #[cfg(feature = "testkit")]
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator.run_to(version, &self.pool).await?;
+        Ok(())
+    }
+
     /// Which engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
