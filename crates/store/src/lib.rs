@@ -12,6 +12,7 @@ pub mod clock;
 mod delivery;
 mod error;
 mod events;
+mod ids;
 mod registry;
 mod reports;
 mod taxii;

@@ -5,6 +5,7 @@ mod store {
     mod alerts;
     mod audit;
     mod helpers;
+    mod ids;
     mod registry;
     mod taxii;
     mod users;
