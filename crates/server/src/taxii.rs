@@ -531,8 +531,7 @@ async fn export_alerts(state: &AppState) {
 }
 
 async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
-    let after = state.store.last_exported_alert(ALERTS_ALIAS).await?;
-    for id in state.store.alert_ids_after(after, 500).await? {
+    for id in state.store.alerts_to_export(ALERTS_ALIAS, 500).await? {
         let a = state.store.alert(id).await?;
         let objects = stix::export::alert_objects(&stix::export::AlertFacts {
             id: a.id,

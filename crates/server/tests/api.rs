@@ -9,6 +9,7 @@ mod api {
     mod bad_input;
     mod delivery;
     mod helpers;
+    mod ids;
     mod pages;
     mod public;
     mod registry;

@@ -102,6 +102,10 @@ const ALERT_SELECT: &str = "SELECT a.id, o.slug AS sender_org, a.sender_user, a.
      a.audience, a.clients_permitted, a.ack_within_us, a.exercise, a.reports, a.incidents, a.relay_of, \
      a.relay_note, a.created_us FROM alerts a JOIN organizations o ON o.id = a.sender_org_id";
 
+/// Alerts `a` (sent by `o`) that the organization `$1` sent or received.
+const OF_ORG: &str = "(o.slug = $1 OR EXISTS (SELECT 1 FROM alert_deliveries d \
+     JOIN organizations r ON r.id = d.org_id WHERE d.alert_id = a.id AND r.slug = $1))";
+
 /// Alerts kept in memory (their bodies are at most 100,000 characters).
 const ALERT_CACHE: usize = 1024;
 
@@ -228,10 +232,12 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut w = self.begin_write(by).await?;
         let now = w.now_us;
-        let id: i64 = sqlx::query_scalar(
+        let id = w.fresh_id(crate::ids::Table::Alerts).await?;
+        sqlx::query(
             "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
-             ack_within_us, exercise, reports, created_us, relay_of, relay_note, incidents) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+             ack_within_us, exercise, reports, created_us, relay_of, relay_note, incidents, id, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts))",
         )
         .bind(sender_id)
         .bind(sender_user)
@@ -247,7 +253,8 @@ impl Store {
         .bind(new.relay_of)
         .bind(&new.relay_note)
         .bind(serde_json::to_string(&new.incidents).map_err(corrupt)?)
-        .fetch_one(&mut *w.tx)
+        .bind(id)
+        .execute(&mut *w.tx)
         .await?;
         // Many rows per statement: an alert to every operator is thousands of rows.
         for chunk in recipient_ids.chunks(FAN_OUT_CHUNK) {
@@ -344,28 +351,20 @@ impl Store {
         Ok(a)
     }
 
-    /// The ids of alerts after `after`, oldest first (for exports that follow new alerts).
-    pub async fn alert_ids_after(&self, after: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM alerts WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    /// Alerts an organization sent or received, newest first.
+    /// Alerts an organization sent or received, newest first, at most `limit`; when `before` is
+    /// given, those sent before that alert (none when it is not one of them).
     pub async fn alerts_of_org(
         &self,
         org: &Slug,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AlertRecord>, StoreError> {
+        // The cursor's subquery names its own `a` and `o`, so `OF_ORG` there checks the cursor:
+        // an alert outside the list gives no place in it.
         let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ALERT_SELECT} WHERE (o.slug = $1 OR EXISTS (SELECT 1 FROM alert_deliveries d \
-             JOIN organizations r ON r.id = d.org_id WHERE d.alert_id = a.id AND r.slug = $1)) \
-             AND ($2 IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3"
+            "{ALERT_SELECT} WHERE {OF_ORG} AND ($2 IS NULL OR a.seq < (SELECT a.seq FROM alerts a \
+             JOIN organizations o ON o.id = a.sender_org_id WHERE a.id = $2 AND {OF_ORG})) \
+             ORDER BY a.seq DESC LIMIT $3"
         )))
         .bind(org.as_str())
         .bind(before)
@@ -454,7 +453,7 @@ impl Store {
     /// and feed.
     pub async fn public_alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
         let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ALERT_SELECT} WHERE {PUBLIC_ALERT} AND a.exercise = 0 ORDER BY a.id DESC LIMIT $1"
+            "{ALERT_SELECT} WHERE {PUBLIC_ALERT} AND a.exercise = 0 ORDER BY a.seq DESC LIMIT $1"
         )))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

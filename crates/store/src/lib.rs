@@ -12,6 +12,7 @@ pub mod clock;
 mod delivery;
 mod error;
 mod events;
+mod ids;
 mod registry;
 mod reports;
 mod taxii;
@@ -235,6 +236,18 @@ impl Store {
             Backend::Postgres => &MIGRATE_POSTGRES,
         };
         migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Runs the migrations up to `version` only, so that a test of the next one can start from
+    /// the schema before it.
+    #[cfg(feature = "testkit")]
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator.run_to(version, &self.pool).await?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use ciphub_domain::severity::Answers;
 use serde_json::json;
 
 use crate::clock::{from_us, to_us};
+use crate::ids::Table;
 use crate::users::UserRecord;
 use crate::write::WriteTx;
 use crate::{By, Store, StoreError};
@@ -232,12 +233,14 @@ impl Store {
         let initial_due = to_us(new.detected + deadlines.initial);
         let due = next_due(deadlines, from_us(now), &[Stage::Initial].into());
         let answers = serde_json::to_string(&new.answers).map_err(corrupt)?;
-        let id: i64 = sqlx::query_scalar(
+        let id = w.fresh_id(Table::Reports).await?;
+        sqlx::query(
             "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, consent_us, \
              title, description, cause, scope, detected_us, occurred_us, schema_id, answers, level, \
              emergency, score, tlp, stage, initial_us, initial_due_us, next_stage, next_due_us, \
-             created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $19, $19) RETURNING id",
+             created_us, updated_us, id, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $19, $19, $23, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports))",
         )
         .bind(reporter_org_id)
         .bind(reporter.name.as_str())
@@ -261,7 +264,8 @@ impl Store {
         .bind(initial_due)
         .bind(due.map(|d| d.stage.as_str()))
         .bind(due.map(|d| to_us(d.by)))
-        .fetch_one(&mut *w.tx)
+        .bind(id)
+        .execute(&mut *w.tx)
         .await?;
         insert_sectors_and_services(&mut w, id, &new.sectors, &new.services).await?;
         insert_stage(
@@ -300,8 +304,8 @@ impl Store {
         load_record(&mut conn, row).await
     }
 
-    /// Reports an organization filed or received, newest first, at most `limit`, with ids
-    /// below `before` when given.
+    /// Reports an organization filed or received, newest first, at most `limit`; when `before`
+    /// is given, those filed before that report (none when it is not one of them).
     pub async fn reports_of_org(
         &self,
         org: &Slug,
@@ -309,9 +313,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ReportRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
+        // The cursor's subquery names its own `r` and `o`, so `REPORT_READABLE` there checks
+        // the cursor: a report outside the list gives no place in it.
         let rows: Vec<ReportRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{REPORT_SELECT} WHERE {REPORT_READABLE} \
-             AND ($2 IS NULL OR r.id < $2) ORDER BY r.id DESC LIMIT $3"
+            "{REPORT_SELECT} WHERE {REPORT_READABLE} AND ($2 IS NULL OR r.seq < (SELECT r.seq FROM reports r \
+             JOIN organizations o ON o.id = r.reporter_org_id WHERE r.id = $2 AND {REPORT_READABLE})) \
+             ORDER BY r.seq DESC LIMIT $3"
         )))
         .bind(org.as_str())
         .bind(before)
@@ -611,13 +618,15 @@ impl Store {
             }
         }
         let now = w.now_us;
-        let id: i64 = sqlx::query_scalar(
+        let id = w.fresh_id(Table::Reports).await?;
+        let copied = sqlx::query(
             "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, relay_of, \
              title, description, cause, scope, detected_us, occurred_us, schema_id, answers, level, \
              emergency, score, tlp, stage, initial_us, initial_due_us, next_stage, next_due_us, \
-             created_us, updated_us) SELECT $1, $2, $3, NULL, id, $4, $5, cause, scope, detected_us, \
-             occurred_us, schema_id, answers, level, emergency, score, tlp, stage, $6, initial_due_us, \
-             NULL, NULL, $6, $6 FROM reports WHERE id = $7 RETURNING id",
+             created_us, updated_us, id, seq) SELECT $1, $2, $3, NULL, id, $4, $5, cause, scope, \
+             detected_us, occurred_us, schema_id, answers, level, emergency, score, tlp, stage, $6, \
+             initial_due_us, NULL, NULL, $6, $6, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports) \
+             FROM reports WHERE id = $7",
         )
         .bind(ceptoar_id)
         .bind(by.name.as_str())
@@ -626,8 +635,12 @@ impl Store {
         .bind(description)
         .bind(now)
         .bind(source.id)
-        .fetch_one(&mut *w.tx)
+        .bind(id)
+        .execute(&mut *w.tx)
         .await?;
+        if copied.rows_affected() == 0 {
+            return Err(StoreError::not_found("report", source.id));
+        }
         insert_sectors_and_services(&mut w, id, &source.sectors, &source.services).await?;
         insert_stage(
             &mut w,
@@ -666,7 +679,7 @@ impl Store {
     /// The sanitized copies relayed from a report.
     pub async fn relays_of(&self, source: i64) -> Result<Vec<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT id FROM reports WHERE relay_of = $1 ORDER BY id")
+            sqlx::query_scalar("SELECT id FROM reports WHERE relay_of = $1 ORDER BY seq")
                 .bind(source)
                 .fetch_all(&self.pool)
                 .await?,
@@ -765,13 +778,15 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let mut w = self.begin_write(by).await?;
         let oid = org_id(&mut w.tx, org).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (org_id, title, created_us) VALUES ($1, $2, $3) RETURNING id",
+        let id = w.fresh_id(Table::Incidents).await?;
+        sqlx::query(
+            "INSERT INTO incidents (id, org_id, title, created_us) VALUES ($1, $2, $3, $4)",
         )
+        .bind(id)
         .bind(oid)
         .bind(title)
         .bind(w.now_us)
-        .fetch_one(&mut *w.tx)
+        .execute(&mut *w.tx)
         .await?;
         for (i, r) in reports.iter().enumerate() {
             let done = sqlx::query("UPDATE report_recipients SET incident_id = $3 WHERE report_id = $1 AND org_id = $2")
@@ -809,7 +824,8 @@ impl Store {
         .await?;
         let title = title.ok_or_else(|| StoreError::not_found("incident", id))?;
         let reports = sqlx::query_scalar(
-            "SELECT report_id FROM report_recipients WHERE incident_id = $1 ORDER BY report_id",
+            "SELECT rr.report_id FROM report_recipients rr JOIN reports r ON r.id = rr.report_id \
+             WHERE rr.incident_id = $1 ORDER BY r.seq",
         )
         .bind(id)
         .fetch_all(&self.pool)

@@ -618,15 +618,24 @@ impl Store {
         Ok(doomed.len() as u64)
     }
 
-    /// The newest alert already exported to `collection`, if any.
-    pub async fn last_exported_alert(&self, collection: &str) -> Result<i64, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(alert_id) FROM stix_objects WHERE collection = $1 AND alert_id IS NOT NULL",
+    /// The ids of the alerts sent after the last one `collection` holds, oldest first, at most
+    /// `limit` (for the export that follows new alerts).
+    pub async fn alerts_to_export(
+        &self,
+        collection: &str,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError> {
+        // Alerts are exported in the order sent, so those after the newest exported one are the
+        // rest; it is found from the newest alert back, and few are not yet exported.
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM alerts WHERE seq > COALESCE((SELECT a.seq FROM alerts a WHERE EXISTS \
+             (SELECT 1 FROM stix_objects o WHERE o.alert_id = a.id AND o.collection = $1) \
+             ORDER BY a.seq DESC LIMIT 1), 0) ORDER BY seq LIMIT $2",
         )
         .bind(collection)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Objects of `collection` after `after_seq` that may leave this instance (TLP:CLEAR or

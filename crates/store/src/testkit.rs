@@ -34,7 +34,14 @@ impl TestDb {
     /// A fresh, migrated database whose store uses `clock`.
     pub async fn with_clock(clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
-        Self::create(requested, clock).await
+        Self::create(requested, clock, None).await
+    }
+
+    /// A fresh database with the migrations up to `version` only (the system clock), to test
+    /// what the next migration does to the rows of a database made before it.
+    pub async fn at_version(version: i64) -> Result<Self, StoreError> {
+        let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
+        Self::create(requested, Arc::new(SystemClock), Some(version)).await
     }
 
     /// A fresh PostgreSQL database, for tests of what only PostgreSQL does (several processes
@@ -48,7 +55,7 @@ impl TestDb {
         } else {
             DEFAULT_POSTGRES.to_owned()
         };
-        match Self::create(url.clone(), Arc::new(SystemClock)).await {
+        match Self::create(url.clone(), Arc::new(SystemClock), None).await {
             Ok(db) => Some(db),
             Err(e) => {
                 let why = format!(
@@ -64,7 +71,11 @@ impl TestDb {
         }
     }
 
-    async fn create(requested: String, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    async fn create(
+        requested: String,
+        clock: Arc<dyn Clock>,
+        version: Option<i64>,
+    ) -> Result<Self, StoreError> {
         let (url, dir, pg_drop) = if requested.is_empty() || requested == "sqlite" {
             let dir = tempfile::tempdir().map_err(|e| StoreError::Config(e.to_string()))?;
             (sqlite_url_for_dir(dir.path()), Some(dir), None)
@@ -90,7 +101,10 @@ impl TestDb {
             ..StoreOptions::default()
         };
         let store = Store::connect_with(&url, options, clock).await?;
-        store.migrate().await?;
+        match version {
+            Some(v) => store.migrate_to(v).await?,
+            None => store.migrate().await?,
+        }
         Ok(Self {
             store,
             url,

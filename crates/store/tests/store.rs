@@ -5,6 +5,7 @@ mod store {
     mod alerts;
     mod audit;
     mod helpers;
+    mod ids;
     mod policy;
     mod registry;
     mod taxii;

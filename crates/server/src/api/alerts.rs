@@ -171,6 +171,7 @@ pub struct AlertJson {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
+    /// Alerts sent before this one (the previous page's last id).
     pub before: Option<i64>,
     /// At most this many (default 50, at most 200).
     pub limit: Option<u32>,

@@ -136,7 +136,8 @@ pub struct RelayJson {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
-    /// Reports with ids below this (the previous page's last id).
+    /// Reports filed before this one (the previous page's last id; ids are random, so
+    /// only the order of filing counts).
     pub before: Option<i64>,
     /// At most this many (default 50, at most 200).
     pub limit: Option<u32>,

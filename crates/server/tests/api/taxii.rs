@@ -121,7 +121,12 @@ async fn wait_complete(app: &TestApp, user: &str, first: Value) -> Value {
 }
 
 /// Every object a query gives, following `next`, with the number of pages.
-async fn read_all(app: &TestApp, user: &str, collection: &str, query: &str) -> (Vec<Value>, usize) {
+pub(super) async fn read_all(
+    app: &TestApp,
+    user: &str,
+    collection: &str,
+    query: &str,
+) -> (Vec<Value>, usize) {
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     let mut pages = 0;
