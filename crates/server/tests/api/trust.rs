@@ -19,6 +19,25 @@ async fn audit(app: &TestApp, user: &str) -> Vec<Value> {
     page["entries"].as_array().expect("entries").clone()
 }
 
+/// Signs `user` in with its password; returns the session cookie as `name=value`.
+async fn sign_in(app: &TestApp, user: &str) -> String {
+    let login = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"user": user, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned()
+}
+
 /// An entry of the API's audit view as the chain hashes it, with guesses for what is hidden.
 fn guess(e: &Value, user: &str, org: &str, detail: &str) -> AuditEntry {
     let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().expect("at")).expect("time");
@@ -186,20 +205,7 @@ async fn nobody_mints_credentials_for_another_organizations_people() {
     );
     // The CEPTOAR's own audit view shows the outsider's act on its people.
     // Sign in with a token of its own (issued to itself) to act as the new admin.
-    let cookie_login = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"user": "ceptoar-admin", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    let pair = cookie_login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
+    let pair = sign_in(&app, "ceptoar-admin").await;
     let csrf = ciphub_server::csrf_token(pair.split_once('=').expect("pair").1);
     let own_token: Value = app
         .client
@@ -350,20 +356,7 @@ async fn the_session_cookie_alone_changes_nothing() {
     let mut body = report_body("ceptoar-anonymous", "may-affect");
     body["tlp"] = json!("TLP:AMBER");
     let id = file(&app, body).await["id"].as_i64().expect("id");
-    let login = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"user": "reporter", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    let pair = login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
+    let pair = sign_in(&app, "reporter").await;
     let consent = |csrf: Option<String>| {
         let mut req = app
             .client
