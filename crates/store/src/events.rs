@@ -110,7 +110,9 @@ impl Store {
             .await
             .map_err(|e| StoreError::Connect(crate::redact_url(&self.url), e))?;
         listener.listen(CHANNEL).await?;
-        let _ = self.listening.send(true);
+        // `send` fails while nobody waits (the channel's first receiver is dropped at once),
+        // and the value must stick for whoever waits later.
+        self.listening.send_replace(true);
         loop {
             let n = listener.recv().await?;
             match n.payload().parse::<Event>() {

@@ -227,6 +227,8 @@ async fn two_servers_on_one_postgres_database_stream_each_others_alerts() {
                 .expect("id"),
         );
     }
+    // Ids are random: compare as sets.
+    sent.sort_unstable();
     for (resp, buf) in &mut streams {
         let mut seen = Vec::new();
         while seen.len() < sent.len() {
