@@ -46,8 +46,12 @@ pub struct ReportAccess {
     pub identity: bool,
     /// File further stages, consent to be named (the reporter's organization).
     pub update: bool,
-    /// Set status, assignee and notes (a recipient).
+    /// Set status and assignee (a recipient's staff).
     pub triage: bool,
+    /// Read the organization's notes on the report, and add to them with `triage`: a
+    /// recipient that reads the text. A note on an anonymous report may name its reporter, so
+    /// only the relaying secretariat keeps notes on one.
+    pub notes: bool,
     /// Relay a sanitized copy onward (the relaying CEPTOAR's secretariat).
     pub relay: bool,
     /// Consent to be named to every recipient: the reporter's organization, for an anonymous
@@ -80,6 +84,7 @@ pub fn report_access(actor: &Actor, facts: &ReportFacts<'_>) -> ReportAccess {
             && !facts.consent_named
             && (actor.has(Role::Reporter) || actor.has(Role::Admin)),
         triage: recipient && is_staff(actor),
+        notes: recipient && content,
         relay: relaying_secretariat,
     }
 }
@@ -132,12 +137,20 @@ mod tests {
             &actor("water-ceptoar", OrgKind::Ceptoar, &[Role::Secretariat]),
             &facts,
         );
-        assert!(sec.read && sec.identity && sec.relay && sec.triage);
+        assert!(sec.read && sec.identity && sec.relay && sec.triage && sec.notes);
         let ceptoar_viewer = report_access(
             &actor("water-ceptoar", OrgKind::Ceptoar, &[Role::Viewer]),
             &facts,
         );
         assert!(ceptoar_viewer.read && !ceptoar_viewer.identity);
+        // The secretariat's notes may name the reporter: its colleagues without the role do
+        // not read them, whatever else they may do.
+        assert!(!ceptoar_viewer.notes);
+        let ceptoar_analyst = report_access(
+            &actor("water-ceptoar", OrgKind::Ceptoar, &[Role::Analyst]),
+            &facts,
+        );
+        assert!(ceptoar_analyst.triage && !ceptoar_analyst.notes);
         let nisc = report_access(
             &actor(
                 "nisc",
@@ -146,7 +159,7 @@ mod tests {
             ),
             &facts,
         );
-        assert!(nisc.read && !nisc.identity && !nisc.relay);
+        assert!(nisc.read && !nisc.identity && !nisc.relay && !nisc.notes);
         let other = report_access(&actor("mhlw", OrgKind::Ministry, &[Role::Admin]), &facts);
         assert_eq!(other, ReportAccess::default());
         let consented = ReportFacts {

@@ -726,6 +726,9 @@ pub async fn update_triage(
     Ok(Json(view(&state, &actor, r, a, &names).await?))
 }
 
+/// Why notes are refused: the same words whatever the reason, so they tell nothing.
+const NOTES_REFUSED: &str = "notes are kept by the staff of a recipient organization that reads the report's text (on an anonymous report, the relaying secretariat)";
+
 /// The caller organization's notes on a report.
 #[utoipa::path(get, path = "/api/v1/reports/{id}/notes", tag = "reports",
     params(("id" = i64, Path, description = "The report's id")),
@@ -736,7 +739,10 @@ pub async fn list_notes(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<NoteViewJson>>, AppError> {
     let actor = authed.actor();
-    readable(&state, &actor, id).await?;
+    let (_, a) = readable(&state, &actor, id).await?;
+    if !a.notes {
+        return Err(AppError::Forbidden(NOTES_REFUSED.into()));
+    }
     let notes = state.store.notes(id, &actor.org).await?;
     Ok(Json(
         notes
@@ -763,10 +769,8 @@ pub async fn create_note(
 ) -> Result<(StatusCode, Json<NoteViewJson>), AppError> {
     let actor = authed.actor();
     let (_, a) = readable(&state, &actor, id).await?;
-    if !a.triage {
-        return Err(AppError::Forbidden(
-            "notes are for the staff of a recipient organization".into(),
-        ));
+    if !a.triage || !a.notes {
+        return Err(AppError::Forbidden(NOTES_REFUSED.into()));
     }
     if body.body.trim().is_empty() || body.body.chars().count() > MAX_NOTE {
         return Err(AppError::invalid(

@@ -330,6 +330,8 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
     let notes = if report.my_triage.is_some() {
         match list_notes(State(state), user.authed(), Path(id)).await {
             Ok(n) => Some(n.0),
+            // Notes on an anonymous report are the relaying secretariat's alone.
+            Err(crate::error::AppError::Forbidden(_)) => None,
             Err(e) => return app_error(&ctx, &e),
         }
     } else {
