@@ -69,9 +69,12 @@ impl Spelling {
         let mut plain_at = Vec::with_capacity(units.len());
         let mut key = String::with_capacity(units.len());
         let mut key_at = Vec::with_capacity(units.len());
+        let spread = spread_out(&units);
         for (i, u) in units.iter().enumerate() {
-            plain.push(u.c);
-            plain_at.extend(std::iter::repeat_n(i, u.c.len_utf8()));
+            if !spread[i] {
+                plain.push(u.c);
+                plain_at.extend(std::iter::repeat_n(i, u.c.len_utf8()));
+            }
             if is_letter(u.c) {
                 key.push(u.c);
                 key_at.extend(std::iter::repeat_n(i, u.c.len_utf8()));
@@ -91,7 +94,8 @@ impl Spelling {
         &self.key
     }
 
-    /// Every unit of the text, folded, defanged spellings undone: what addresses are read from.
+    /// Every unit of the text, folded, defanged spellings undone, without spaces inside what
+    /// could be an address (`198.51 .100.23`): what addresses are read from.
     pub(crate) fn plain(&self) -> &str {
         &self.plain
     }
@@ -160,6 +164,35 @@ impl Spelling {
         let end = span.iter().map(|u| u.end).max().unwrap_or(start);
         start..end
     }
+}
+
+/// Which units are spaces inside what could be an address: a run of spacing between digits,
+/// dots or colons with a dot or colon on at least one side (`198.51 .100.23`,
+/// `198 . 51 . 100 . 23`; not the space of `port 1 198.51.100.23`).
+fn spread_out(units: &[Unit]) -> Vec<bool> {
+    let address_char = |c: char| c.is_ascii_digit() || c == '.' || c == ':';
+    let mut out = vec![false; units.len()];
+    let mut i = 0;
+    while i < units.len() {
+        if !units[i].c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let run = i;
+        while i < units.len() && units[i].c.is_whitespace() {
+            i += 1;
+        }
+        let before = run.checked_sub(1).map(|b| units[b].c);
+        let after = units.get(i).map(|u| u.c);
+        let separator = |c: Option<char>| matches!(c, Some('.' | ':'));
+        if before.is_some_and(address_char)
+            && after.is_some_and(address_char)
+            && (separator(before) || separator(after))
+        {
+            out[run..i].iter_mut().for_each(|s| *s = true);
+        }
+    }
+    out
 }
 
 /// Folds every character of `text` for compatibility caseless matching (NFKD of the full
@@ -337,6 +370,19 @@ mod tests {
         let at = s.plain().find("100.23").expect("found");
         let r = s.original_of_plain(at..at + "100.23".len());
         assert_eq!(&text[r], "100{.}23");
+    }
+
+    #[test]
+    fn spaces_inside_an_address_are_read_through() {
+        for text in ["at 198.51 .100.23 today", "at 198 . 51 . 100 . 23 today"] {
+            let s = Spelling::new(text);
+            let at = s.plain().find("198.51.100.23").expect(text);
+            let r = s.original_of_plain(at..at + "198.51.100.23".len());
+            assert_eq!(text[r].replace(' ', ""), "198.51.100.23");
+        }
+        // Spaces between words and numbers stay.
+        assert_eq!(Spelling::new("port 443 open").plain(), "port 443 open");
+        assert_eq!(Spelling::new("1 198.51.100.23").plain(), "1 198.51.100.23");
     }
 
     #[test]
