@@ -23,8 +23,10 @@ use ciphub_store::{
     By, NewStixObject, StatusDetail, StatusRecord, StixAdd, StixBatch, StixQuery, StixRow,
     VersionFilter,
 };
+use hmac::{Hmac, Mac};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::AppState;
 use crate::auth::Authed;
@@ -342,28 +344,93 @@ pub async fn get_collection(
     Ok(taxii_json(collection_json(collection(&id)?, &authed)))
 }
 
-/// The `next` cursor: where a page ended, as (date added, sequence).
-fn encode_cursor(row: &StixRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", row.added_us, row.seq))
-}
+/// Seals `next` cursors with the instance's secret. A cursor holds where a page ended (date
+/// added, sequence); the sequence counts every object stored, others' included, so it is masked
+/// with a keyed hash of the date, and the whole is signed so a made-up cursor is refused rather
+/// than used to probe positions. Every server process on the database shares the key.
+#[derive(Clone)]
+pub struct CursorKey([u8; 32]);
 
-fn decode_cursor(s: &str) -> Result<(i64, i64), TaxiiError> {
-    let bad = || {
-        TaxiiError::bad(
-            "next",
-            "not a cursor this server gave; start again without next",
-        )
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (a, b) = text.split_once('.').ok_or_else(bad)?;
-    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+/// What the cursor's key is called among the instance's secrets.
+pub const CURSOR_SECRET: &str = "taxii-cursor";
+
+/// Bytes of the cursor's signature.
+const CURSOR_TAG: usize = 12;
+/// Bytes of a cursor: date added, a random nonce (so two cursors at one date do not share a
+/// mask), the masked sequence and the signature.
+const CURSOR_LEN: usize = 24 + CURSOR_TAG;
+
+impl CursorKey {
+    pub fn new(secret: [u8; 32]) -> Self {
+        Self(secret)
+    }
+
+    fn mac(&self, label: &[u8], parts: &[i64]) -> Hmac<Sha256> {
+        #[allow(clippy::expect_used)]
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        m.update(label);
+        for p in parts {
+            m.update(&p.to_be_bytes());
+        }
+        m
+    }
+
+    fn mask(&self, added: i64, nonce: i64) -> i64 {
+        let bytes = self.mac(b"mask", &[added, nonce]).finalize().into_bytes();
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&bytes[..8]);
+        i64::from_be_bytes(eight)
+    }
+
+    /// The cursor for a page that ended at `row`.
+    fn seal(&self, row: &StixRow) -> String {
+        let nonce: i64 = rand::random();
+        let mut out = Vec::with_capacity(CURSOR_LEN);
+        out.extend_from_slice(&row.added_us.to_be_bytes());
+        out.extend_from_slice(&nonce.to_be_bytes());
+        out.extend_from_slice(&(row.seq ^ self.mask(row.added_us, nonce)).to_be_bytes());
+        let tag = self
+            .mac(b"tag", &[row.added_us, nonce, row.seq])
+            .finalize()
+            .into_bytes();
+        out.extend_from_slice(&tag[..CURSOR_TAG]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The (date added, sequence) of a cursor this instance gave.
+    fn open(&self, s: &str) -> Result<(i64, i64), TaxiiError> {
+        let bad = || {
+            TaxiiError::bad(
+                "next",
+                "not a cursor this server gave; start again without next",
+            )
+        };
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| bad())?;
+        if raw.len() != CURSOR_LEN {
+            return Err(bad());
+        }
+        let word = |at: usize| {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(&raw[at..at + 8]);
+            i64::from_be_bytes(eight)
+        };
+        let (added, nonce) = (word(0), word(8));
+        let seq = word(16) ^ self.mask(added, nonce);
+        self.mac(b"tag", &[added, nonce, seq])
+            .verify_truncated_left(&raw[24..])
+            .map_err(|_| bad())?;
+        Ok((added, seq))
+    }
 }
 
 /// Reads the TAXII filters of a query string.
-fn parse_query(raw: Option<&str>, limits: &TaxiiLimits) -> Result<StixQuery, TaxiiError> {
+fn parse_query(
+    raw: Option<&str>,
+    limits: &TaxiiLimits,
+    key: &CursorKey,
+) -> Result<StixQuery, TaxiiError> {
     let mut q = StixQuery {
         versions: VersionFilter::last(),
         limit: limits.max_page,
@@ -411,7 +478,7 @@ fn parse_query(raw: Option<&str>, limits: &TaxiiLimits) -> Result<StixQuery, Tax
                 }
                 q.limit = n.min(limits.max_page);
             }
-            "next" => q.after = Some(decode_cursor(&v)?),
+            "next" => q.after = Some(key.open(&v)?),
             _ => {}
         }
     }
@@ -598,18 +665,32 @@ pub async fn get_objects(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let query = parse_query(
+        raw.as_deref(),
+        &state.config.taxii,
+        &state.cursor_key().await?,
+    )?;
     let page = read_page(&state, &authed, c, &query, true).await?;
-    Ok(envelope(page, "objects", object_value))
+    Ok(envelope(
+        page,
+        &state.cursor_key().await?,
+        "objects",
+        object_value,
+    ))
 }
 
 /// An envelope (or versions/manifest list) of a page.
-fn envelope(page: ciphub_store::StixPage, key: &str, item: impl Fn(&StixRow) -> Value) -> Response {
+fn envelope(
+    page: ciphub_store::StixPage,
+    cursors: &CursorKey,
+    key: &str,
+    item: impl Fn(&StixRow) -> Value,
+) -> Response {
     let mut body = json!({ "more": page.more });
     if page.more
         && let Some(last) = page.rows.last()
     {
-        body["next"] = json!(encode_cursor(last));
+        body["next"] = json!(cursors.seal(last));
     }
     if !page.rows.is_empty() {
         body[key] = Value::Array(page.rows.iter().map(item).collect());
@@ -625,13 +706,22 @@ pub async fn get_object(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let mut query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let mut query = parse_query(
+        raw.as_deref(),
+        &state.config.taxii,
+        &state.cursor_key().await?,
+    )?;
     query.ids = vec![object_id.clone()];
     let page = read_page(&state, &authed, c, &query, true).await?;
     if page.rows.is_empty() && query.after.is_none() {
         return Err(no_object(&object_id));
     }
-    Ok(envelope(page, "objects", object_value))
+    Ok(envelope(
+        page,
+        &state.cursor_key().await?,
+        "objects",
+        object_value,
+    ))
 }
 
 fn no_object(id: &str) -> TaxiiError {
@@ -650,7 +740,11 @@ pub async fn get_versions(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let mut query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let mut query = parse_query(
+        raw.as_deref(),
+        &state.config.taxii,
+        &state.cursor_key().await?,
+    )?;
     query.ids = vec![object_id.clone()];
     query.versions = VersionFilter {
         all: true,
@@ -660,9 +754,12 @@ pub async fn get_versions(
     if page.rows.is_empty() && query.after.is_none() {
         return Err(no_object(&object_id));
     }
-    Ok(envelope(page, "versions", |r| {
-        json!(format_timestamp(r.version_us))
-    }))
+    Ok(envelope(
+        page,
+        &state.cursor_key().await?,
+        "versions",
+        |r| json!(format_timestamp(r.version_us)),
+    ))
 }
 
 /// `GET .../collections/{id}/manifest/`.
@@ -673,9 +770,13 @@ pub async fn get_manifest(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let query = parse_query(
+        raw.as_deref(),
+        &state.config.taxii,
+        &state.cursor_key().await?,
+    )?;
     let page = read_page(&state, &authed, c, &query, false).await?;
-    Ok(envelope(page, "objects", |r| {
+    Ok(envelope(page, &state.cursor_key().await?, "objects", |r| {
         json!({
             "id": r.object_id,
             "date_added": format_timestamp(r.added_us),
@@ -892,7 +993,11 @@ pub async fn delete_object(
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
     may_write(&authed, c)?;
-    let query = parse_query(raw.as_deref(), &state.config.taxii)?;
+    let query = parse_query(
+        raw.as_deref(),
+        &state.config.taxii,
+        &state.cursor_key().await?,
+    )?;
     let versions = if raw.as_deref().unwrap_or("").contains("match%5Bversion%5D")
         || raw.as_deref().unwrap_or("").contains("match[version]")
     {
@@ -964,12 +1069,27 @@ mod tests {
             origin: String::new(),
             body: String::new(),
         };
-        let c = encode_cursor(&row);
-        assert_eq!(
-            decode_cursor(&c).expect("cursor"),
-            (1_700_000_000_123_456, 42)
-        );
-        assert!(decode_cursor("garbage!").is_err());
+        let key = CursorKey::new([7; 32]);
+        let c = key.seal(&row);
+        assert_eq!(key.open(&c).expect("cursor"), (1_700_000_000_123_456, 42));
+        // The sequence does not show: neither as text nor as bytes after the date.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&c)
+            .expect("base64");
+        assert!(!raw.windows(8).any(|w| w == 42i64.to_be_bytes()));
+        // Two cursors of one position do not share a mask.
+        assert_ne!(key.seal(&row), c);
+        assert!(!c.contains("42"));
+        // Another instance's cursor, a changed one, or one made up, is refused.
+        assert!(CursorKey::new([8; 32]).open(&c).is_err());
+        let mut forged = raw.clone();
+        forged[23] ^= 1;
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
+        assert!(key.open(&forged).is_err());
+        assert!(key.open("garbage!").is_err());
+        let old_style =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1700000000123456.42");
+        assert!(key.open(&old_style).is_err());
     }
 
     #[test]
@@ -978,13 +1098,15 @@ mod tests {
         let q = parse_query(
             Some("match[type]=indicator,malware&match[id]=a&match[version]=first,2016-01-01T00:00:00.000Z&match[spec_version]=2.1&added_after=2016-01-01T00:00:00Z&limit=5000"),
             &limits,
+            &CursorKey::new([0; 32]),
         )
         .expect("query");
         assert_eq!(q.types, ["indicator", "malware"]);
         assert!(q.versions.first && !q.versions.last && q.versions.at.len() == 1);
         assert_eq!(q.limit, limits.max_page);
-        assert!(parse_query(Some("limit=0"), &limits).is_err());
-        assert!(parse_query(Some("added_after=yesterday"), &limits).is_err());
+        let key = CursorKey::new([0; 32]);
+        assert!(parse_query(Some("limit=0"), &limits, &key).is_err());
+        assert!(parse_query(Some("added_after=yesterday"), &limits, &key).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod events;
 mod ids;
 mod registry;
 mod reports;
+mod secrets;
 mod taxii;
 #[cfg(feature = "testkit")]
 pub mod testkit;

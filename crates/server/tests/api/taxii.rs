@@ -484,6 +484,70 @@ async fn paging_never_skips_or_repeats_objects_added_at_the_same_time() {
     assert!(none.is_empty());
 }
 
+/// The `next` cursor tells a reader nothing it was not shown: not the store's sequence, which
+/// counts every object stored, the TLP:AMBER ones of other organizations included; a changed
+/// cursor is refused.
+#[tokio::test]
+async fn cursors_count_nothing_and_cannot_be_forged() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let objects_at = |range: std::ops::Range<u32>, marking: &'static str| {
+        range
+            .map(|n| indicator(n, "2026-01-01T00:00:00.000Z", marking))
+            .collect::<Vec<_>>()
+    };
+    post(&app, "reporter", "community", objects_at(0..1, GREEN)).await;
+    // Objects the reporter's organization may not see, stored between its two.
+    post(&app, "mhlw-analyst", "community", objects_at(10..15, AMBER)).await;
+    post(&app, "reporter", "community", objects_at(1..2, GREEN)).await;
+    let page_url = format!("{}?limit=1", objects_url(&app, "community"));
+    let resp = taxii(&app, "water-admin", Method::GET, &page_url, None).await;
+    let page: Value = resp.json().await.expect("envelope");
+    let next = page["next"].as_str().expect("next").to_owned();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&next)
+        .expect("base64");
+    // Not "date.sequence" as text, nor the sequence as a number anywhere in it.
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        !text.split('.').all(|part| part.parse::<i64>().is_ok()),
+        "the cursor is {text:?}"
+    );
+    for seq in 1i64..=10 {
+        assert!(
+            !raw.windows(8).any(|w| w == seq.to_be_bytes()),
+            "the cursor holds {seq}"
+        );
+    }
+    // The cursor still pages: the second object comes next, and nothing else.
+    let resp = taxii(
+        &app,
+        "water-admin",
+        Method::GET,
+        &format!("{page_url}&next={next}"),
+        None,
+    )
+    .await;
+    let page: Value = resp.json().await.expect("envelope");
+    assert_eq!(
+        ids(page["objects"].as_array().expect("objects")),
+        [indicator(1, "", "")["id"].as_str().expect("id")]
+    );
+    assert_eq!(page["more"], false);
+    let mut forged = raw;
+    forged[10] ^= 0x40;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
+    let resp = taxii(
+        &app,
+        "water-admin",
+        Method::GET,
+        &format!("{page_url}&next={forged}"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+}
+
 #[tokio::test]
 async fn posts_answer_pending_and_concurrent_ones_are_written_in_order() {
     let app = spawn_app().await;

@@ -9,6 +9,7 @@ use ciphub_domain::Slug;
 use ciphub_domain::alert::{Audience, Scope};
 use ciphub_domain::policy::sharing::community_readable;
 use ciphub_domain::report::Tlp;
+use ciphub_store::testkit::TestDb;
 use ciphub_store::{By, NewAlert, NewStixObject, StixAdd, StixBatch, StixQuery, VersionFilter};
 
 use super::helpers::jp_db;
@@ -481,4 +482,28 @@ async fn the_audit_trail_keeps_no_credentials_from_urls() {
         }
         assert!(entry.detail.contains(".example"), "{}", entry.detail);
     }
+}
+
+/// An instance secret is made once and then read back the same by every process on the
+/// database (a second connection stands for another process); each name has its own.
+#[tokio::test]
+async fn instance_secrets_are_made_once_and_shared() {
+    let db = TestDb::new().await.expect("database");
+    let first = db
+        .store
+        .instance_secret("taxii-cursor")
+        .await
+        .expect("secret");
+    let other = ciphub_store::Store::connect(&db.url)
+        .await
+        .expect("second process");
+    assert_eq!(
+        other.instance_secret("taxii-cursor").await.expect("secret"),
+        first
+    );
+    assert_ne!(
+        db.store.instance_secret("another").await.expect("secret"),
+        first
+    );
+    assert_ne!(first, [0u8; 32]);
 }

@@ -1,0 +1,39 @@
+//! Secrets of the instance: made at first use, kept in the database so every server process
+//! on it shares them.
+
+use rand::RngCore;
+
+use crate::{Store, StoreError};
+
+impl Store {
+    /// The 32-byte secret called `name`, made (at random) by whichever process asks first.
+    pub async fn instance_secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        let mut fresh = [0u8; 32];
+        rand::rng().fill_bytes(&mut fresh);
+        let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let mut conn = self.write_pool.acquire().await?;
+        sqlx::query(
+            "INSERT INTO instance_secrets (name, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fresh)
+        .execute(&mut *conn)
+        .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT secret FROM instance_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await?;
+        let mut out = [0u8; 32];
+        if stored.len() != 64 {
+            return Err(StoreError::Corrupt(format!(
+                "instance secret {name:?} is not 32 bytes of hex"
+            )));
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&stored[2 * i..2 * i + 2], 16)
+                .map_err(|_| StoreError::Corrupt(format!("instance secret {name:?} is not hex")))?;
+        }
+        Ok(out)
+    }
+}
