@@ -13,6 +13,7 @@ use ciphub_domain::redact::mask_url;
 use serde_json::json;
 
 use crate::clock::{from_us, to_us};
+use crate::public_ids::Kind;
 use crate::{Backend, By, Event, Store, StoreError};
 
 fn corrupt(e: impl ToString) -> StoreError {
@@ -732,6 +733,7 @@ impl Store {
 
     /// An organization's notices about alerts, newest first.
     pub async fn notices(&self, org: &Slug, limit: u32) -> Result<Vec<NoticeRecord>, StoreError> {
+        let ids = self.public_ids().await?;
         let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
             "SELECT n.id, n.alert_id, n.kind, a.slug, n.created_us FROM alert_notices n \
              JOIN organizations o ON o.id = n.org_id JOIN organizations a ON a.id = n.about_org_id \
@@ -744,7 +746,7 @@ impl Store {
         rows.into_iter()
             .map(|(id, alert, kind, about, created_us)| {
                 Ok(NoticeRecord {
-                    id,
+                    id: ids.hide(Kind::AlertNotice, id),
                     alert,
                     kind,
                     about: Slug::parse(&about).map_err(corrupt)?,

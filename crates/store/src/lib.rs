@@ -13,6 +13,7 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod public_ids;
 mod registry;
 mod reports;
 mod secrets;
@@ -128,6 +129,9 @@ pub struct Store {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the PostgreSQL event listener is connected.
     listening: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The permutation notification, note and notice ids are shown through (see
+    /// `public_ids.rs`), read at first use.
+    public_ids: Arc<tokio::sync::OnceCell<public_ids::PublicIds>>,
     /// Token uses not yet written.
     last_used: Arc<std::sync::Mutex<users::LastUsedQueue>>,
     /// Tokens recently found valid (see `users::TokenCache`).
@@ -222,6 +226,7 @@ impl Store {
             url: url.into(),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             listening: Arc::new(tokio::sync::watch::channel(false).0),
+            public_ids: Arc::default(),
             last_used: Arc::default(),
             tokens: Arc::default(),
             org_ids: Arc::default(),

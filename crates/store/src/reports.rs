@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::clock::{from_us, to_us};
 use crate::ids::Table;
+use crate::public_ids::Kind;
 use crate::users::UserRecord;
 use crate::write::WriteTx;
 use crate::{By, Store, StoreError};
@@ -523,6 +524,7 @@ impl Store {
         body: &str,
         by: &By,
     ) -> Result<NoteRecord, StoreError> {
+        let ids = self.public_ids().await?;
         let mut w = self.begin_write(by).await?;
         let oid = org_id(&mut w.tx, org).await?;
         let nid: i64 = sqlx::query_scalar(
@@ -535,6 +537,7 @@ impl Store {
         .bind(w.now_us)
         .fetch_one(&mut *w.tx)
         .await?;
+        let nid = ids.hide(Kind::Note, nid);
         w.audit(
             "report.note",
             "report",
@@ -554,6 +557,7 @@ impl Store {
 
     /// A recipient organization's notes on a report, oldest first.
     pub async fn notes(&self, id: i64, org: &Slug) -> Result<Vec<NoteRecord>, StoreError> {
+        let ids = self.public_ids().await?;
         let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT n.id, n.author, n.body, n.created_us FROM report_notes n JOIN organizations o \
              ON o.id = n.org_id WHERE n.report_id = $1 AND o.slug = $2 ORDER BY n.id",
@@ -565,7 +569,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|(id, author, body, created)| NoteRecord {
-                id,
+                id: ids.hide(Kind::Note, id),
                 author,
                 body,
                 created: from_us(created),
@@ -744,6 +748,7 @@ impl Store {
         org: &Slug,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let ids = self.public_ids().await?;
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT n.id, n.report_id, n.kind, n.urgent, n.created_us, n.read_us, n.role FROM notifications n \
              JOIN organizations o ON o.id = n.org_id WHERE o.slug = $1 ORDER BY n.id DESC LIMIT $2",
@@ -756,7 +761,7 @@ impl Store {
             .into_iter()
             .map(
                 |(id, report_id, kind, urgent, created, read, role)| NotificationRecord {
-                    id,
+                    id: ids.hide(Kind::Notification, id),
                     report_id,
                     role,
                     kind,

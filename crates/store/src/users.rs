@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::clock::{from_us, to_us};
 use crate::error::conflict_on_unique;
+use crate::public_ids::Kind;
 use crate::{Backend, By, Store, StoreError};
 
 /// A user as stored, without the password hash.
@@ -402,6 +403,7 @@ impl Store {
         org: &Slug,
         limit: u32,
     ) -> Result<Vec<SecurityNotice>, StoreError> {
+        let ids = self.public_ids().await?;
         let rows: Vec<NoticeRow> = sqlx::query_as(
             "SELECT n.id, n.kind, n.user_name, n.actor_user, n.actor_org, n.created_us \
              FROM security_notices n JOIN organizations o ON o.id = n.org_id \
@@ -414,7 +416,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| SecurityNotice {
-                id: r.id,
+                id: ids.hide(Kind::SecurityNotice, r.id),
                 kind: r.kind,
                 user: r.user_name,
                 actor_user: r.actor_user,

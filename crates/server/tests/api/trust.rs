@@ -409,3 +409,39 @@ async fn the_atom_feed_ignores_the_host_header() {
     assert!(feed.contains("<feed"), "{feed}");
     assert!(!feed.contains("evil.example"), "{feed}");
 }
+
+/// Notification ids count nothing: between two notifications of the CEPTOAR's secretariat,
+/// other organizations are notified of five reports, and the secretariat's two ids tell it
+/// neither that nor their order (a sequence would differ by six).
+#[tokio::test]
+async fn notification_ids_do_not_count_what_others_receive() {
+    async fn ids(app: &TestApp) -> Vec<i64> {
+        let list: Value = app
+            .get("secretariat", "/api/v1/notifications?limit=100")
+            .await
+            .json()
+            .await
+            .expect("json");
+        list.as_array()
+            .expect("notifications")
+            .iter()
+            .map(|n| n["id"].as_i64().expect("id"))
+            .collect()
+    }
+    let app = spawn_app().await;
+    file(&app, report_body("ceptoar-anonymous", "may-affect")).await;
+    let first = ids(&app).await;
+    for _ in 0..5 {
+        file(&app, report_body("ministry", "may-affect")).await;
+    }
+    file(&app, report_body("ceptoar-anonymous", "may-affect")).await;
+    let both = ids(&app).await;
+    assert_eq!(both.len(), first.len() + 1, "{both:?}");
+    let (newest, older) = (both[0], first[0]);
+    assert!(
+        (newest - older).abs() > 1_000,
+        "ids {older} and {newest} count what came between"
+    );
+    // The same notification keeps its id.
+    assert_eq!(both[1..], first[..]);
+}
