@@ -329,9 +329,15 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
         alert["title"] = json!(a.title);
         alert["body"] = json!(a.body);
     }
+    // The receiver sees the call's public id, the one the owner's list of calls shows.
+    let delivery = state
+        .store
+        .public_call_id(job.id)
+        .await
+        .map_err(|e| e.to_string())?;
     let body = serde_json::to_vec(&json!({
         "event": event,
-        "delivery": job.id,
+        "delivery": delivery,
         "org": org,
         "disclosure": if full { "full" } else { "notice" },
         "alert": alert,
@@ -343,7 +349,7 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
         .post(&url)
         .header("content-type", "application/json")
         .header("ciphub-event", event)
-        .header("ciphub-delivery", job.id.to_string())
+        .header("ciphub-delivery", delivery.to_string())
         .header("ciphub-timestamp", timestamp.to_string())
         .header(
             "ciphub-signature",

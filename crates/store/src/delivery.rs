@@ -330,6 +330,7 @@ impl Store {
         by: &By,
     ) -> Result<i64, StoreError> {
         let org_id = self.org_id(org).await?;
+        let ids = self.public_ids().await?;
         let mut w = self.begin_write(by).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO webhooks (org_id, url, secret, created_by, created_us) \
@@ -342,6 +343,7 @@ impl Store {
         .bind(w.now_us)
         .fetch_one(&mut *w.tx)
         .await?;
+        let id = ids.hide(Kind::Webhook, id);
         // A token in the URL's query stays out of the audit trail.
         w.audit(
             "webhook.add",
@@ -356,6 +358,7 @@ impl Store {
 
     /// An organization's webhooks with their queues.
     pub async fn webhooks(&self, org: &Slug) -> Result<Vec<WebhookRecord>, StoreError> {
+        let ids = self.public_ids().await?;
         let rows: Vec<(i64, String, String, String, i64, i64, i64)> = sqlx::query_as(
             "SELECT w.id, o.slug, w.url, w.created_by, w.created_us, \
              (SELECT COUNT(*) FROM jobs j WHERE j.kind = 'webhook' AND j.target = w.id AND j.state = 'pending'), \
@@ -369,7 +372,7 @@ impl Store {
         rows.into_iter()
             .map(|(id, org, url, created_by, created_us, pending, dead)| {
                 Ok(WebhookRecord {
-                    id,
+                    id: ids.hide(Kind::Webhook, id),
                     org: Slug::parse(&org).map_err(corrupt)?,
                     url,
                     created_by,
@@ -400,11 +403,16 @@ impl Store {
     /// Removes an organization's webhook; its waiting calls are dropped.
     pub async fn delete_webhook(&self, org: &Slug, id: i64, by: &By) -> Result<(), StoreError> {
         let org_id = self.org_id(org).await?;
+        let stored = self
+            .public_ids()
+            .await?
+            .reveal(Kind::Webhook, id)
+            .ok_or_else(|| StoreError::not_found("webhook", id))?;
         let mut w = self.begin_write(by).await?;
         let done = sqlx::query(
             "UPDATE webhooks SET deleted_us = $3 WHERE id = $1 AND org_id = $2 AND deleted_us IS NULL",
         )
-        .bind(id)
+        .bind(stored)
         .bind(org_id)
         .bind(w.now_us)
         .execute(&mut *w.tx)
@@ -416,7 +424,7 @@ impl Store {
             "UPDATE jobs SET state = 'dead', last_error = 'the webhook was removed', updated_us = $2 \
              WHERE kind = 'webhook' AND target = $1 AND state = 'pending'",
         )
-        .bind(id)
+        .bind(stored)
         .bind(w.now_us)
         .execute(&mut *w.tx)
         .await?;
@@ -425,13 +433,18 @@ impl Store {
         w.commit().await
     }
 
-    /// A webhook's calls, newest first (dead letters included), for its owner.
+    /// A webhook's calls, newest first (dead letters included), for its owner: by the
+    /// webhook's public id, with the calls' public ids.
     pub async fn webhook_jobs(
         &self,
         webhook: i64,
         only_dead: bool,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
+        let ids = self.public_ids().await?;
+        let Some(webhook) = ids.reveal(Kind::Webhook, webhook) else {
+            return Ok(Vec::new());
+        };
         let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN organizations o ON o.id = j.org_id \
              WHERE j.kind = 'webhook' AND j.target = $1 AND ($2 = 0 OR j.state = 'dead') \
@@ -442,7 +455,14 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(JobRow::into_record).collect()
+        rows.into_iter()
+            .map(|r| {
+                let mut j = r.into_record()?;
+                j.id = ids.hide(Kind::Call, j.id);
+                j.target = ids.hide(Kind::Webhook, j.target);
+                Ok(j)
+            })
+            .collect()
     }
 
     /// Puts a dead webhook call back in the queue, due now, with its tries counted afresh.
@@ -452,13 +472,20 @@ impl Store {
         job: i64,
         by: &By,
     ) -> Result<(), StoreError> {
+        let ids = self.public_ids().await?;
+        let (Some(stored_webhook), Some(stored_job)) = (
+            ids.reveal(Kind::Webhook, webhook),
+            ids.reveal(Kind::Call, job),
+        ) else {
+            return Err(StoreError::not_found("dead webhook call", job));
+        };
         let mut w = self.begin_write(by).await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = 0, due_us = $3, lease_us = NULL, updated_us = $3 \
              WHERE id = $1 AND kind = 'webhook' AND target = $2 AND state = 'dead'",
         )
-        .bind(job)
-        .bind(webhook)
+        .bind(stored_job)
+        .bind(stored_webhook)
         .bind(w.now_us)
         .execute(&mut *w.tx)
         .await?;

@@ -1,6 +1,7 @@
 //! Public ids of rows numbered by one sequence for the whole instance, which are shown only
-//! to the organization they belong to: notifications, notes, alert notices and security
-//! notices. Shown as they are stored, the numbers would count what every other organization
+//! to the organization they belong to: notifications, notes, alert notices, security notices,
+//! API tokens, webhooks and webhook calls. Every id the store gives out for these is public,
+//! and every id it is given back is read as public. Shown as they are stored, the numbers would count what every other organization
 //! received in between (a notification is made for every report filed), so each is shown
 //! through a keyed permutation of [0, 2^52): the same row keeps the same public id, distinct
 //! rows keep distinct ones, and nothing of the order or the count shows. The key is an
@@ -18,6 +19,10 @@ pub(crate) enum Kind {
     Note,
     AlertNotice,
     SecurityNotice,
+    Token,
+    Webhook,
+    /// A webhook call (a job of the delivery queue).
+    Call,
 }
 
 impl Kind {
@@ -27,6 +32,9 @@ impl Kind {
             Kind::Note => b"note",
             Kind::AlertNotice => b"alert-notice",
             Kind::SecurityNotice => b"security-notice",
+            Kind::Token => b"token",
+            Kind::Webhook => b"webhook",
+            Kind::Call => b"call",
         }
     }
 }
@@ -82,7 +90,6 @@ impl PublicIds {
     }
 
     /// The stored id behind public id `public`, the inverse of `hide`.
-    #[cfg(test)]
     pub(crate) fn reveal(&self, kind: Kind, public: i64) -> Option<i64> {
         let v = u64::try_from(public).ok()?;
         if v >> (2 * HALF) != 0 {
@@ -99,6 +106,11 @@ impl PublicIds {
 }
 
 impl Store {
+    /// The public id of webhook call `job` (a stored id), as its webhook's owner knows it.
+    pub async fn public_call_id(&self, job: i64) -> Result<i64, StoreError> {
+        Ok(self.public_ids().await?.hide(Kind::Call, job))
+    }
+
     /// The permutation public ids are shown through, read from the database at first use.
     /// Called before a write transaction opens, never inside one.
     pub(crate) async fn public_ids(&self) -> Result<PublicIds, StoreError> {

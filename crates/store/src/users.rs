@@ -583,6 +583,7 @@ impl Store {
         lifetime: Option<chrono::TimeDelta>,
         by: &By,
     ) -> Result<TokenRecord, StoreError> {
+        let ids = self.public_ids().await?;
         let mut w = self.begin_write(by).await?;
         let expires = lifetime.map(|d| from_us(w.now_us) + d);
         let owner: Option<(i64, String)> = sqlx::query_as(
@@ -604,6 +605,7 @@ impl Store {
         .bind(expires.map(to_us))
         .fetch_one(&mut *w.tx)
         .await?;
+        let id = ids.hide(Kind::Token, id);
         w.audit_about(
             &org,
             "token.issue",
@@ -634,28 +636,47 @@ impl Store {
         .bind(user.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(TokenRow::into_record).collect()
+        let ids = self.public_ids().await?;
+        rows.into_iter()
+            .map(|r| {
+                let mut t = r.into_record()?;
+                t.id = ids.hide(Kind::Token, t.id);
+                Ok(t)
+            })
+            .collect()
     }
 
-    /// One token's record.
+    /// One token's record, by its public id.
     pub async fn get_token(&self, id: i64) -> Result<TokenRecord, StoreError> {
+        let ids = self.public_ids().await?;
+        let stored = ids
+            .reveal(Kind::Token, id)
+            .ok_or_else(|| StoreError::not_found("token", id))?;
         let row: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{TOKEN_SELECT} WHERE t.id = $1"
         )))
-        .bind(id)
+        .bind(stored)
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or_else(|| StoreError::not_found("token", id))?
-            .into_record()
+        let mut t = row
+            .ok_or_else(|| StoreError::not_found("token", id))?
+            .into_record()?;
+        t.id = id;
+        Ok(t)
     }
 
     /// Revokes a token; revoking twice keeps the first time.
     pub async fn revoke_token(&self, id: i64, by: &By) -> Result<TokenRecord, StoreError> {
+        let stored = self
+            .public_ids()
+            .await?
+            .reveal(Kind::Token, id)
+            .ok_or_else(|| StoreError::not_found("token", id))?;
         let mut w = self.begin_write(by).await?;
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
         )
-        .bind(id)
+        .bind(stored)
         .bind(w.now_us)
         .execute(&mut *w.tx)
         .await?;
@@ -664,7 +685,7 @@ impl Store {
                 "SELECT o.slug FROM api_tokens t JOIN users u ON u.id = t.user_id \
                  JOIN organizations o ON o.id = u.org_id WHERE t.id = $1",
             )
-            .bind(id)
+            .bind(stored)
             .fetch_one(&mut *w.tx)
             .await?;
             w.audit_about(&org, "token.revoke", "token", &id.to_string(), json!({}))

@@ -445,3 +445,69 @@ async fn notification_ids_do_not_count_what_others_receive() {
     // The same notification keeps its id.
     assert_eq!(both[1..], first[..]);
 }
+
+/// Token ids count nothing either: two tokens an admin issues itself, with others issued in
+/// between, have ids far apart; the id works for revoking, and the audit trail shows the same
+/// id, not the stored one.
+#[tokio::test]
+async fn token_ids_do_not_count_what_others_issue() {
+    let app = spawn_app().await;
+    let issue = || async {
+        let resp = app
+            .send(
+                Method::POST,
+                "water-admin",
+                "/api/v1/tokens",
+                json!({"label": "ci"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        resp.json::<Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let first = issue().await;
+    for name in [
+        "admin",
+        "coordinator",
+        "mhlw-admin",
+        "secretariat",
+        "reporter",
+    ] {
+        let resp = app
+            .send(Method::POST, name, "/api/v1/tokens", json!({"label": "x"}))
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+    let second = issue().await;
+    assert!(
+        (second - first).abs() > 1_000,
+        "ids {first} and {second} count the tokens between"
+    );
+    let revoke = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{second}")))
+        .bearer_auth(&app.tokens["water-admin"])
+        .send()
+        .await
+        .expect("revoke");
+    assert!(revoke.status().is_success(), "{}", revoke.status());
+    let tokens: Vec<Value> = app
+        .get("water-admin", "/api/v1/tokens")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let revoked = tokens
+        .iter()
+        .find(|t| t["id"] == second)
+        .expect("listed by the same id");
+    assert!(revoked["revoked"].is_string());
+    let issued: Vec<String> = audit(&app, "water-admin")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "token.issue" && e["actor_user"] == "water-admin")
+        .map(|e| e["object_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert!(issued.contains(&first.to_string()), "{issued:?}");
+}
