@@ -336,21 +336,7 @@ async fn sign_in(app: &TestApp, name: &str) -> User {
     )
     .await
     .expect("token");
-    let login = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"user": name, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200, "sign-in of {name}");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
+    let cookie = super::helpers::sign_in(app, name).await;
     User {
         name: name.to_owned(),
         org: stored.org.to_string(),

@@ -180,3 +180,22 @@ pub async fn error_of(resp: reqwest::Response) -> (u16, String, Option<String>, 
         e["message"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// Signs `user` in with its password; returns the session cookie as `name=value`.
+pub async fn sign_in(app: &TestApp, user: &str) -> String {
+    let login = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"user": user, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned()
+}

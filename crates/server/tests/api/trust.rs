@@ -6,7 +6,7 @@ use ciphub_domain::audit::{AuditEntry, entry_hash};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::helpers::{PASSWORD, TestApp, error_of, spawn_app};
+use super::helpers::{PASSWORD, TestApp, error_of, sign_in, spawn_app};
 use super::reports::{file, report_body};
 
 async fn audit(app: &TestApp, user: &str) -> Vec<Value> {
@@ -17,25 +17,6 @@ async fn audit(app: &TestApp, user: &str) -> Vec<Value> {
         .await
         .expect("json");
     page["entries"].as_array().expect("entries").clone()
-}
-
-/// Signs `user` in with its password; returns the session cookie as `name=value`.
-async fn sign_in(app: &TestApp, user: &str) -> String {
-    let login = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"user": user, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200);
-    login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned()
 }
 
 /// An entry of the API's audit view as the chain hashes it, with guesses for what is hidden.
