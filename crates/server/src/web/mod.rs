@@ -102,7 +102,6 @@ impl WebUser {
     /// What every page shows around its content.
     pub fn ctx(&self) -> Ctx {
         let u = &self.user;
-        let kind = u.org_kind;
         Ctx {
             lang: self.lang,
             user: u.name.to_string(),
@@ -113,8 +112,18 @@ impl WebUser {
                 ciphub_domain::policy::Action::SendAlert,
             )
             .is_ok(),
-            can_report: u.roles.contains(&Role::Reporter),
-            is_secretariat: kind == OrgKind::Ceptoar && u.roles.contains(&Role::Secretariat),
+            can_report: ciphub_domain::policy::check(
+                &u.actor(),
+                ciphub_domain::policy::Action::FileReport,
+            )
+            .is_ok(),
+            // Whether the user passes on alerts its organization receives; the page shows the
+            // form only on an alert that was delivered to it.
+            is_secretariat: ciphub_domain::policy::check(
+                &u.actor(),
+                ciphub_domain::policy::Action::PassOnAlert { delivered: true },
+            )
+            .is_ok(),
             error: None,
             flash: None,
         }
