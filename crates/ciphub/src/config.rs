@@ -54,7 +54,8 @@ pub struct FileConfig {
 pub struct TaxiiSection {
     /// The largest envelope accepted, in bytes (default 10485760).
     pub max_content_length: Option<usize>,
-    /// Objects per POST (default 1000).
+    /// No longer used: an envelope is limited by `max_content_length` alone, as TAXII 2.1 says.
+    /// Still read, so older files load; a warning says it is ignored.
     pub max_objects: Option<usize>,
     /// The largest page a GET returns (default 1000).
     pub max_page: Option<u32>,
@@ -238,8 +239,10 @@ impl FileConfig {
             if let Some(n) = t.max_content_length {
                 c.taxii.max_content_length = positive("max_content_length", n)?;
             }
-            if let Some(n) = t.max_objects {
-                c.taxii.max_objects = positive("max_objects", n)?;
+            if t.max_objects.is_some() {
+                eprintln!(
+                    "warning: [taxii] max_objects is ignored: an envelope is limited by max_content_length alone"
+                );
             }
             if let Some(n) = t.max_page {
                 c.taxii.max_page = positive("max_page", n as usize)? as u32;

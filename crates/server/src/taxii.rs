@@ -53,8 +53,6 @@ pub const ALERTS_ALIAS: &str = "alerts";
 pub struct TaxiiLimits {
     /// The largest envelope accepted, in bytes (the API root's `max_content_length`).
     pub max_content_length: usize,
-    /// Objects per POST.
-    pub max_objects: usize,
     /// The largest page a GET returns (a larger `limit` is lowered to it).
     pub max_page: u32,
     /// Requests per credential per minute.
@@ -68,7 +66,6 @@ impl Default for TaxiiLimits {
     fn default() -> Self {
         Self {
             max_content_length: 10 * 1024 * 1024,
-            max_objects: 1_000,
             max_page: 1_000,
             requests_per_minute: 1_200,
             queue_bytes: 64 * 1024 * 1024,
@@ -713,7 +710,11 @@ pub async fn get_object(
     )?;
     query.ids = vec![object_id.clone()];
     let page = read_page(&state, &authed, c, &query, true).await?;
-    if page.rows.is_empty() && query.after.is_none() {
+    if page.rows.is_empty()
+        && query.after.is_none()
+        && !exists(&state, &authed, c, &object_id).await?
+    {
+        // An object that exists but has none of the versions asked for is an empty envelope.
         return Err(no_object(&object_id));
     }
     Ok(envelope(
@@ -722,6 +723,28 @@ pub async fn get_object(
         "objects",
         object_value,
     ))
+}
+
+/// Whether the caller may read some version of `object_id` in `c`.
+async fn exists(
+    state: &AppState,
+    authed: &Authed,
+    c: &CollectionDef,
+    object_id: &str,
+) -> Result<bool, TaxiiError> {
+    let query = StixQuery {
+        ids: vec![object_id.to_owned()],
+        versions: VersionFilter {
+            all: true,
+            ..VersionFilter::default()
+        },
+        limit: 1,
+        ..StixQuery::default()
+    };
+    Ok(!read_page(state, authed, c, &query, false)
+        .await?
+        .rows
+        .is_empty())
 }
 
 fn no_object(id: &str) -> TaxiiError {
@@ -831,7 +854,7 @@ pub async fn post_objects(
             ))
         })?;
     let requested_us = ciphub_store::clock::to_us(state.store.clock().now());
-    let (accepted, failures) = check_envelope(&body, limits.max_objects)?;
+    let (accepted, failures) = check_envelope(&body)?;
     let add = StixAdd {
         batch: StixBatch {
             collection: c.alias.to_owned(),
@@ -855,10 +878,7 @@ pub async fn post_objects(
 
 /// The envelope `{"objects": [...]}` of a POST, each object checked: the valid ones, and a
 /// failure naming the problem for each other one. The objects' text is kept as it came.
-fn check_envelope(
-    body: &[u8],
-    max_objects: usize,
-) -> Result<(Vec<NewStixObject>, Vec<StatusDetail>), TaxiiError> {
+fn check_envelope(body: &[u8]) -> Result<(Vec<NewStixObject>, Vec<StatusDetail>), TaxiiError> {
     #[derive(serde::Deserialize)]
     struct Envelope<'a> {
         #[serde(borrow)]
@@ -873,12 +893,6 @@ fn check_envelope(
         .ok_or_else(|| {
             invalid("objects: missing or not a list; send {\"objects\": [...]}".into())
         })?;
-    if items.len() > max_objects {
-        return Err(too_large(format!(
-            "{} objects in one envelope; at most {max_objects}",
-            items.len()
-        )));
-    }
     let mut accepted = Vec::with_capacity(items.len());
     let mut failures = Vec::new();
     for (i, raw) in items.into_iter().enumerate() {
@@ -934,8 +948,12 @@ fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
         success_count: usize,
         failure_count: usize,
         pending_count: usize,
+        // TAXII 2.1 (4.3.1): empty lists are not sent.
+        #[serde(skip_serializing_if = "<[StatusDetail]>::is_empty")]
         successes: &'a [StatusDetail],
+        #[serde(skip_serializing_if = "<[StatusDetail]>::is_empty")]
         failures: &'a [StatusDetail],
+        #[serde(skip_serializing_if = "<[StatusDetail]>::is_empty")]
         pendings: &'a [StatusDetail],
     }
     let body = Body {
@@ -1019,10 +1037,27 @@ pub async fn delete_object(
             &By::actor(&authed.actor()),
         )
         .await?;
+    let Some(n) = n else {
+        // Readable but another organization's: forbidden, not missing.
+        if exists(&state, &authed, c, &object_id).await? {
+            return Err(TaxiiError::new(
+                StatusCode::FORBIDDEN,
+                "Not the owner",
+                format!(
+                    "{object_id:?} was added by another organization; only it deletes its copies"
+                ),
+            ));
+        }
+        return Err(no_object(&object_id));
+    };
     if n == 0 {
         return Err(no_object(&object_id));
     }
-    Ok(StatusCode::OK.into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII))],
+    )
+        .into_response())
 }
 
 /// Answers the methods a TAXII route does not have.

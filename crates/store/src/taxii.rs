@@ -551,7 +551,8 @@ impl Store {
         Ok(StixPage { rows, more })
     }
 
-    /// Deletes the versions of an object that `owner`'s organization holds; returns how many.
+    /// Deletes the versions of an object that `owner`'s organization holds; returns how many,
+    /// or `None` when it holds no version of the object at all.
     pub async fn delete_stix_object(
         &self,
         collection: &str,
@@ -559,7 +560,7 @@ impl Store {
         versions: &VersionFilter,
         owner: &Slug,
         by: &By,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let owner_id = self.org_id(owner).await?;
         let mut w = self.begin_write(by).await?;
         let held: Vec<(i64, i64, i64)> = sqlx::query_as(
@@ -615,7 +616,7 @@ impl Store {
             .await?;
         }
         w.commit().await?;
-        Ok(doomed.len() as u64)
+        Ok((!held.is_empty()).then_some(doomed.len() as u64))
     }
 
     /// The ids of the alerts sent after the last one `collection` holds, oldest first, at most

@@ -162,7 +162,6 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
     let mut config = test_config();
     config.taxii = TaxiiLimits {
         max_content_length: 4_000,
-        max_objects: 3,
         max_page: 1_000,
         requests_per_minute: 40,
         // Room for one envelope: each POST waits until the one before it is written.
@@ -264,26 +263,29 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
         .await
         .expect("request");
     error(wrong_type, 415).await;
-    let four: Vec<Value> = (0..4)
-        .map(|n| indicator(n, "2026-01-01T00:00:00.000Z", GREEN))
+    // Only the size limits an envelope: twelve small objects within max_content_length go in,
+    // and a complete status sends no empty list.
+    let twelve: Vec<Value> = (0..12)
+        .map(|n| {
+            json!({"type": "identity", "spec_version": "2.1", "id": format!("identity--00000000-0000-4000-8000-{n:012}"),
+                "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "name": "x"})
+        })
         .collect();
-    let e = error(
-        taxii(
-            &app,
-            "admin",
-            Method::POST,
-            &url,
-            Some(json!({ "objects": four })),
-        )
-        .await,
-        413,
+    assert!(json!({ "objects": twelve }).to_string().len() < 4_000);
+    let resp = taxii(
+        &app,
+        "admin",
+        Method::POST,
+        &url,
+        Some(json!({ "objects": twelve })),
     )
     .await;
+    assert_eq!(resp.status(), 202);
+    let status = wait_complete(&app, "admin", resp.json().await.expect("status")).await;
+    assert_eq!(status["success_count"], 12);
     assert!(
-        e["description"]
-            .as_str()
-            .expect("text")
-            .contains("at most 3")
+        status.get("failures").is_none() && status.get("pendings").is_none(),
+        "{status}"
     );
     let mut big = indicator(1, "2026-01-01T00:00:00.000Z", GREEN);
     big["description"] = json!("x".repeat(5_000));
@@ -755,19 +757,29 @@ async fn filters_versions_manifest_and_delete() {
 
     // Only the organization that shared an object deletes it; versions one by one, or all.
     let url = format!("{}{id}/", objects_url(&app, "community"));
+    // Another organization reads it but may not delete it: 403, not 404.
     assert_eq!(
         taxii(&app, "mhlw-analyst", Method::DELETE, &url, None)
             .await
             .status(),
-        404
+        403
     );
+    // A version the object does not have: an empty envelope, not 404.
+    let none = taxii(
+        &app,
+        "mhlw-analyst",
+        Method::GET,
+        &format!("{url}?match[version]=2001-01-01T00:00:00.000Z"),
+        None,
+    )
+    .await;
+    assert_eq!(none.status(), 200);
+    let none: Value = none.json().await.expect("envelope");
+    assert_eq!(none, json!({"more": false}));
     let first_only = format!("{url}?match[version]=first");
-    assert_eq!(
-        taxii(&app, "reporter", Method::DELETE, &first_only, None)
-            .await
-            .status(),
-        200
-    );
+    let deleted = taxii(&app, "reporter", Method::DELETE, &first_only, None).await;
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(deleted.headers()["content-type"], TAXII);
     let (after, _) = read_all(
         &app,
         "reporter",

@@ -244,13 +244,13 @@ async fn version_flags_hold_in_any_order_and_after_deletes() {
         s.delete_stix_object(C, &id, &VersionFilter::last(), &slug("mhlw"), &By::system())
             .await
             .expect("delete"),
-        0
+        None
     );
     assert_eq!(
         s.delete_stix_object(C, &id, &VersionFilter::last(), &slug("nisc"), &By::system())
             .await
             .expect("delete"),
-        1
+        Some(1)
     );
     assert_eq!(of(versions(false, true, false)).await, [20]);
     assert_eq!(of(versions(true, false, false)).await, [10]);
