@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{any, delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{
@@ -156,6 +156,8 @@ pub fn app(state: AppState) -> Router {
             &t("/collections/{id}/objects/{object_id}/versions/"),
             get(taxii::get_versions),
         )
+        // Unknown API roots and paths: a TAXII error resource, not the API's.
+        .route("/taxii2/{*rest}", any(taxii::not_found))
         .method_not_allowed_fallback(taxii::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), taxii::gate))
         // The envelope limit (max_content_length) is applied by the handler, which answers

@@ -279,20 +279,17 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
 }
 
 /// The address of the API root, for discovery.
-fn root_url(state: &AppState, headers: &HeaderMap) -> String {
-    let base = state.config.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
-    });
+/// The API root's URL: absolute under `public_url` when it is set, else relative (TAXII 2.1
+/// allows a relative URL beginning with `/`), which is right whatever scheme, host and port a
+/// TLS proxy in front of the server shows clients; the Host header is never used.
+fn root_url(state: &AppState) -> String {
+    let base = state.config.public_url.as_deref().unwrap_or("");
     format!("{}/taxii2/{API_ROOT}/", base.trim_end_matches('/'))
 }
 
 /// `GET /taxii2/`: the discovery resource.
-pub async fn get_discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let root = root_url(&state, &headers);
+pub async fn get_discovery(State(state): State<AppState>) -> Response {
+    let root = root_url(&state);
     taxii_json(json!({
         "title": "ciphub TAXII 2.1",
         "description": "Critical-infrastructure information sharing: STIX 2.1 under the community's sharing policy.",

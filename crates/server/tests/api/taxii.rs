@@ -171,7 +171,21 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
     let resp = taxii(&app, "admin", Method::GET, &app.url("/taxii2/"), None).await;
     assert_eq!(resp.status(), 200);
     let discovery: Value = resp.json().await.expect("json");
-    assert_eq!(discovery["api_roots"][0], format!("{}/", root(&app)));
+    // Relative without public_url, so a TLS proxy in front shows the right scheme and host.
+    assert_eq!(discovery["api_roots"][0], "/taxii2/ciphub/");
+    assert_eq!(discovery["default"], "/taxii2/ciphub/");
+    // Unknown API roots and paths answer a TAXII error resource.
+    for path in [
+        "/taxii2/nope/",
+        "/taxii2/ciphub/nope/",
+        "/taxii2/ciphub/collections/community/nope/",
+    ] {
+        let resp = taxii(&app, "admin", Method::GET, &app.url(path), None).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        assert_eq!(resp.headers()["content-type"], TAXII, "{path}");
+        let e: Value = resp.json().await.expect("error resource");
+        assert_eq!(e["http_status"], "404", "{path}");
+    }
     let api_root: Value = taxii(
         &app,
         "admin",
