@@ -63,6 +63,9 @@ pub struct TaxiiSection {
     pub requests_per_minute: Option<u32>,
     /// Bytes of checked envelopes waiting to be written (default 67108864).
     pub queue_bytes: Option<usize>,
+    /// How long a POST waits for its objects to be written, to answer `complete` at once
+    /// (default 500ms; 0s always answers `pending`).
+    pub complete_within: Option<String>,
     /// This instance's name, in the ids of its STIX exports and its MISP feed (default "ciphub").
     pub instance_name: Option<String>,
     /// How often due federations are looked for (default 5s).
@@ -252,6 +255,9 @@ impl FileConfig {
             }
             if let Some(n) = t.queue_bytes {
                 c.taxii.queue_bytes = positive("queue_bytes", n)?;
+            }
+            if let Some(d) = &t.complete_within {
+                c.taxii.complete_within = duration("taxii.complete_within", d)?;
             }
             if let Some(name) = &t.instance_name {
                 c.instance_name = name.clone();

@@ -1,8 +1,10 @@
 //! The TAXII intake: checked envelopes wait in a bounded queue and one task writes them,
 //! several requests to a transaction (group commit), in the order they came.
 //!
-//! A POST is answered as soon as its objects are checked, with a `pending` status (TAXII 2.1
-//! section 5.4); the status turns `complete` when the transaction holding the objects commits.
+//! A POST waits up to `TaxiiLimits::complete_within` for its objects to be written (the
+//! writer tells it through the channel `submit` returns) and answers the `complete` status;
+//! past that it answers `pending` (TAXII 2.1 section 5.4), and the status turns `complete` when
+//! the transaction holding the objects commits.
 //! Until then the status is answered from memory, afterwards from the store. The queue holds
 //! at most `TaxiiLimits::queue_bytes` of envelopes: a POST that finds it full waits.
 //! When the server stops, the queue is written out before `serve` returns; objects of a
@@ -32,7 +34,8 @@ pub enum Held {
 }
 
 enum Job {
-    Add(Box<StixAdd>, OwnedSemaphorePermit),
+    /// A request's objects, the room they take in the queue, and whom to tell once written.
+    Add(Box<StixAdd>, OwnedSemaphorePermit, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -68,8 +71,13 @@ impl Intake {
     }
 
     /// Queues a request's checked objects (`bytes`: the size of its envelope, for the room
-    /// the queue has left); returns its pending status. Waits while the queue is full.
-    pub async fn submit(&self, add: StixAdd, bytes: usize) -> Result<Arc<Held>, String> {
+    /// the queue has left); returns its pending status, and a receiver told when the request
+    /// has been written (or has failed for good). Waits while the queue is full.
+    pub async fn submit(
+        &self,
+        add: StixAdd,
+        bytes: usize,
+    ) -> Result<(Arc<Held>, oneshot::Receiver<()>), String> {
         let permits = u32::try_from(bytes.clamp(1, self.room_bytes)).unwrap_or(u32::MAX);
         let permit = self
             .room
@@ -81,11 +89,16 @@ impl Intake {
         let status = unwritten(&add, add.failures.clone());
         let held = Arc::new(Held::Pending(status.clone(), pendings));
         lock(&self.held).insert(status.id.clone(), held.clone());
-        if self.queue().send(Job::Add(Box::new(add), permit)).is_err() {
+        let (tell, written) = oneshot::channel();
+        if self
+            .queue()
+            .send(Job::Add(Box::new(add), permit, tell))
+            .is_err()
+        {
             lock(&self.held).remove(&status.id);
             return Err("the writer has stopped".to_owned());
         }
-        Ok(held)
+        Ok((held, written))
     }
 
     /// A status not yet in the store, for the organization that posted it.
@@ -151,14 +164,16 @@ async fn write_loop(
         let mut adds = Vec::new();
         let mut permits = Vec::new();
         let mut acks = Vec::new();
+        let mut told = Vec::new();
         let mut objects = 0;
         let mut next = Some(job);
         while let Some(job) = next.take() {
             match job {
-                Job::Add(add, permit) => {
+                Job::Add(add, permit, tell) => {
                     objects += add.objects.len();
                     adds.push(*add);
                     permits.push(permit);
+                    told.push(tell);
                 }
                 Job::Flush(ack) => acks.push(ack),
             }
@@ -168,6 +183,10 @@ async fn write_loop(
         }
         write(&store, &adds, &held).await;
         drop(permits);
+        for tell in told {
+            // The request may have answered already (it stopped waiting).
+            let _ = tell.send(());
+        }
         for ack in acks {
             let _ = ack.send(());
         }

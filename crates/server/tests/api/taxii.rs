@@ -166,6 +166,7 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
         requests_per_minute: 40,
         // Room for one envelope: each POST waits until the one before it is written.
         queue_bytes: 1,
+        ..TaxiiLimits::default()
     };
     let app = spawn_app_with(config).await;
     let resp = taxii(&app, "admin", Method::GET, &app.url("/taxii2/"), None).await;
@@ -566,8 +567,11 @@ async fn cursors_count_nothing_and_cannot_be_forged() {
 
 #[tokio::test]
 async fn posts_answer_pending_and_concurrent_ones_are_written_in_order() {
-    let app = spawn_app().await;
-    // The answer lists what waits to be written; the status turns complete once it is.
+    // A server that does not wait for the write answers pending: the answer lists what waits
+    // to be written, and the status turns complete once it is.
+    let mut config = test_config();
+    config.taxii.complete_within = Duration::ZERO;
+    let app = spawn_app_with(config).await;
     let resp = taxii(
         &app,
         "reporter",
@@ -641,6 +645,41 @@ async fn posts_answer_pending_and_concurrent_ones_are_written_in_order() {
     }
     let (mine, _) = read_all(&app, "mhlw-admin", "community", "match[type]=indicator").await;
     assert_eq!(mine.len(), 22, "the newest version of each object");
+}
+
+/// A POST whose objects are written within `complete_within` (the default, an idle queue)
+/// answers `complete` at once, so a client at its defaults does not sleep before polling.
+#[tokio::test]
+async fn posts_written_in_time_answer_complete() {
+    let app = spawn_app().await;
+    let resp = taxii(
+        &app,
+        "reporter",
+        Method::POST,
+        &objects_url(&app, "community"),
+        Some(json!({ "objects": [indicator(901, "2026-01-01T00:00:00.000Z", GREEN), {"type": "bogus"}] })),
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+    let status: Value = resp.json().await.expect("status");
+    assert_eq!(status["status"], "complete", "{status}");
+    assert_eq!(
+        (
+            &status["total_count"],
+            &status["success_count"],
+            &status["failure_count"],
+            &status["pending_count"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(0))
+    );
+    assert!(status.get("pendings").is_none(), "{status}");
+    // The object is there for the next read, and the status reads the same afterwards.
+    let (all, _) = read_all(&app, "mhlw-analyst", "community", "").await;
+    assert_eq!(
+        ids(&all),
+        [indicator(901, "", "")["id"].as_str().expect("id")]
+    );
+    assert_eq!(status_of(&app, "reporter", &status).await, status);
 }
 
 #[tokio::test]
