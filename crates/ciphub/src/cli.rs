@@ -276,8 +276,9 @@ pub enum BenchCommand {
         database_url: Option<String>,
     },
     /// ciphub's TAXII server against medallion 3.0.0 (memory backend, started here): add
-    /// indicators in envelopes, read them all back; then 100-object pages from a collection
-    /// of a million objects.
+    /// indicators in envelopes and read them all back with our client, add them with the OASIS
+    /// taxii2-client at its defaults; then 100-object pages from a collection of a million
+    /// objects.
     Taxii {
         /// Indicators to add to each server.
         #[arg(long, default_value_t = 5_000)]
@@ -300,6 +301,10 @@ pub enum BenchCommand {
         /// The medallion command (pip install medallion==3.0.0); none measures ciphub alone.
         #[arg(long, default_value = "medallion", value_name = "PATH")]
         medallion: String,
+        /// The Python that has the OASIS taxii2-client (pip install taxii2-client==2.3.0), to
+        /// time its adds at its defaults on both servers; none skips that.
+        #[arg(long, default_value = "python3", value_name = "PATH")]
+        python: String,
         /// Database to use instead of a scratch SQLite file (its data is added to!).
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,

@@ -303,6 +303,7 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             big,
             samples,
             medallion,
+            python,
             database_url,
         }) => {
             bench::taxii::run(bench::taxii::TaxiiLoad {
@@ -313,6 +314,7 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 big,
                 samples,
                 medallion,
+                python,
                 database_url,
             })
             .await?

@@ -26,7 +26,52 @@ pub struct TaxiiLoad {
     pub big: usize,
     pub samples: usize,
     pub medallion: String,
+    /// The Python with taxii2-client, or "none".
+    pub python: String,
     pub database_url: Option<String>,
+}
+
+/// The script that adds with taxii2-client at its defaults.
+const TAXII2_ADD: &str = include_str!("taxii2_add.py");
+
+/// Seconds taxii2-client at its defaults takes to add `envelopes` to the collection whose
+/// objects are at `t.objects_url`.
+fn taxii2_client_add(python: &str, t: &Target, envelopes: &[Value]) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("taxii2_add.py");
+    std::fs::write(&script, TAXII2_ADD)?;
+    let data = dir.path().join("envelopes.json");
+    std::fs::write(&data, serde_json::to_vec(envelopes)?)?;
+    // taxii2-client wants the collection's URL to end in its id, not an alias.
+    let collection = t
+        .objects_url
+        .strip_suffix("objects/")
+        .unwrap_or(&t.objects_url)
+        .replace(
+            "/collections/community/",
+            &format!("/collections/{}/", ciphub_server::taxii::COMMUNITY),
+        );
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args([collection.as_str(), &t.user, &t.password])
+        .arg(&data)
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {python:?}: pip install taxii2-client==2.3.0, or give --python none"
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "taxii2-client against {} failed: {}",
+            t.name,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("taxii2-client printed {text:?}"))
 }
 
 fn indicator(run: &str, n: usize) -> Value {
@@ -413,6 +458,41 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
         );
     } else {
         show("ciphub", &ours_adds, c_read);
+    }
+
+    // The client users run, at its defaults (it sleeps a second before polling a pending
+    // status), on a fresh instance of each server with the same objects.
+    if load.python != "none" {
+        let bodies: Vec<Value> = objects
+            .chunks(load.envelope)
+            .map(|c| json!({ "objects": c }))
+            .collect();
+        let peer = match load.medallion.as_str() {
+            "none" => None,
+            command => {
+                let fresh = start_medallion(command, load.page).await?;
+                Some(taxii2_client_add(
+                    &load.python,
+                    &medallion_target(&fresh),
+                    &bodies,
+                )?)
+            }
+        };
+        let (store, dir, fresh, target) = start_ciphub(None, &load).await?;
+        let python = load.python.clone();
+        let ours_t =
+            tokio::task::spawn_blocking(move || taxii2_client_add(&python, &target, &bodies))
+                .await??;
+        fresh.stop().await?;
+        store.close().await;
+        drop(dir);
+        match peer {
+            Some(m) => println!(
+                "  taxii2-client at its defaults, adding: medallion {m:.3} s, ciphub {ours_t:.3} s: ciphub is {:.1}x medallion (goal: at least 5x)",
+                m / ours_t
+            ),
+            None => println!("  taxii2-client at its defaults, adding: ciphub {ours_t:.3} s"),
+        }
     }
 
     // A million objects, loaded through the store in batches (their checking is not what is
