@@ -877,8 +877,16 @@ pub async fn post_objects(
         .await
         .map_err(|e| TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", e))?;
     // Written within the bound (the usual case: one group commit), the answer is the complete
-    // status; a backed-up queue answers pending.
-    if !limits.complete_within.is_zero()
+    // status; a backed-up queue answers pending, and so does a client that asks not to wait
+    // (`Prefer: respond-async`, RFC 7240), so its envelopes share group commits.
+    let respond_async = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
+    if !respond_async
+        && !limits.complete_within.is_zero()
         && tokio::time::timeout(limits.complete_within, written)
             .await
             .is_ok_and(|r| r.is_ok())

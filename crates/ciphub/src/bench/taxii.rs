@@ -124,6 +124,9 @@ async fn add_then_read(
             .basic_auth(&t.user, Some(&t.password))
             .header("Accept", TAXII)
             .header("Content-Type", TAXII)
+            // This client polls the statuses itself, at the end: it asks not to wait for the
+            // write (RFC 7240), as a client that sends many envelopes does.
+            .header("Prefer", "respond-async")
             .body(body.clone())
             .send()
             .await?;

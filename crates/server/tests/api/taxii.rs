@@ -680,6 +680,22 @@ async fn posts_written_in_time_answer_complete() {
         [indicator(901, "", "")["id"].as_str().expect("id")]
     );
     assert_eq!(status_of(&app, "reporter", &status).await, status);
+    // A client that asks not to wait is answered pending.
+    let resp = app
+        .client
+        .post(objects_url(&app, "community"))
+        .basic_auth("reporter", Some(&app.tokens["reporter"]))
+        .header("Accept", TAXII)
+        .header("Content-Type", TAXII)
+        .header("Prefer", "respond-async")
+        .body(json!({ "objects": [indicator(902, "2026-01-01T00:00:00.000Z", GREEN)] }).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 202);
+    let status: Value = resp.json().await.expect("status");
+    assert_eq!(status["status"], "pending", "{status}");
+    wait_complete(&app, "reporter", status).await;
 }
 
 #[tokio::test]
