@@ -25,6 +25,18 @@ pub struct TestDb {
     pg_drop: Option<(String, String)>,
 }
 
+/// Says that a test is skipped and why (`why` names the test and how to install what it
+/// needs), or panics when `CIPHUB_REQUIRE_ALL=1`. The line is written past the test harness's
+/// capture, so `cargo test` shows it even though the test is reported `ok`.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    if std::env::var("CIPHUB_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{why}; CIPHUB_REQUIRE_ALL=1 forbids skipping");
+    }
+    // `eprintln!` would be captured, and shown only for a failing test.
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {why}");
+}
+
 impl TestDb {
     /// A fresh database with the system clock.
     pub async fn new() -> Result<Self, StoreError> {
@@ -62,10 +74,7 @@ impl TestDb {
                     "{name}: skipped: needs PostgreSQL at {} ({e})",
                     crate::redact_url(&url)
                 );
-                if std::env::var("CIPHUB_REQUIRE_ALL").as_deref() == Ok("1") {
-                    panic!("{why}; CIPHUB_REQUIRE_ALL=1 forbids skipping");
-                }
-                eprintln!("{why}");
+                skip(&why);
                 None
             }
         }
