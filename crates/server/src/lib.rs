@@ -145,8 +145,6 @@ pub struct AppState {
     federation_http: reqwest::Client,
     /// Posted STIX objects on their way to the store.
     pub taxii_intake: Arc<intake::Intake>,
-    /// The key TAXII cursors are sealed with, read from the store at first use.
-    cursor_key: Arc<tokio::sync::OnceCell<taxii::CursorKey>>,
 }
 
 impl AppState {
@@ -181,7 +179,6 @@ impl AppState {
             alert_export: Arc::default(),
             federation_http: federation::client(config.webhook_private_targets)?,
             taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
-            cursor_key: Arc::default(),
             store,
             config: Arc::new(config),
         })
@@ -198,13 +195,9 @@ impl AppState {
 
     /// The key TAXII `next` cursors are sealed with: the instance's, shared by every process.
     async fn cursor_key(&self) -> Result<taxii::CursorKey, ciphub_store::StoreError> {
-        self.cursor_key
-            .get_or_try_init(|| async {
-                let secret = self.store.instance_secret(taxii::CURSOR_SECRET).await?;
-                Ok(taxii::CursorKey::new(secret))
-            })
-            .await
-            .cloned()
+        Ok(taxii::CursorKey::new(
+            self.store.instance_secret(taxii::CURSOR_SECRET).await?,
+        ))
     }
 }
 

@@ -664,18 +664,10 @@ pub async fn get_objects(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let query = parse_query(
-        raw.as_deref(),
-        &state.config.taxii,
-        &state.cursor_key().await?,
-    )?;
+    let cursors = state.cursor_key().await?;
+    let query = parse_query(raw.as_deref(), &state.config.taxii, &cursors)?;
     let page = read_page(&state, &authed, c, &query, true).await?;
-    Ok(envelope(
-        page,
-        &state.cursor_key().await?,
-        "objects",
-        object_value,
-    ))
+    Ok(envelope(page, &cursors, "objects", object_value))
 }
 
 /// An envelope (or versions/manifest list) of a page.
@@ -705,11 +697,8 @@ pub async fn get_object(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let mut query = parse_query(
-        raw.as_deref(),
-        &state.config.taxii,
-        &state.cursor_key().await?,
-    )?;
+    let cursors = state.cursor_key().await?;
+    let mut query = parse_query(raw.as_deref(), &state.config.taxii, &cursors)?;
     query.ids = vec![object_id.clone()];
     let page = read_page(&state, &authed, c, &query, true).await?;
     if page.rows.is_empty()
@@ -719,12 +708,7 @@ pub async fn get_object(
         // An object that exists but has none of the versions asked for is an empty envelope.
         return Err(no_object(&object_id));
     }
-    Ok(envelope(
-        page,
-        &state.cursor_key().await?,
-        "objects",
-        object_value,
-    ))
+    Ok(envelope(page, &cursors, "objects", object_value))
 }
 
 /// Whether the caller may read some version of `object_id` in `c`.
@@ -765,11 +749,8 @@ pub async fn get_versions(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let mut query = parse_query(
-        raw.as_deref(),
-        &state.config.taxii,
-        &state.cursor_key().await?,
-    )?;
+    let cursors = state.cursor_key().await?;
+    let mut query = parse_query(raw.as_deref(), &state.config.taxii, &cursors)?;
     query.ids = vec![object_id.clone()];
     query.versions = VersionFilter {
         all: true,
@@ -779,12 +760,9 @@ pub async fn get_versions(
     if page.rows.is_empty() && query.after.is_none() {
         return Err(no_object(&object_id));
     }
-    Ok(envelope(
-        page,
-        &state.cursor_key().await?,
-        "versions",
-        |r| json!(format_timestamp(r.version_us)),
-    ))
+    Ok(envelope(page, &cursors, "versions", |r| {
+        json!(format_timestamp(r.version_us))
+    }))
 }
 
 /// `GET .../collections/{id}/manifest/`.
@@ -795,13 +773,10 @@ pub async fn get_manifest(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let c = collection(&id)?;
-    let query = parse_query(
-        raw.as_deref(),
-        &state.config.taxii,
-        &state.cursor_key().await?,
-    )?;
+    let cursors = state.cursor_key().await?;
+    let query = parse_query(raw.as_deref(), &state.config.taxii, &cursors)?;
     let page = read_page(&state, &authed, c, &query, false).await?;
-    Ok(envelope(page, &state.cursor_key().await?, "objects", |r| {
+    Ok(envelope(page, &cursors, "objects", |r| {
         json!({
             "id": r.object_id,
             "date_added": format_timestamp(r.added_us),

@@ -129,9 +129,8 @@ pub struct Store {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the PostgreSQL event listener is connected.
     listening: Arc<tokio::sync::watch::Sender<bool>>,
-    /// The permutation notification, note and notice ids are shown through (see
-    /// `public_ids.rs`), read at first use.
-    public_ids: Arc<tokio::sync::OnceCell<public_ids::PublicIds>>,
+    /// The instance's secrets as read (see `secrets.rs`).
+    secrets: Arc<std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>>,
     /// Token uses not yet written.
     last_used: Arc<std::sync::Mutex<users::LastUsedQueue>>,
     /// Tokens recently found valid (see `users::TokenCache`).
@@ -226,7 +225,7 @@ impl Store {
             url: url.into(),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             listening: Arc::new(tokio::sync::watch::channel(false).0),
-            public_ids: Arc::default(),
+            secrets: Arc::default(),
             last_used: Arc::default(),
             tokens: Arc::default(),
             org_ids: Arc::default(),

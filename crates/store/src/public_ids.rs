@@ -46,7 +46,6 @@ const HALF_MASK: u64 = (1 << HALF) - 1;
 const ROUNDS: u8 = 8;
 
 /// The keyed permutation (a balanced Feistel network over HMAC-SHA-256).
-#[derive(Clone)]
 pub(crate) struct PublicIds {
     key: [u8; 32],
 }
@@ -111,15 +110,10 @@ impl Store {
         Ok(self.public_ids().await?.hide(Kind::Call, job))
     }
 
-    /// The permutation public ids are shown through, read from the database at first use.
-    /// Called before a write transaction opens, never inside one.
+    /// The permutation public ids are shown through. Called before a write transaction
+    /// opens, never inside one (the secret may have to be read first).
     pub(crate) async fn public_ids(&self) -> Result<PublicIds, StoreError> {
-        self.public_ids
-            .get_or_try_init(|| async {
-                Ok::<_, StoreError>(PublicIds::new(self.instance_secret(SECRET).await?))
-            })
-            .await
-            .cloned()
+        Ok(PublicIds::new(self.instance_secret(SECRET).await?))
     }
 }
 

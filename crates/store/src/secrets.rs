@@ -6,8 +6,17 @@ use rand::RngCore;
 use crate::{Store, StoreError};
 
 impl Store {
-    /// The 32-byte secret called `name`, made (at random) by whichever process asks first.
+    /// The 32-byte secret called `name`, made (at random) by whichever process asks first;
+    /// read from the database once per process, then from memory (a secret never changes).
     pub async fn instance_secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        if let Some(known) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(*known);
+        }
         let mut fresh = [0u8; 32];
         rand::rng().fill_bytes(&mut fresh);
         let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
@@ -34,6 +43,10 @@ impl Store {
             *byte = u8::from_str_radix(&stored[2 * i..2 * i + 2], 16)
                 .map_err(|_| StoreError::Corrupt(format!("instance secret {name:?} is not hex")))?;
         }
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), out);
         Ok(out)
     }
 }

@@ -6,7 +6,11 @@ use ciphub_store::testkit::TestDb;
 
 /// A fresh database with the Japanese profile loaded.
 pub async fn jp_db() -> TestDb {
-    let db = TestDb::new().await.expect("fresh database");
+    with_jp_profile(TestDb::new().await.expect("fresh database")).await
+}
+
+/// `db` with the Japanese profile loaded.
+pub async fn with_jp_profile(db: TestDb) -> TestDb {
     let profile = shipped_profile("jp-cip-4")
         .expect("shipped")
         .expect("valid");

@@ -7,12 +7,12 @@ use chrono::{TimeZone, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::alert::{Audience, Scope};
 use ciphub_domain::identity::{Role, UserName};
-use ciphub_domain::registry::{OrgKind, Organization, shipped_profile};
+use ciphub_domain::registry::{OrgKind, Organization};
 use ciphub_domain::report::{Cause, Formation, NewReport, StageDeadlines, TechScope, Tlp};
 use ciphub_store::testkit::TestDb;
 use ciphub_store::{By, NewAlert, NewUser};
 
-use super::helpers::raw;
+use super::helpers::{raw, with_jp_profile};
 
 fn slug(s: &str) -> Slug {
     Slug::parse(s).expect("slug")
@@ -41,14 +41,7 @@ fn alert(title: &str) -> NewAlert {
 
 #[tokio::test]
 async fn old_ids_are_kept_and_new_rows_with_random_ids_follow_them() {
-    let db = TestDb::at_version(7).await.expect("database before 0008");
-    let profile = shipped_profile("jp-cip-4")
-        .expect("shipped")
-        .expect("valid");
-    db.store
-        .apply_profile(&profile, &By::system())
-        .await
-        .expect("profile");
+    let db = with_jp_profile(TestDb::at_version(7).await.expect("database before 0008")).await;
     db.store
         .add_organizations(
             &[Organization {

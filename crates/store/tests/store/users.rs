@@ -5,13 +5,12 @@ use std::sync::Arc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Role, UserName};
-use ciphub_domain::registry::shipped_profile;
 use ciphub_store::testkit::TestDb;
 use ciphub_store::{
     By, ManualClock, NewUser, StoreError, TokenLookup, TokenRecord, UserPatch, UserRecord,
 };
 
-use super::helpers::jp_db;
+use super::helpers::{jp_db, with_jp_profile};
 
 fn new_user(org: &str, name: &str, roles: &[Role]) -> NewUser {
     NewUser {
@@ -179,14 +178,7 @@ async fn tokens_expire_and_revoke() {
         .single()
         .expect("time");
     let clock = Arc::new(ManualClock::new(start));
-    let db = TestDb::with_clock(clock.clone()).await.expect("db");
-    let profile = shipped_profile("jp-cip-4")
-        .expect("shipped")
-        .expect("valid");
-    db.store
-        .apply_profile(&profile, &By::system())
-        .await
-        .expect("profile");
+    let db = with_jp_profile(TestDb::with_clock(clock.clone()).await.expect("db")).await;
     db.store
         .create_user(&new_user("ipa", "kimura", &[Role::Analyst]), &By::system())
         .await
