@@ -117,6 +117,8 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| DEFAULT_PROFILE.into());
             let profile = load_profile(&name)?;
             let report = store.apply_profile(&profile, &By::system()).await?;
+            // The instance's own namespace for STIX ids is made now, once.
+            store.stix_id_space().await?;
             println!(
                 "initialized {} store with profile {}: {} added, {} updated, {} unchanged",
                 store.backend().as_str(),

@@ -625,17 +625,33 @@ pub fn new_id(object_type: &str) -> String {
     format!("{object_type}--{}", uuid::Uuid::new_v4())
 }
 
-/// The namespace of ciphub's deterministic STIX identifiers (UUID v5).
-const CIPHUB_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6c1f_5b0e_9a7d_4f3e_8d2c_1b0a_9f8e_7d6c);
+/// The namespace of an instance's deterministic STIX identifiers (UUID v5). Each instance has
+/// its own, so report 2 of one instance and report 2 of another are different objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdSpace(uuid::Uuid);
 
-/// A stable identifier of `object_type` for `key` (the same key always gives the same id, so
-/// an export made twice describes the same objects).
-pub fn stable_id(object_type: &str, key: &str) -> String {
-    format!(
-        "{object_type}--{}",
-        uuid::Uuid::new_v5(&CIPHUB_NAMESPACE, key.as_bytes())
-    )
+impl IdSpace {
+    /// The namespace every instance shared before each had its own; kept by instances that
+    /// exported STIX then.
+    pub const LEGACY: IdSpace = IdSpace(uuid::Uuid::from_u128(
+        0x6c1f_5b0e_9a7d_4f3e_8d2c_1b0a_9f8e_7d6c,
+    ));
+
+    /// The namespace in the first 16 bytes of an instance secret.
+    pub fn from_secret(secret: &[u8; 32]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&secret[..16]);
+        IdSpace(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// A stable identifier of `object_type` for `key` (the same key always gives the same id,
+    /// so an export made twice describes the same objects).
+    pub fn id(&self, object_type: &str, key: &str) -> String {
+        format!(
+            "{object_type}--{}",
+            uuid::Uuid::new_v5(&self.0, key.as_bytes())
+        )
+    }
 }
 
 #[cfg(test)]
@@ -886,13 +902,29 @@ mod tests {
     }
 
     #[test]
+    fn each_instance_names_its_objects_in_its_own_namespace() {
+        let one = IdSpace::from_secret(&[1; 32]);
+        let two = IdSpace::from_secret(&[2; 32]);
+        assert_ne!(
+            one.id("incident", "report:2"),
+            two.id("incident", "report:2")
+        );
+        assert_eq!(
+            one.id("incident", "report:2"),
+            one.id("incident", "report:2")
+        );
+        // Instances that exported STIX before keep their ids.
+        let mut legacy = [0u8; 32];
+        legacy[..16].copy_from_slice(&0x6c1f_5b0e_9a7d_4f3e_8d2c_1b0a_9f8e_7d6c_u128.to_be_bytes());
+        assert_eq!(IdSpace::from_secret(&legacy), IdSpace::LEGACY);
+    }
+
+    #[test]
     fn timestamps_keep_microseconds() {
         let us = parse_timestamp("2026-11-28T01:02:03.123456Z").expect("ts");
         assert_eq!(format_timestamp(us), "2026-11-28T01:02:03.123456Z");
-        assert!(stable_id("identity", "a") == stable_id("identity", "a"));
-        assert!(valid_identifier(
-            &stable_id("identity", "a"),
-            Some("identity")
-        ));
+        let ids = IdSpace::LEGACY;
+        assert!(ids.id("identity", "a") == ids.id("identity", "a"));
+        assert!(valid_identifier(&ids.id("identity", "a"), Some("identity")));
     }
 }

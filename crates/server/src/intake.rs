@@ -117,8 +117,9 @@ fn detail(o: &NewStixObject, message: Option<String>) -> StatusDetail {
     StatusDetail {
         id: o.object_id.clone(),
         version: o
-            .version_us
-            .map(ciphub_domain::stix::format_timestamp)
+            .version_text
+            .clone()
+            .or_else(|| o.version_us.map(ciphub_domain::stix::format_timestamp))
             .unwrap_or_default(),
         message,
     }

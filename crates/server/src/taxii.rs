@@ -597,9 +597,11 @@ async fn export_alerts(state: &AppState) {
 }
 
 async fn export_alerts_now(state: &AppState) -> Result<(), AppError> {
+    let ids = state.store.stix_id_space().await?;
     for id in state.store.alerts_to_export(ALERTS_ALIAS, 500).await? {
         let a = state.store.alert(id).await?;
         let objects = stix::export::alert_objects(&stix::export::AlertFacts {
+            ids,
             id: a.id,
             instance: &state.config.instance_name,
             sender_slug: a.sender_org.as_str(),
@@ -642,7 +644,13 @@ pub fn to_new_object(v: Value, path: &str) -> Result<NewStixObject, stix::StixEr
 
 /// A checked object and its JSON text, as the store takes them.
 fn stored(o: stix::StixObject, body: String) -> NewStixObject {
+    let version_text = o
+        .version_us
+        .and(o.value.get("modified").or_else(|| o.value.get("created")))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     NewStixObject {
+        version_text,
         body,
         object_id: o.id,
         object_type: o.object_type,
@@ -760,9 +768,7 @@ pub async fn get_versions(
     if page.rows.is_empty() && query.after.is_none() {
         return Err(no_object(&object_id));
     }
-    Ok(envelope(page, &cursors, "versions", |r| {
-        json!(format_timestamp(r.version_us))
-    }))
+    Ok(envelope(page, &cursors, "versions", |r| json!(r.version())))
 }
 
 /// `GET .../collections/{id}/manifest/`.
@@ -780,7 +786,7 @@ pub async fn get_manifest(
         json!({
             "id": r.object_id,
             "date_added": format_timestamp(r.added_us),
-            "version": format_timestamp(r.version_us),
+            "version": r.version(),
             "media_type": MEDIA_STIX,
         })
     }))
@@ -1105,6 +1111,7 @@ mod tests {
             object_type: String::new(),
             spec_version: String::new(),
             version_us: 0,
+            version_text: None,
             added_us: 1_700_000_000_123_456,
             tlp: String::new(),
             origin: String::new(),

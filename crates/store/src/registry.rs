@@ -502,6 +502,17 @@ impl Store {
         name.ok_or_else(|| StoreError::not_found("organization", slug_))
     }
 
+    /// An organization's English name and when it was registered: what its STIX identity
+    /// says, the same in every bundle.
+    pub async fn organization_identity(&self, slug_: &Slug) -> Result<(String, i64), StoreError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT name_en, created_us FROM organizations WHERE slug = $1")
+                .bind(slug_.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or_else(|| StoreError::not_found("organization", slug_))
+    }
+
     /// One organization with its members.
     pub async fn get_organization(&self, slug_: &Slug) -> Result<OrgDetail, StoreError> {
         let mut conn = self.pool.acquire().await?;

@@ -5,7 +5,18 @@ use rand::RngCore;
 
 use crate::{Store, StoreError};
 
+/// The name of the secret whose first 16 bytes are the namespace of the instance's STIX ids.
+const STIX_NAMESPACE: &str = "stix-namespace";
+
 impl Store {
+    /// The namespace of this instance's deterministic STIX ids: made at random when the
+    /// instance first needs it (an instance that exported STIX before namespaces were per
+    /// instance keeps the one it used, so its ids do not change).
+    pub async fn stix_id_space(&self) -> Result<ciphub_domain::stix::IdSpace, StoreError> {
+        let secret = self.instance_secret(STIX_NAMESPACE).await?;
+        Ok(ciphub_domain::stix::IdSpace::from_secret(&secret))
+    }
+
     /// The 32-byte secret called `name`, made (at random) by whichever process asks first;
     /// read from the database once per process, then from memory (a secret never changes).
     pub async fn instance_secret(&self, name: &str) -> Result<[u8; 32], StoreError> {

@@ -54,9 +54,20 @@ pub struct NewStixObject {
     pub spec_version: String,
     /// `modified` or `created`; `None` takes the time it is added.
     pub version_us: Option<i64>,
+    /// The same, as the text the object came with (TAXII gives it back as it came).
+    pub version_text: Option<String>,
     pub tlp: Option<Tlp>,
     /// The object's JSON text.
     pub body: String,
+}
+
+impl NewStixObject {
+    /// The object's version as TAXII names it: as it came, else the time it was added.
+    fn version_label(&self, version_us: i64) -> String {
+        self.version_text
+            .clone()
+            .unwrap_or_else(|| ciphub_domain::stix::format_timestamp(version_us))
+    }
 }
 
 /// Where a batch of objects goes and whose it is.
@@ -149,11 +160,23 @@ pub struct StixRow {
     pub object_type: String,
     pub spec_version: String,
     pub version_us: i64,
+    /// The version as the object came (`None`: the time it was added is its version).
+    pub version_text: Option<String>,
     pub added_us: i64,
     pub tlp: String,
     pub origin: String,
     /// The JSON text (empty when the query asked for the manifest only).
     pub body: String,
+}
+
+impl StixRow {
+    /// The version as TAXII names it: the object's `modified` (else `created`) exactly as it
+    /// was posted, else the time it was added.
+    pub fn version(&self) -> String {
+        self.version_text
+            .clone()
+            .unwrap_or_else(|| ciphub_domain::stix::format_timestamp(self.version_us))
+    }
 }
 
 /// A page of rows and whether more follow.
@@ -196,7 +219,7 @@ pub struct NewFederation {
 }
 
 const ROW_COLUMNS: &str = "o.seq, o.object_id, o.object_type, o.spec_version, o.version_us, \
-                           o.added_us, o.tlp, o.origin";
+                           o.version_text, o.added_us, o.tlp, o.origin";
 
 /// Rows per multi-row INSERT: 14 values each stays well under both engines' bind limits.
 const INSERT_CHUNK: usize = 500;
@@ -324,7 +347,7 @@ impl Store {
                 if owner != owner_id {
                     failures.push(StatusDetail {
                         id: o.object_id.clone(),
-                        version: ciphub_domain::stix::format_timestamp(version),
+                        version: o.version_label(version),
                         message: Some(NOT_THE_OWNER.to_owned()),
                     });
                     continue;
@@ -334,7 +357,7 @@ impl Store {
                     .or_default();
                 successes.push(StatusDetail {
                     id: o.object_id.clone(),
-                    version: ciphub_domain::stix::format_timestamp(version),
+                    version: o.version_label(version),
                     message: None,
                 });
                 if versions.insert(version) {
@@ -379,13 +402,14 @@ impl Store {
         for chunk in new_rows.chunks(OBJECT_CHUNK) {
             let sql = self.insert_rows(
                 "INSERT INTO stix_objects (collection, object_id, id_key, object_type, spec_version, \
-                 version_us, added_us, is_last, is_first, tlp, owner_org_id, alert_id, origin, body)",
+                 version_us, version_text, added_us, is_last, is_first, tlp, owner_org_id, alert_id, \
+                 origin, body)",
                 chunk.len(),
-                14,
+                15,
             );
             // The arguments are made room for at once, not grown value by value.
             let mut args = sqlx::any::AnyArguments::default();
-            args.reserve(chunk.len() * 14, 0);
+            args.reserve(chunk.len() * 15, 0);
             for (n, o, version) in chunk {
                 let batch = &adds[*n].batch;
                 let versions = &held[&(batch.collection.as_str(), o.object_id.as_str())];
@@ -400,6 +424,7 @@ impl Store {
                     args.add(o.object_type.as_str())?;
                     args.add(o.spec_version.as_str())?;
                     args.add(*version)?;
+                    args.add(o.version_text.as_deref())?;
                     args.add(now)?;
                     args.add(last)?;
                     args.add(first)?;

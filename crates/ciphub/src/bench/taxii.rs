@@ -517,6 +517,7 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
                     object_type: "indicator".into(),
                     spec_version: "2.1".into(),
                     version_us: Some(1_767_225_600_000_000),
+                    version_text: o["modified"].as_str().map(str::to_owned),
                     tlp: Some(ciphub_domain::report::Tlp::Green),
                     body: o.to_string(),
                 }

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{format_timestamp, marking_id, stable_id};
+use super::{IdSpace, format_timestamp, marking_id};
 use crate::report::Tlp;
 
 /// The `created`/`modified` of an object that never changes after it is made.
@@ -18,13 +18,19 @@ fn times(created_us: i64, modified_us: i64) -> (String, String) {
     )
 }
 
-/// An organization as a STIX identity (a stable id per organization).
-pub fn organization_identity(slug: &str, name: &str, created_us: i64) -> Value {
-    let (created, modified) = times(created_us, created_us);
+/// When the placeholder identities of anonymous reporters were first described: the date of
+/// the policy whose contact formations make reporters anonymous (the 4th edition, 2017-04-18).
+/// A constant, so a placeholder is one version in every bundle.
+const PLACEHOLDER_CREATED_US: i64 = 1_492_473_600_000_000;
+
+/// An organization as a STIX identity: a stable id per organization, and the time it was
+/// registered as `created`, so every bundle carries the same version of it.
+pub fn organization_identity(ids: IdSpace, slug: &str, name: &str, registered_us: i64) -> Value {
+    let (created, modified) = times(registered_us, registered_us);
     json!({
         "type": "identity",
         "spec_version": "2.1",
-        "id": stable_id("identity", &format!("org:{slug}")),
+        "id": ids.id("identity", &format!("org:{slug}")),
         "created": created,
         "modified": modified,
         "name": name,
@@ -35,6 +41,8 @@ pub fn organization_identity(slug: &str, name: &str, created_us: i64) -> Value {
 /// What an alert says, as its recipient sees it.
 #[derive(Clone, Debug)]
 pub struct AlertFacts<'a> {
+    /// The instance's id namespace.
+    pub ids: IdSpace,
     pub id: i64,
     pub instance: &'a str,
     pub sender_slug: &'a str,
@@ -48,9 +56,13 @@ pub struct AlertFacts<'a> {
 /// An alert as a STIX report and a note carrying its text.
 pub fn alert_objects(a: &AlertFacts<'_>) -> Vec<Value> {
     let (created, modified) = times(a.created_us, a.created_us);
-    let report_id = stable_id("report", &format!("{}:alert:{}", a.instance, a.id));
-    let note_id = stable_id("note", &format!("{}:alert:{}:text", a.instance, a.id));
-    let creator = stable_id("identity", &format!("org:{}", a.sender_slug));
+    let report_id = a
+        .ids
+        .id("report", &format!("{}:alert:{}", a.instance, a.id));
+    let note_id = a
+        .ids
+        .id("note", &format!("{}:alert:{}:text", a.instance, a.id));
+    let creator = a.ids.id("identity", &format!("org:{}", a.sender_slug));
     let marking = [marking_id(a.tlp)];
     let mut labels = vec!["ciphub-alert"];
     if a.exercise {
@@ -96,7 +108,12 @@ pub fn alert_objects(a: &AlertFacts<'_>) -> Vec<Value> {
 #[derive(Clone, Debug)]
 pub enum Reporter<'a> {
     /// The reader may know the reporter.
-    Named { slug: &'a str, name: &'a str },
+    Named {
+        slug: &'a str,
+        name: &'a str,
+        /// When the organization was registered: its identity's `created`.
+        registered_us: i64,
+    },
     /// The reporter is anonymous to the reader: only the sector's placeholder appears.
     Anonymous {
         label: &'a str,
@@ -116,6 +133,8 @@ pub struct StageFacts<'a> {
 /// An incident report as the reader sees it.
 #[derive(Clone, Debug)]
 pub struct ReportFacts<'a> {
+    /// The instance's id namespace.
+    pub ids: IdSpace,
     pub id: i64,
     pub instance: &'a str,
     pub reporter: Reporter<'a>,
@@ -135,13 +154,17 @@ pub struct ReportFacts<'a> {
 /// The reporter's identity: the organization, or a placeholder for its sectors that says
 /// nothing more about who it is.
 fn reporter_identity(r: &ReportFacts<'_>) -> Value {
-    let (created, modified) = times(r.created_us, r.created_us);
+    let (created, modified) = times(PLACEHOLDER_CREATED_US, PLACEHOLDER_CREATED_US);
     match &r.reporter {
-        Reporter::Named { slug, name } => organization_identity(slug, name, r.created_us),
+        Reporter::Named {
+            slug,
+            name,
+            registered_us,
+        } => organization_identity(r.ids, slug, name, *registered_us),
         Reporter::Anonymous { label, sectors } => json!({
             "type": "identity",
             "spec_version": "2.1",
-            "id": stable_id("identity", &format!("placeholder:{}", sectors.join(","))),
+            "id": r.ids.id("identity", &format!("placeholder:{}", sectors.join(","))),
             "created": created,
             "modified": modified,
             "name": label,
@@ -157,7 +180,7 @@ pub fn report_objects(r: &ReportFacts<'_>) -> Vec<Value> {
     let key = format!("{}:report:{}", r.instance, r.id);
     let identity = reporter_identity(r);
     let identity_id = identity["id"].clone();
-    let incident_id = stable_id("incident", &key);
+    let incident_id = r.ids.id("incident", &key);
     let marking = [marking_id(r.tlp)];
     let name = r
         .title
@@ -194,7 +217,7 @@ pub fn report_objects(r: &ReportFacts<'_>) -> Vec<Value> {
     for (i, s) in r.stages.iter().enumerate() {
         let Some(summary) = s.summary else { continue };
         let (c, m) = times(s.filed_us, s.filed_us);
-        let note_id = stable_id("note", &format!("{key}:stage:{i}"));
+        let note_id = r.ids.id("note", &format!("{key}:stage:{i}"));
         refs.push(json!(note_id));
         objects.push(json!({
             "type": "note",
@@ -212,7 +235,7 @@ pub fn report_objects(r: &ReportFacts<'_>) -> Vec<Value> {
     objects.push(json!({
         "type": "report",
         "spec_version": "2.1",
-        "id": stable_id("report", &key),
+        "id": r.ids.id("report", &key),
         "created": created,
         "modified": modified,
         "created_by_ref": identity_id,
@@ -251,8 +274,13 @@ mod tests {
     use crate::stix::Bundle;
 
     fn report(reporter: Reporter<'_>) -> Vec<Value> {
+        report_at(7, 1_700_000_100_000_000, reporter)
+    }
+
+    fn report_at(id: i64, created_us: i64, reporter: Reporter<'_>) -> Vec<Value> {
         report_objects(&ReportFacts {
-            id: 7,
+            ids: IdSpace::LEGACY,
+            id,
             instance: "test",
             reporter,
             title: Some("Water plant outage"),
@@ -261,8 +289,8 @@ mod tests {
             scope: &["ot".to_owned()],
             sectors: &["water".to_owned()],
             detected_us: 1_700_000_000_000_000,
-            created_us: 1_700_000_100_000_000,
-            updated_us: 1_700_000_200_000_000,
+            created_us,
+            updated_us: created_us + 100_000_000,
             tlp: Tlp::Amber,
             level: 3,
             stages: vec![StageFacts {
@@ -279,11 +307,13 @@ mod tests {
         let objects = report(Reporter::Named {
             slug: "op-1",
             name: "Operator One",
+            registered_us: 1_600_000_000_000_000,
         });
         let b = bundle(objects, &[Tlp::Amber]);
         let parsed = Bundle::parse(b).expect("valid bundle");
         assert_eq!(parsed.objects.len(), 5);
         let alert = alert_objects(&AlertFacts {
+            ids: IdSpace::LEGACY,
             id: 3,
             instance: "test",
             sender_slug: "nisc",
@@ -312,5 +342,32 @@ mod tests {
             sectors: &["water".to_owned()],
         });
         assert_eq!(objects[0]["id"], again[0]["id"]);
+    }
+
+    #[test]
+    fn identities_are_one_version_in_every_bundle() {
+        let named = || Reporter::Named {
+            slug: "op-1",
+            name: "Operator One",
+            registered_us: 1_600_000_000_000_000,
+        };
+        static WATER: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["water".to_owned()]);
+        let anonymous = || Reporter::Anonymous {
+            label: "an operator in the Water sector",
+            sectors: &WATER,
+        };
+        for who in [named as fn() -> Reporter<'static>, anonymous] {
+            let first = report_at(7, 1_700_000_100_000_000, who());
+            let later = report_at(8, 1_800_000_100_000_000, who());
+            assert_eq!(first[0]["type"], "identity");
+            assert_eq!(first[0]["id"], later[0]["id"]);
+            assert_eq!(first[0]["created"], later[0]["created"]);
+            assert_eq!(first[0]["modified"], later[0]["modified"]);
+        }
+        assert_eq!(
+            report_at(7, 1_700_000_100_000_000, named())[0]["created"],
+            "2020-09-13T12:26:40.000000Z"
+        );
     }
 }

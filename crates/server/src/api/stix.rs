@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ciphub_domain::Slug;
 use ciphub_domain::report::Tlp;
 use ciphub_domain::stix::export::{self, ReportFacts, Reporter, StageFacts};
 use ciphub_domain::stix::parse_timestamp;
@@ -26,6 +27,7 @@ fn tlp(s: &str) -> Result<Tlp, AppError> {
 /// anonymous operator's report: its reporter is the sector's placeholder, whoever reads it.
 async fn report_objects(state: &AppState, r: &ReportJson) -> Result<(Vec<Value>, Tlp), AppError> {
     let instance = &state.config.instance_name;
+    let ids = state.store.stix_id_space().await?;
     let placeholder = if r.relayed_copy || r.reporter.is_none() {
         let names = state.store.sector_names().await?;
         let sectors: Vec<String> = r
@@ -37,10 +39,15 @@ async fn report_objects(state: &AppState, r: &ReportJson) -> Result<(Vec<Value>,
     } else {
         None
     };
+    let registered_us = match (&r.reporter, &placeholder) {
+        (Some(who), None) => registered(state, &who.org).await?,
+        _ => 0,
+    };
     let reporter = match (&r.reporter, &placeholder) {
         (Some(who), None) => Reporter::Named {
             slug: &who.org,
             name: &r.reporter_label,
+            registered_us,
         },
         (_, label) => Reporter::Anonymous {
             label: label.as_deref().unwrap_or(&r.reporter_label),
@@ -49,6 +56,7 @@ async fn report_objects(state: &AppState, r: &ReportJson) -> Result<(Vec<Value>,
     };
     let label = tlp(&r.tlp)?;
     let objects = export::report_objects(&ReportFacts {
+        ids,
         id: r.id,
         instance,
         reporter,
@@ -74,6 +82,13 @@ async fn report_objects(state: &AppState, r: &ReportJson) -> Result<(Vec<Value>,
             .collect(),
     });
     Ok((objects, label))
+}
+
+/// When the organization `slug` was registered: its STIX identity's `created`.
+async fn registered(state: &AppState, slug: &str) -> Result<i64, AppError> {
+    let slug = Slug::parse(slug)
+        .map_err(|_| AppError::Internal(format!("stored organization {slug:?} is not a slug")))?;
+    Ok(state.store.organization_identity(&slug).await?.1)
 }
 
 /// A report as a STIX bundle: the incident, the reporter's identity (the sector's placeholder
@@ -104,11 +119,11 @@ pub async fn get_incident_stix(
     let Json(incident) =
         crate::api::incidents::get_incident(State(state.clone()), authed.clone(), Path(id)).await?;
     let instance = &state.config.instance_name;
+    let ids = state.store.stix_id_space().await?;
     let now = state.store.clock().now().timestamp_micros();
     let mut objects = Vec::new();
     let mut labels = vec![Tlp::Green];
-    let incident_id =
-        ciphub_domain::stix::stable_id("incident", &format!("{instance}:incident:{id}"));
+    let incident_id = ids.id("incident", &format!("{instance}:incident:{id}"));
     let mut created = now;
     for report in &incident.reports {
         let Json(r) =
@@ -126,7 +141,7 @@ pub async fn get_incident_stix(
         objs.push(serde_json::json!({
             "type": "relationship",
             "spec_version": "2.1",
-            "id": ciphub_domain::stix::stable_id("relationship", &format!("{instance}:incident:{id}:report:{report}")),
+            "id": ids.id("relationship", &format!("{instance}:incident:{id}:report:{report}")),
             "created": stamp,
             "modified": stamp,
             "relationship_type": "related-to",
@@ -169,12 +184,22 @@ pub async fn get_alert_stix(
 ) -> Result<Json<Value>, AppError> {
     let Json(a) = crate::api::alerts::get_alert(State(state.clone()), authed, Path(id)).await?;
     let label = tlp(&a.tlp)?;
+    let ids = state.store.stix_id_space().await?;
+    let sender = Slug::parse(&a.sender_org).map_err(|_| {
+        AppError::Internal(format!(
+            "stored organization {:?} is not a slug",
+            a.sender_org
+        ))
+    })?;
+    let (name, registered_us) = state.store.organization_identity(&sender).await?;
     let mut objects = vec![export::organization_identity(
+        ids,
         &a.sender_org,
-        &a.sender_org,
-        micros(&a.created_at),
+        &name,
+        registered_us,
     )];
     objects.extend(export::alert_objects(&export::AlertFacts {
+        ids,
         id: a.id,
         instance: &state.config.instance_name,
         sender_slug: &a.sender_org,

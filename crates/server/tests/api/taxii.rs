@@ -588,10 +588,7 @@ async fn posts_answer_pending_and_concurrent_ones_are_written_in_order() {
         first["pendings"][0]["id"],
         "indicator--00000000-0000-4000-8000-000000000900"
     );
-    assert_eq!(
-        first["pendings"][0]["version"],
-        "2026-01-01T00:00:00.000000Z"
-    );
+    assert_eq!(first["pendings"][0]["version"], "2026-01-01T00:00:00.000Z");
     // Waiting for the queue (as the server does when it stops) leaves nothing pending.
     app.state.taxii_intake.flush().await;
     let done = status_of(&app, "reporter", &first).await;
@@ -701,13 +698,15 @@ async fn posts_written_in_time_answer_complete() {
 #[tokio::test]
 async fn filters_versions_manifest_and_delete() {
     let app = spawn_app().await;
+    // Written three ways: TAXII gives each version back exactly as it was posted.
     let versions = [
         "2026-01-01T00:00:00.000Z",
-        "2026-02-01T00:00:00.000Z",
-        "2026-03-01T00:00:00.000Z",
+        "2026-02-01T00:00:00Z",
+        "2026-03-01T00:00:00.1Z",
     ];
     for v in versions {
-        post(&app, "reporter", "community", vec![indicator(1, v, GREEN)]).await;
+        let status = post(&app, "reporter", "community", vec![indicator(1, v, GREEN)]).await;
+        assert_eq!(status["successes"][0]["version"], v, "{status}");
         app.clock.advance(TimeDelta::seconds(1));
     }
     let malware = json!({
@@ -726,7 +725,7 @@ async fn filters_versions_manifest_and_delete() {
             .collect()
     };
     let (last, _) = read_all(&app, "reporter", "community", "match[type]=indicator").await;
-    assert_eq!(modified(&last), ["2026-03-01T00:00:00.000Z"]);
+    assert_eq!(modified(&last), ["2026-03-01T00:00:00.1Z"]);
     let (first, _) = read_all(
         &app,
         "reporter",
@@ -750,7 +749,7 @@ async fn filters_versions_manifest_and_delete() {
         "match[version]=2026-02-01T00:00:00.000Z",
     )
     .await;
-    assert_eq!(modified(&at), ["2026-02-01T00:00:00.000Z"]);
+    assert_eq!(modified(&at), ["2026-02-01T00:00:00Z"]);
     let (both, _) = read_all(
         &app,
         "reporter",
@@ -775,7 +774,7 @@ async fn filters_versions_manifest_and_delete() {
     .expect("json");
     assert_eq!(
         modified(one["objects"].as_array().expect("objects")),
-        ["2026-03-01T00:00:00.000Z"]
+        ["2026-03-01T00:00:00.1Z"]
     );
     let listed: Value = taxii(
         &app,
@@ -788,14 +787,7 @@ async fn filters_versions_manifest_and_delete() {
     .json()
     .await
     .expect("json");
-    assert_eq!(
-        listed["versions"],
-        json!([
-            "2026-01-01T00:00:00.000000Z",
-            "2026-02-01T00:00:00.000000Z",
-            "2026-03-01T00:00:00.000000Z"
-        ])
-    );
+    assert_eq!(listed["versions"], json!(versions));
     let manifest: Value = taxii(
         &app,
         "mhlw-analyst",
@@ -812,6 +804,11 @@ async fn filters_versions_manifest_and_delete() {
     .expect("json");
     let records = manifest["objects"].as_array().expect("records");
     assert_eq!(records.len(), 4);
+    let listed: Vec<&Value> = records[..3].iter().map(|r| &r["version"]).collect();
+    assert_eq!(
+        listed,
+        versions.map(|v| json!(v)).iter().collect::<Vec<_>>()
+    );
     assert_eq!(records[3]["id"], malware["id"]);
     assert_eq!(
         records[0]["media_type"],
@@ -856,7 +853,7 @@ async fn filters_versions_manifest_and_delete() {
         "match[type]=indicator&match[version]=first",
     )
     .await;
-    assert_eq!(modified(&after), ["2026-02-01T00:00:00.000Z"]);
+    assert_eq!(modified(&after), ["2026-02-01T00:00:00Z"]);
     assert_eq!(
         taxii(&app, "reporter", Method::DELETE, &url, None)
             .await
@@ -1858,4 +1855,110 @@ async fn misp_feeds_import_and_publish_under_tlp() {
         app.get("reporter", "/misp/feed/none.json").await.status(),
         404
     );
+}
+
+/// Files a named report as `reporter` and answers its STIX bundle.
+async fn named_report_bundle(app: &TestApp) -> Value {
+    let filed = app
+        .send(
+            Method::POST,
+            "reporter",
+            "/api/v1/reports",
+            json!({
+                "title": "Pump station outage", "cause": "cyberattack", "sectors": ["water"],
+                "services": ["water-supply"], "scope": ["ot"], "detected_at": "2026-04-01T08:00:00Z",
+                "answers": {"people-society": "none", "systems": "none"},
+                "formation": "ministry", "tlp": "TLP:GREEN",
+            }),
+        )
+        .await;
+    assert_eq!(filed.status(), 201);
+    let id = filed.json::<Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    app.get("reporter", &format!("/api/v1/reports/{id}/stix"))
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+fn of_type<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
+    bundle["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter(|o| o["type"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn ids_are_each_instances_own_and_identities_keep_one_version() {
+    // The same report on two fresh instances: two different incidents, not one id.
+    let one = spawn_app().await;
+    let two = spawn_app().await;
+    let a = named_report_bundle(&one).await;
+    let b = named_report_bundle(&two).await;
+    assert_ne!(
+        of_type(&a, "incident")[0]["id"],
+        of_type(&b, "incident")[0]["id"]
+    );
+    assert_ne!(
+        of_type(&a, "report")[0]["id"],
+        of_type(&b, "report")[0]["id"]
+    );
+    // An instance keeps its namespace: the same report exported again has the same ids.
+    let id = of_type(&a, "incident")[0]["external_references"][0]["external_id"]
+        .as_str()
+        .expect("external id")
+        .trim_start_matches("report-")
+        .to_owned();
+    let again: Value = one
+        .get("reporter", &format!("/api/v1/reports/{id}/stix"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        of_type(&a, "incident")[0]["id"],
+        of_type(&again, "incident")[0]["id"]
+    );
+
+    // The sender's identity is one version (id, created, name) in every alert bundle, however
+    // far apart the alerts, and so is the reporter's in every report bundle.
+    let mut identities = BTreeSet::new();
+    for n in 0..3 {
+        let sent = one
+            .send(
+                Method::POST,
+                "coordinator",
+                "/api/v1/alerts",
+                json!({
+                    "title": format!("Advisory {n}"), "body": "Patch.", "tlp": "TLP:GREEN",
+                    "audience": {"kind": "sectors", "values": ["water"]},
+                    "acknowledge_within": "4h",
+                }),
+            )
+            .await;
+        assert_eq!(sent.status(), 201);
+        let alert = sent.json::<Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id");
+        let bundle: Value = one
+            .get("coordinator", &format!("/api/v1/alerts/{alert}/stix"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let identity = of_type(&bundle, "identity")[0];
+        assert_ne!(
+            identity["name"], "nisc",
+            "the name, not the slug: {identity}"
+        );
+        identities.insert(identity.to_string());
+        one.clock.advance(TimeDelta::days(2));
+    }
+    assert_eq!(identities.len(), 1, "{identities:?}");
+    let later = named_report_bundle(&one).await;
+    assert_eq!(of_type(&a, "identity")[0], of_type(&later, "identity")[0]);
 }

@@ -26,6 +26,7 @@ fn object(id: u32, version_us: i64, tlp: Option<Tlp>) -> NewStixObject {
         object_type: "indicator".into(),
         spec_version: "2.1".into(),
         version_us: Some(version_us),
+        version_text: None,
         tlp,
         body: format!("{{\"n\":{id},\"v\":{version_us}}}"),
     }
