@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod anonymize;
 pub mod audit;
+pub mod correlation;
 pub mod identity;
 pub mod misp;
 pub mod policy;

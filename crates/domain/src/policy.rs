@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod correlation;
 pub mod reports;
 pub mod sharing;
 

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod channels;
+pub mod correlations;
 pub mod health;
 pub mod identifiers;
 pub mod incidents;

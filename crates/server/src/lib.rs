@@ -8,6 +8,7 @@
 
 mod api;
 mod auth;
+pub mod correlation;
 mod egress;
 mod error;
 pub mod federation;
@@ -88,6 +89,12 @@ pub struct ServerConfig {
     /// How often federations are checked for being due; `None` runs none in this process
     /// (tests then call `federation::run_due`).
     pub federation_poll: Option<Duration>,
+    /// How often new reports, alerts and STIX objects are correlated; `None` runs no indexer
+    /// in this process (tests then call `correlation::catch_up`).
+    pub correlation_poll: Option<Duration>,
+    /// The smallest group of organizations whose items a reader who may not read them is told
+    /// of, as a count.
+    pub correlation_k: usize,
 }
 
 /// The SMTP server alerts are e-mailed through.
@@ -121,6 +128,8 @@ impl Default for ServerConfig {
             taxii: taxii::TaxiiLimits::default(),
             instance_name: "ciphub".to_owned(),
             federation_poll: Some(Duration::from_secs(5)),
+            correlation_poll: Some(Duration::from_secs(2)),
+            correlation_k: ciphub_domain::policy::correlation::DEFAULT_K,
         }
     }
 }
@@ -219,6 +228,10 @@ pub async fn serve(
         .config
         .federation_poll
         .map(|every| tokio::spawn(federation::work(state.clone(), every)));
+    let correlations = state
+        .config
+        .correlation_poll
+        .map(|every| tokio::spawn(correlation::work(state.clone(), every)));
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -237,6 +250,9 @@ pub async fn serve(
     }
     if let Some(f) = federations {
         f.abort();
+    }
+    if let Some(c) = correlations {
+        c.abort();
     }
     result
 }

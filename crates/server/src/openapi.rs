@@ -68,6 +68,8 @@ use crate::api;
         api::channels::delete_webhook,
         api::channels::list_calls,
         api::channels::retry_call,
+        api::correlations::list_correlations,
+        api::correlations::get_report_correlations,
         crate::public::get_advisories,
         crate::public::get_advisories_feed,
     ),

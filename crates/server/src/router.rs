@@ -7,8 +7,8 @@ use axum::routing::{any, delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{
-    alerts, audit, channels, health, identifiers, incidents, me, notifications, organizations,
-    reports, sectors, session, severity, stix, tokens, users,
+    alerts, audit, channels, correlations, health, identifiers, incidents, me, notifications,
+    organizations, reports, sectors, session, severity, stix, tokens, users,
 };
 use crate::error::AppError;
 use crate::{AppState, auth, metrics, openapi, public, taxii};
@@ -63,6 +63,11 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/reports/{id}", get(reports::get_report))
         .route("/api/v1/reports/{id}/stix", get(stix::get_report_stix))
+        .route(
+            "/api/v1/reports/{id}/correlations",
+            get(correlations::get_report_correlations),
+        )
+        .route("/api/v1/correlations", get(correlations::list_correlations))
         .route("/api/v1/incidents/{id}/stix", get(stix::get_incident_stix))
         .route("/api/v1/alerts/{id}/stix", get(stix::get_alert_stix))
         .route("/api/v1/reports/{id}/stages", post(reports::create_stage))

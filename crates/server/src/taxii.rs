@@ -719,6 +719,25 @@ pub async fn get_object(
     Ok(envelope(page, &cursors, "objects", object_value))
 }
 
+/// The newest version of `object_id` in the community collection that the caller may read.
+pub(crate) async fn readable_community_object(
+    state: &AppState,
+    authed: &Authed,
+    object_id: &str,
+) -> Result<Option<StixRow>, AppError> {
+    let c = collection(COMMUNITY_ALIAS).map_err(|e| AppError::Internal(format!("{e:?}")))?;
+    let query = StixQuery {
+        ids: vec![object_id.to_owned()],
+        versions: VersionFilter::last(),
+        limit: 1,
+        ..StixQuery::default()
+    };
+    let page = read_page(state, authed, c, &query, true)
+        .await
+        .map_err(|e| AppError::Internal(format!("reading the community collection: {e:?}")))?;
+    Ok(page.rows.into_iter().next())
+}
+
 /// Whether the caller may read some version of `object_id` in `c`.
 async fn exists(
     state: &AppState,

@@ -9,6 +9,7 @@
 mod alerts;
 mod audit;
 pub mod clock;
+mod correlation;
 mod delivery;
 mod error;
 mod events;
@@ -34,6 +35,9 @@ use sqlx::{AnyPool, Executor};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, PUBLIC_ALERT};
 pub use audit::{AuditPage, COMMUNITY_SCOPE, ORG_SCOPE, OWN_USER_SCOPE};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use correlation::{
+    AlertText, BusyValue, CorrelationItem, CorrelationRow, ReportText, StixText,
+};
 pub use delivery::{
     Attachment, Contact, JobKind, JobRecord, JobState, NewAttachment, NoticeRecord, WebhookRecord,
 };

@@ -341,7 +341,7 @@ fn attachments_of(
         .collect()
 }
 
-async fn load_visible(
+pub(crate) async fn load_visible(
     state: &AppState,
     actor: &Actor,
     id: i64,
