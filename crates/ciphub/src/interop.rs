@@ -129,7 +129,8 @@ pub async fn misp(store: Store, config: ServerConfig, cmd: MispCommand) -> anyho
         MispCommand::Import { dir, org, .. } => {
             let org = Slug::parse(&org).map_err(|e| anyhow!("--org: {e}"))?;
             let files = event_files(&dir)?;
-            let (mut events, mut objects) = (0, 0);
+            let (mut events, mut objects, mut attributes) = (0, 0, 0);
+            let mut left_out: std::collections::BTreeMap<String, usize> = Default::default();
             for path in files {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
@@ -138,14 +139,24 @@ pub async fn misp(store: Store, config: ServerConfig, cmd: MispCommand) -> anyho
                 let done = ciphub_server::misp::import_event(&store, &event, &org, &By::system())
                     .await
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-                for s in &done.skipped {
-                    eprintln!("{}: left out {s}: no STIX pattern for it", path.display());
+                for l in &done.left_out {
+                    eprintln!("{}: left out {l}", path.display());
+                    *left_out.entry(l.kind.clone()).or_default() += 1;
                 }
                 events += 1;
                 objects += done.objects;
+                attributes += done.attributes;
             }
+            let by_type: Vec<String> = left_out.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let left: usize = left_out.values().sum();
             println!(
-                "imported {events} events as {objects} STIX objects into the community collection"
+                "imported {events} events as {objects} STIX objects into the community collection; \
+                 {left} of {attributes} attributes left out{}",
+                if by_type.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", by_type.join(", "))
+                }
             );
         }
         MispCommand::Export { dir, .. } => {

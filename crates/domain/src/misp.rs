@@ -1,10 +1,20 @@
-//! MISP feeds and STIX 2.1: a MISP feed event becomes STIX indicators and a report, and STIX
-//! reports and indicators become MISP feed events and the feed's `manifest.json`.
+//! MISP feeds and STIX 2.1: a MISP feed event becomes STIX objects under a report, and STIX
+//! reports become MISP feed events again, with the feed's `manifest.json`.
 //!
 //! A MISP feed directory is `manifest.json` plus one `<event-uuid>.json` per event, each
 //! `{"Event": {...}}`. This module only converts JSON values; reading and writing the files is
-//! the caller's job. Only the simple, unambiguous observables are converted (addresses, domains,
-//! URLs, file names and hashes, e-mail addresses); everything else is reported as skipped.
+//! the caller's job. An event becomes a report (published on the event's date, with its threat
+//! level and analysis as `x_misp_` properties) created by an identity for its Orgc; observables
+//! become indicators (`attributes.rs`), descriptive values notes, `link`s external references,
+//! MISP objects groupings with relationships (`objects.rs`), and galaxy clusters attack
+//! patterns, malware, tools, threat actors and the like (`galaxies.rs`). What has no STIX form
+//! is left out and named in [`Imported::left_out`].
+
+mod attributes;
+mod galaxies;
+mod objects;
+#[cfg(test)]
+mod real_events;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,13 +24,24 @@ use uuid::Uuid;
 
 use crate::report::Tlp;
 use crate::stix::{marking_id, parse_timestamp, stricter};
+use attributes::{Form, Place};
 
-/// How paths in errors and in [`Imported::skipped`] begin, whether or not the event came
+/// How paths in errors and in [`Imported::left_out`] begin, whether or not the event came
 /// wrapped in `{"Event": ...}`.
 const ROOT: &str = "Event";
 
 /// The namespace of the UUID v5 that names the event gathering one day's loose indicators.
 const LOOSE_DAY_NAMESPACE: Uuid = Uuid::from_u128(0x54fa_1892_2719_4320_a86a_abdf_8d06_0231);
+
+/// The namespace of the UUID v5 that names a link attribute read from a reference without one.
+const LINK_NAMESPACE: Uuid = Uuid::from_u128(0x1f0e_5a7c_93d2_4b8e_a6f1_0c2d_3e4f_5a6b);
+
+/// The category of a link attribute unless its container says otherwise.
+const LINK_CATEGORY: &str = "External analysis";
+
+/// The `created` and `modified` of what many events share and no event dates (an Orgc's
+/// identity, a galaxy cluster): fixed, so that importing another event adds no version.
+const STABLE_TIME: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
 /// MISP's attribute categories, so that a STIX label naming one can be given back as the
 /// category.
@@ -78,15 +99,46 @@ impl MispError {
     }
 }
 
+/// An attribute [`event_to_stix`] left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Where it is: `Event.Attribute[3]`, `Event.Object[2].Attribute[0]`.
+    pub path: String,
+    /// Its MISP type.
+    pub kind: String,
+    /// Why it has no STIX form (`deleted`, `no STIX pattern for type btc`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (type {}: {})", self.path, self.kind, self.reason)
+    }
+}
+
 /// What [`event_to_stix`] made of one MISP event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imported {
-    /// The STIX 2.1 objects: the Orgc identity (when there is one), the indicators, the report.
+    /// The STIX 2.1 objects: the Orgc identity (when there is one), the galaxy clusters, what
+    /// the attributes and objects became, the report.
     pub objects: Vec<Value>,
     /// The event's label: its strictest TLP tag.
     pub tlp: Option<Tlp>,
-    /// The attributes left out, as `Event.Attribute[i] (type T)`.
-    pub skipped: Vec<String>,
+    /// How many attributes the event has, those inside its objects included.
+    pub attributes: usize,
+    /// The attributes left out.
+    pub left_out: Vec<LeftOut>,
+}
+
+impl Imported {
+    /// How many attributes were left out, by MISP type.
+    pub fn left_out_by_type(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for l in &self.left_out {
+            *out.entry(l.kind.clone()).or_default() += 1;
+        }
+        out
+    }
 }
 
 /// The TLP label a MISP tag stands for (`tlp:white`, TLP 1.0, reads as CLEAR).
@@ -145,10 +197,11 @@ pub fn event_to_stix(event: &Value) -> Result<Imported, MispError> {
         .or(midnight)
         .ok_or_else(|| missing(ROOT, "timestamp"))?;
     // MISP writes "0" for an event never published.
-    let published = opt_timestamp(ev, ROOT, "publish_timestamp")?
-        .filter(|t| t.timestamp() != 0)
-        .or(midnight)
-        .unwrap_or(modified);
+    let publish_timestamp =
+        opt_timestamp(ev, ROOT, "publish_timestamp")?.filter(|t| t.timestamp() != 0);
+    // The report is published on the event's date, at midnight UTC, so that the date comes back
+    // unchanged; when MISP published it is kept beside.
+    let published = midnight.or(publish_timestamp).unwrap_or(modified);
 
     let event_tags = tags(ev, ROOT)?;
     let tlp = strictest(event_tags.iter().filter_map(|t| tlp_from_tag(t)));
@@ -165,7 +218,9 @@ pub fn event_to_stix(event: &Value) -> Result<Imported, MispError> {
             let o = as_object(orgc, &path)?;
             let id = format!("identity--{}", uuid_field(o, &path, "uuid")?);
             let name = req_str(o, &path, "name")?;
-            let mut identity = common("identity", &id, modified);
+            // One version however many events name it: an import is not a change of the
+            // organization.
+            let mut identity = common("identity", &id, STABLE_TIME);
             identity.insert("name".into(), json!(name));
             identity.insert("identity_class".into(), json!("organization"));
             // The organization is named with the event, so it is shared no further.
@@ -174,23 +229,27 @@ pub fn event_to_stix(event: &Value) -> Result<Imported, MispError> {
         }
     };
     let creator_id = creator.as_ref().map(|(id, _)| id.as_str());
+    let report_id = format!("report--{uuid}");
 
     let ctx = Context {
         tlp,
         modified,
         creator: creator_id,
+        report_id: &report_id,
     };
-    let mut indicators = Vec::new();
-    let mut skipped = Vec::new();
-    for (path, attr) in attributes(ev)? {
-        match attribute_to_indicator(attr, &path, &ctx)? {
-            Converted::Indicator(indicator) => indicators.push(indicator),
-            Converted::Skipped(why) => skipped.push(format!("{path} ({why})")),
-        }
+    let mut made = Made::default();
+    for (i, a) in opt_array(ev, ROOT, "Attribute")?.iter().enumerate() {
+        let path = format!("{ROOT}.Attribute[{i}]");
+        made.attribute(as_object(a, &path)?, &path, &ctx, None)?;
     }
+    let mut converted = std::mem::take(&mut made.objects);
+    let mut grouped = objects::objects_to_stix(ev, &ctx, &converted)?;
+    let clusters = galaxies::clusters_to_stix(ev, &ctx)?;
 
-    let mut refs: Vec<Value> = indicators
+    let mut refs: Vec<Value> = clusters
         .iter()
+        .chain(&converted)
+        .chain(&grouped.objects)
         .filter_map(|i| i.get("id").cloned())
         .collect();
     if refs.is_empty() {
@@ -199,7 +258,10 @@ pub fn event_to_stix(event: &Value) -> Result<Imported, MispError> {
             None => return Err(MispError::NothingToReport { path: ROOT.into() }),
         }
     }
-    let mut report = common("report", &format!("report--{uuid}"), modified);
+    // Versions of one report keep one `created`: the event's date, unless it is later.
+    let created = midnight.filter(|m| *m <= modified).unwrap_or(modified);
+    let mut report = common("report", &report_id, created);
+    report.insert("modified".into(), json!(stix_time(modified)));
     report.insert("name".into(), json!(info));
     report.insert("published".into(), json!(stix_time(published)));
     report.insert("report_types".into(), json!(["threat-report"]));
@@ -210,39 +272,55 @@ pub fn event_to_stix(event: &Value) -> Result<Imported, MispError> {
     if !labels.is_empty() {
         report.insert("labels".into(), json!(labels));
     }
+    made.put_links(&mut report);
+    for key in ["threat_level_id", "analysis"] {
+        if let Some(v) = opt_text(ev, ROOT, key)? {
+            report.insert(format!("x_misp_{key}"), json!(v));
+        }
+    }
+    if let Some(t) = publish_timestamp {
+        report.insert("x_misp_publish_timestamp".into(), json!(stix_time(t)));
+    }
     mark(&mut report, tlp);
 
-    let mut objects = Vec::with_capacity(indicators.len() + 2);
+    let mut objects = Vec::with_capacity(converted.len() + grouped.objects.len() + 2);
     if let Some((_, identity)) = creator {
         objects.push(identity);
     }
-    objects.extend(indicators);
+    objects.extend(clusters);
+    objects.append(&mut converted);
+    objects.append(&mut grouped.objects);
     objects.push(Value::Object(report));
+    let mut left_out = made.left_out;
+    left_out.append(&mut grouped.left_out);
     Ok(Imported {
         objects,
         tlp,
-        skipped,
+        attributes: made.attributes + grouped.attributes,
+        left_out,
     })
 }
 
 /// Converts STIX reports and indicators into MISP feed events, for publishing a feed.
 ///
-/// Each report becomes one event holding the indicators it references; indicators no report
-/// references are gathered into one event per UTC day of their `created`. `org` is the
-/// publishing organization's (name, uuid); `tlp_of` gives an object's label. Indicators whose
-/// pattern is not one of the simple forms [`event_to_stix`] writes are left out.
+/// Each report becomes one event holding what it references: indicators, notes and
+/// vulnerabilities as attributes, groupings as MISP objects, galaxy-like objects as galaxies,
+/// its external references as links; its creator, when that identity is among `objects`, is the
+/// Orgc. Indicators no report references are gathered into one event per UTC day of their
+/// `created`. `org` is the publishing organization's (name, uuid), the Orgc otherwise; `tlp_of`
+/// gives an object's label. Indicators whose pattern is not one of the simple forms
+/// [`event_to_stix`] writes are left out.
 pub fn stix_to_events(
     objects: &[Value],
     org: (&str, &str),
     tlp_of: impl Fn(&Value) -> Option<Tlp>,
 ) -> Vec<Value> {
-    // Of several versions of one indicator, the latest is the one to publish.
-    let mut indicators: HashMap<&str, (i64, &Value)> = HashMap::new();
-    for o in objects.iter().filter(|o| type_of(o) == Some("indicator")) {
-        let (Some(id), Some(version)) = (str_of(o, "id"), version_of(o)) else {
-            continue;
-        };
-        let entry = indicators.entry(id).or_insert((version, o));
+    // Of several versions of one object, the latest is the one to publish.
+    let mut latest: Latest<'_> = HashMap::new();
+    for o in objects {
+        let Some(id) = str_of(o, "id") else { continue };
+        let version = version_of(o).unwrap_or_default();
+        let entry = latest.entry(id).or_insert((version, o));
         if version > entry.0 {
             *entry = (version, o);
         }
@@ -250,14 +328,22 @@ pub fn stix_to_events(
 
     let mut events = Vec::new();
     let mut referenced: HashSet<&str> = HashSet::new();
+    let mut reports_seen: HashSet<&str> = HashSet::new();
     for report in objects.iter().filter(|o| type_of(o) == Some("report")) {
-        let Some(event) = report_to_event(report, &indicators, org, &tlp_of) else {
+        let Some(id) = str_of(report, "id") else {
+            continue;
+        };
+        if !reports_seen.insert(id) {
+            continue;
+        }
+        let Some(&(_, report)) = latest.get(id) else {
+            continue;
+        };
+        let Some(event) = report_to_event(report, &latest, org, &tlp_of) else {
             continue;
         };
         events.push(event);
-        if let Some(refs) = report.get("object_refs").and_then(Value::as_array) {
-            referenced.extend(refs.iter().filter_map(Value::as_str));
-        }
+        referenced.extend(ids_in(report, "object_refs"));
     }
 
     let mut days: BTreeMap<NaiveDate, Vec<&Value>> = BTreeMap::new();
@@ -267,7 +353,7 @@ pub fn stix_to_events(
         if referenced.contains(id) || !seen.insert(id) {
             continue;
         }
-        let Some(&(_, latest)) = indicators.get(id) else {
+        let Some(&(_, latest)) = latest.get(id) else {
             continue;
         };
         let Some(created) = str_of(latest, "created").and_then(micros) else {
@@ -281,7 +367,7 @@ pub fn stix_to_events(
         let tlp = strictest(group.iter().filter_map(|o| tlp_of(o)));
         let attributes: Vec<Value> = group
             .iter()
-            .filter_map(|o| indicator_to_attribute(o, tlp, &tlp_of))
+            .filter_map(|o| object_to_attribute(o, None, tlp, &tlp_of))
             .collect();
         if attributes.is_empty() {
             continue;
@@ -299,9 +385,13 @@ pub fn stix_to_events(
             date: day_text,
             timestamp,
             published: timestamp,
+            threat_level: "4",
+            analysis: "2",
             tags: tlp.map(|t| tag_value(tag_for(t))).into_iter().collect(),
             attributes,
-            org,
+            objects: Vec::new(),
+            galaxies: Vec::new(),
+            orgc: org,
         }));
     }
     events
@@ -352,139 +442,179 @@ pub fn manifest(events: &[Value]) -> Value {
 // ---- MISP to STIX ----
 
 /// What the attributes of one event share.
-struct Context<'a> {
+pub(crate) struct Context<'a> {
     tlp: Option<Tlp>,
     modified: DateTime<Utc>,
     creator: Option<&'a str>,
+    report_id: &'a str,
 }
 
-/// One attribute's fate.
-enum Converted {
-    Indicator(Value),
-    Skipped(String),
+/// The MISP object an attribute belongs to: its name and its grouping's id.
+pub(crate) struct Within<'a> {
+    name: &'a str,
+    id: &'a str,
 }
 
-/// An attribute and its path.
-type Located<'a> = (String, &'a Map<String, Value>);
+/// What a list of attributes became.
+#[derive(Default)]
+pub(crate) struct Made {
+    /// Indicators, notes and vulnerabilities.
+    objects: Vec<Value>,
+    /// External references, from `link` attributes.
+    links: Vec<Value>,
+    /// The categories of links not in `External analysis`, by attribute uuid: a reference has
+    /// no slot for one.
+    link_categories: Map<String, Value>,
+    left_out: Vec<LeftOut>,
+    /// How many attributes were read.
+    attributes: usize,
+}
 
-/// The event's attributes with their paths: the top-level ones, then those of each object.
-fn attributes(ev: &Map<String, Value>) -> Result<Vec<Located<'_>>, MispError> {
-    let mut out = Vec::new();
-    for (i, a) in opt_array(ev, ROOT, "Attribute")?.iter().enumerate() {
-        let path = format!("{ROOT}.Attribute[{i}]");
-        out.push((path.clone(), as_object(a, &path)?));
-    }
-    for (j, o) in opt_array(ev, ROOT, "Object")?.iter().enumerate() {
-        let object_path = format!("{ROOT}.Object[{j}]");
-        let object = as_object(o, &object_path)?;
-        for (k, a) in opt_array(object, &object_path, "Attribute")?
-            .iter()
-            .enumerate()
-        {
-            let path = format!("{object_path}.Attribute[{k}]");
-            out.push((path.clone(), as_object(a, &path)?));
+impl Made {
+    /// Puts the links on the report or grouping that holds them.
+    fn put_links(&mut self, container: &mut Map<String, Value>) {
+        if !self.links.is_empty() {
+            let links = std::mem::take(&mut self.links);
+            container.insert("external_references".into(), Value::Array(links));
+        }
+        if !self.link_categories.is_empty() {
+            let categories = std::mem::take(&mut self.link_categories);
+            container.insert("x_misp_link_categories".into(), Value::Object(categories));
         }
     }
-    Ok(out)
-}
 
-fn attribute_to_indicator(
-    attr: &Map<String, Value>,
-    path: &str,
-    ctx: &Context<'_>,
-) -> Result<Converted, MispError> {
-    let kind = req_str(attr, path, "type")?;
-    if opt_bool(attr, path, "deleted")? == Some(true) {
-        return Ok(Converted::Skipped(format!("type {kind}, deleted")));
-    }
-    let value = req_str(attr, path, "value")?;
-    let pattern = match pattern_for(kind, value) {
-        Ok(Some(pattern)) => pattern,
-        Ok(None) => return Ok(Converted::Skipped(format!("type {kind}"))),
-        Err(reason) => return Err(invalid(path, "value", reason)),
-    };
-    let uuid = uuid_field(attr, path, "uuid")?;
-    let time = opt_timestamp(attr, path, "timestamp")?.unwrap_or(ctx.modified);
-    let attr_tlp = strictest(tags(attr, path)?.iter().filter_map(|t| tlp_from_tag(t)));
-    let tlp = match (ctx.tlp, attr_tlp) {
-        (Some(a), Some(b)) => Some(stricter(a, b)),
-        (a, b) => a.or(b),
-    };
-    let to_ids = opt_bool(attr, path, "to_ids")?.unwrap_or(false);
-
-    let mut indicator = common("indicator", &format!("indicator--{uuid}"), time);
-    indicator.insert("name".into(), json!(format!("{kind}: {value}")));
-    if let Some(comment) = opt_str(attr, path, "comment")?.filter(|c| !c.trim().is_empty()) {
-        indicator.insert("description".into(), json!(comment));
-    }
-    let indicator_type = if to_ids {
-        "malicious-activity"
-    } else {
-        "anomalous-activity"
-    };
-    indicator.insert("indicator_types".into(), json!([indicator_type]));
-    indicator.insert("pattern".into(), json!(pattern));
-    indicator.insert("pattern_type".into(), json!("stix"));
-    indicator.insert("valid_from".into(), json!(stix_time(time)));
-    if let Some(category) = opt_str(attr, path, "category")?.filter(|c| !c.trim().is_empty()) {
-        indicator.insert("labels".into(), json!([category]));
-    }
-    if let Some(id) = ctx.creator {
-        indicator.insert("created_by_ref".into(), json!(id));
-    }
-    mark(&mut indicator, tlp);
-    Ok(Converted::Indicator(Value::Object(indicator)))
-}
-
-/// The STIX name of a hash for a MISP hash type.
-fn hash_name(kind: &str) -> Option<&'static str> {
-    match kind {
-        "md5" => Some("MD5"),
-        "sha1" => Some("SHA-1"),
-        "sha256" => Some("SHA-256"),
-        "sha512" => Some("SHA-512"),
-        _ => None,
-    }
-}
-
-/// The STIX pattern for a MISP attribute; `Ok(None)` for types with no simple pattern, `Err`
-/// (the reason) for a value that does not fit its type.
-fn pattern_for(kind: &str, value: &str) -> Result<Option<String>, String> {
-    if let Some(hash) = kind.strip_prefix("filename|") {
-        let Some(hash) = hash_name(hash) else {
-            return Ok(None);
+    /// Converts one attribute, keeping what it became.
+    fn attribute(
+        &mut self,
+        attr: &Map<String, Value>,
+        path: &str,
+        ctx: &Context<'_>,
+        within: Option<&Within<'_>>,
+    ) -> Result<(), MispError> {
+        self.attributes += 1;
+        let kind = req_str(attr, path, "type")?;
+        let leave = |reason: &str| LeftOut {
+            path: path.to_owned(),
+            kind: kind.to_owned(),
+            reason: reason.to_owned(),
         };
-        let (name, digest) = value
-            .split_once('|')
-            .filter(|(n, d)| !n.is_empty() && !d.is_empty())
-            .ok_or_else(|| format!("a {kind} value must be 'name|hash'"))?;
-        return Ok(Some(format!(
-            "[file:name = '{}' AND file:hashes.'{hash}' = '{}']",
-            escape(name),
-            escape(digest)
-        )));
+        if opt_bool(attr, path, "deleted")? == Some(true) {
+            self.left_out.push(leave("deleted"));
+            return Ok(());
+        }
+        let value = req_str(attr, path, "value")?;
+        let relation = opt_str(attr, path, "object_relation")?;
+        let place = Place {
+            object: within.map(|w| w.name),
+            relation,
+        };
+        let form = attributes::form_for(kind, value, place)
+            .map_err(|reason| invalid(path, "value", reason))?;
+        if let Form::None(reason) = &form {
+            self.left_out.push(leave(reason));
+            return Ok(());
+        }
+        let uuid = uuid_field(attr, path, "uuid")?;
+        let time = opt_timestamp(attr, path, "timestamp")?.unwrap_or(ctx.modified);
+        let attr_tags = tags(attr, path)?;
+        let attr_tlp = strictest(attr_tags.iter().filter_map(|t| tlp_from_tag(t)));
+        let tlp = match (ctx.tlp, attr_tlp) {
+            (Some(a), Some(b)) => Some(stricter(a, b)),
+            (a, b) => a.or(b),
+        };
+        let comment = opt_str(attr, path, "comment")?.filter(|c| !c.trim().is_empty());
+        if form == Form::Link {
+            // Inside an object the source names the link's relation there (`permalink`).
+            let source = relation.unwrap_or("link");
+            let mut link = json!({"source_name": source, "url": value, "external_id": uuid});
+            if let Some(c) = comment {
+                link["description"] = json!(c);
+            }
+            self.links.push(link);
+            if let Some(c) = opt_str(attr, path, "category")?.filter(|c| *c != LINK_CATEGORY) {
+                self.link_categories.insert(uuid, json!(c));
+            }
+            return Ok(());
+        }
+        // The category first, then the attribute's other tags.
+        let labels: Vec<&str> = opt_str(attr, path, "category")?
+            .filter(|c| !c.trim().is_empty())
+            .into_iter()
+            .chain(
+                attr_tags
+                    .iter()
+                    .copied()
+                    .filter(|t| tlp_from_tag(t).is_none()),
+            )
+            .collect();
+        let to_ids = opt_bool(attr, path, "to_ids")?.unwrap_or(false);
+        let mut o = match form {
+            Form::Pattern(_) | Form::Rule(_) => {
+                let mut o = common("indicator", &format!("indicator--{uuid}"), time);
+                // A rule's first line names it; the whole rule is the pattern.
+                let shown = match form {
+                    Form::Rule(_) => value.lines().next().unwrap_or_default(),
+                    _ => value,
+                };
+                o.insert("name".into(), json!(format!("{kind}: {shown}")));
+                if let Some(c) = comment {
+                    o.insert("description".into(), json!(c));
+                }
+                let indicator_type = if to_ids {
+                    "malicious-activity"
+                } else {
+                    "anomalous-activity"
+                };
+                o.insert("indicator_types".into(), json!([indicator_type]));
+                let (pattern, language) = match &form {
+                    Form::Pattern(p) => (p.as_str(), "stix"),
+                    Form::Rule(language) => (value, *language),
+                    _ => (value, "stix"),
+                };
+                o.insert("pattern".into(), json!(pattern));
+                o.insert("pattern_type".into(), json!(language));
+                o.insert("valid_from".into(), json!(stix_time(time)));
+                o
+            }
+            Form::Vulnerability => {
+                let mut o = common("vulnerability", &format!("vulnerability--{uuid}"), time);
+                o.insert("name".into(), json!(value));
+                if let Some(c) = comment {
+                    o.insert("description".into(), json!(c));
+                }
+                if value.starts_with("CVE-") {
+                    o.insert(
+                        "external_references".into(),
+                        json!([{"source_name": "cve", "external_id": value}]),
+                    );
+                }
+                o
+            }
+            _ => {
+                let mut o = common("note", &format!("note--{uuid}"), time);
+                if let Some(c) = comment {
+                    o.insert("abstract".into(), json!(c));
+                }
+                o.insert("content".into(), json!(value));
+                let about = within.map_or(ctx.report_id, |w| w.id);
+                o.insert("object_refs".into(), json!([about]));
+                o.insert("x_misp_type".into(), json!(kind));
+                o
+            }
+        };
+        if !labels.is_empty() {
+            o.insert("labels".into(), json!(labels));
+        }
+        if let Some(id) = ctx.creator {
+            o.insert("created_by_ref".into(), json!(id));
+        }
+        if let Some(r) = relation {
+            o.insert("x_misp_object_relation".into(), json!(r));
+        }
+        mark(&mut o, tlp);
+        self.objects.push(Value::Object(o));
+        Ok(())
     }
-    let property = match kind {
-        "ip-src" | "ip-dst" if value.contains(':') => "ipv6-addr:value".to_owned(),
-        "ip-src" | "ip-dst" => "ipv4-addr:value".to_owned(),
-        "domain" | "hostname" => "domain-name:value".to_owned(),
-        "url" => "url:value".to_owned(),
-        "filename" => "file:name".to_owned(),
-        "email-src" | "email-dst" => "email-addr:value".to_owned(),
-        _ => match hash_name(kind) {
-            Some(hash) => format!("file:hashes.'{hash}'"),
-            None => return Ok(None),
-        },
-    };
-    if value.trim().is_empty() {
-        return Err("is empty".into());
-    }
-    Ok(Some(format!("[{property} = '{}']", escape(value))))
-}
-
-/// A value as the inside of a STIX pattern string literal.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 /// The common properties of a STIX domain object, created and modified at `time`.
@@ -575,6 +705,16 @@ fn opt_array<'a>(
     }
 }
 
+/// A property MISP writes as a string or a number (`"3"` or `3`), as text.
+fn opt_text(obj: &Map<String, Value>, path: &str, key: &str) -> Result<Option<String>, MispError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(wrong(path, key, "a string or a number")),
+    }
+}
+
 /// A MISP boolean: `true`/`false`, or the `1`/`0` older exports write.
 fn opt_bool(obj: &Map<String, Value>, path: &str, key: &str) -> Result<Option<bool>, MispError> {
     match get(obj, key) {
@@ -650,33 +790,45 @@ struct EventParts<'a> {
     date: String,
     timestamp: i64,
     published: i64,
+    threat_level: &'a str,
+    analysis: &'a str,
     tags: Vec<Value>,
     attributes: Vec<Value>,
-    org: (&'a str, &'a str),
+    objects: Vec<Value>,
+    galaxies: Vec<Value>,
+    orgc: (&'a str, &'a str),
 }
 
 fn event_value(parts: EventParts<'_>) -> Value {
-    let (org_name, org_uuid) = parts.org;
-    json!({
-        "Event": {
-            "uuid": parts.uuid,
-            "info": parts.info,
-            "date": parts.date,
-            "timestamp": parts.timestamp.to_string(),
-            "publish_timestamp": parts.published.to_string(),
-            "published": true,
-            "analysis": "2",
-            "threat_level_id": "4",
-            "Orgc": {"name": org_name, "uuid": org_uuid},
-            "Tag": parts.tags,
-            "Attribute": parts.attributes,
-        }
-    })
+    let (org_name, org_uuid) = parts.orgc;
+    let mut event = json!({
+        "uuid": parts.uuid,
+        "info": parts.info,
+        "date": parts.date,
+        "timestamp": parts.timestamp.to_string(),
+        "publish_timestamp": parts.published.to_string(),
+        "published": true,
+        "analysis": parts.analysis,
+        "threat_level_id": parts.threat_level,
+        "Orgc": {"name": org_name, "uuid": org_uuid},
+        "Tag": parts.tags,
+        "Attribute": parts.attributes,
+    });
+    if !parts.objects.is_empty() {
+        event["Object"] = Value::Array(parts.objects);
+    }
+    if !parts.galaxies.is_empty() {
+        event["Galaxy"] = Value::Array(parts.galaxies);
+    }
+    json!({ "Event": event })
 }
+
+/// The newest version of each object, by id.
+type Latest<'a> = HashMap<&'a str, (i64, &'a Value)>;
 
 fn report_to_event(
     report: &Value,
-    indicators: &HashMap<&str, (i64, &Value)>,
+    latest: &Latest<'_>,
     org: (&str, &str),
     tlp_of: &impl Fn(&Value) -> Option<Tlp>,
 ) -> Option<Value> {
@@ -687,6 +839,9 @@ fn report_to_event(
         .and_then(micros)
         .unwrap_or(modified);
     let date = DateTime::from_timestamp_micros(published)?.date_naive();
+    let publish_timestamp = str_of(report, "x_misp_publish_timestamp")
+        .and_then(micros)
+        .unwrap_or(published);
     let tlp = tlp_of(report);
     let labels = report
         .get("labels")
@@ -702,40 +857,174 @@ fn report_to_event(
         .chain(labels)
         .map(tag_value)
         .collect();
-    let attributes = report
+    let refs: Vec<&Value> = report
         .get("object_refs")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .filter_map(|id| indicators.get(id))
-        .filter_map(|(_, o)| indicator_to_attribute(o, tlp, tlp_of))
+        .filter_map(|id| latest.get(id).map(|(_, o)| *o))
         .collect();
+
+    // What a MISP object holds is given back inside it, not beside it.
+    let groupings: Vec<&Value> = refs
+        .iter()
+        .copied()
+        .filter(|o| type_of(o) == Some("grouping") && str_of(o, "name").is_some())
+        .collect();
+    let claimed: HashSet<&str> = groupings
+        .iter()
+        .flat_map(|g| ids_in(g, "object_refs"))
+        .collect();
+    let mut attributes: Vec<Value> = refs
+        .iter()
+        .filter(|o| str_of(o, "id").is_some_and(|id| !claimed.contains(id)))
+        .filter_map(|o| object_to_attribute(o, None, tlp, tlp_of))
+        .collect();
+    attributes.extend(links_of(report, false));
+    let objects = groupings
+        .iter()
+        .filter_map(|g| {
+            let name = str_of(g, "name");
+            let mut attrs: Vec<Value> = ids_in(g, "object_refs")
+                .filter_map(|id| latest.get(id).map(|(_, o)| *o))
+                .filter_map(|o| object_to_attribute(o, name, tlp, tlp_of))
+                .collect();
+            attrs.extend(links_of(g, true));
+            let id = str_of(g, "id");
+            let relationships: Vec<&Value> = refs
+                .iter()
+                .copied()
+                .filter(|r| type_of(r) == Some("relationship") && str_of(r, "source_ref") == id)
+                .collect();
+            objects::grouping_to_object(g, attrs, &relationships)
+        })
+        .collect();
+    let clusters: Vec<&Value> = refs
+        .iter()
+        .copied()
+        .filter(|o| galaxies::is_cluster(o))
+        .collect();
+    // The creating organization is kept when its identity may be published with the report.
+    let creator = str_of(report, "created_by_ref")
+        .and_then(|id| latest.get(id))
+        .and_then(|(_, o)| Some((str_of(o, "name")?, str_of(o, "id")?.split_once("--")?.1)));
     Some(event_value(EventParts {
         uuid,
         info: info.to_owned(),
         date: date.format("%Y-%m-%d").to_string(),
         timestamp: modified.div_euclid(1_000_000),
-        published: published.div_euclid(1_000_000),
+        published: publish_timestamp.div_euclid(1_000_000),
+        threat_level: str_of(report, "x_misp_threat_level_id").unwrap_or("4"),
+        analysis: str_of(report, "x_misp_analysis").unwrap_or("2"),
         tags,
         attributes,
-        org,
+        objects,
+        galaxies: galaxies::galaxies_from(&clusters),
+        orgc: creator.unwrap_or(org),
     }))
 }
 
-fn indicator_to_attribute(
-    indicator: &Value,
+/// The identifiers listed in `key` of `o`.
+fn ids_in<'a>(o: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
+    o.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// The `link` attributes of a report's or grouping's external references with a URL. Inside an
+/// object the source names the link's relation.
+fn links_of(container: &Value, in_object: bool) -> Vec<Value> {
+    let Some(id) = str_of(container, "id") else {
+        return Vec::new();
+    };
+    let categories = container.get("x_misp_link_categories");
+    let timestamp = version_of(container)
+        .unwrap_or_default()
+        .div_euclid(1_000_000)
+        .to_string();
+    container
+        .get("external_references")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let url = str_of(r, "url")?;
+            let uuid = str_of(r, "external_id")
+                .and_then(|u| Uuid::parse_str(u).ok())
+                .unwrap_or_else(|| Uuid::new_v5(&LINK_NAMESPACE, format!("{id} {url}").as_bytes()))
+                .hyphenated()
+                .to_string();
+            let mut link = json!({
+                "uuid": uuid,
+                "type": "link",
+                "category": categories
+                    .and_then(|c| c.get(&uuid))
+                    .and_then(Value::as_str)
+                    .unwrap_or(LINK_CATEGORY),
+                "value": url,
+                "to_ids": false,
+                "timestamp": timestamp,
+                "comment": str_of(r, "description").unwrap_or_default(),
+            });
+            if in_object && let Some(source) = str_of(r, "source_name") {
+                link["object_relation"] = json!(source);
+            }
+            Some(link)
+        })
+        .collect()
+}
+
+/// The MISP attribute an indicator, note or vulnerability stands for; `object` names the MISP
+/// object it is read back into.
+fn object_to_attribute(
+    o: &Value,
+    object: Option<&str>,
     event_tlp: Option<Tlp>,
     tlp_of: &impl Fn(&Value) -> Option<Tlp>,
 ) -> Option<Value> {
-    let uuid = uuid_of(str_of(indicator, "id")?, "indicator")?;
-    if str_of(indicator, "pattern_type").is_some_and(|t| t != "stix") {
-        return None;
-    }
-    let (kind, value) =
-        attribute_from_pattern(str_of(indicator, "pattern")?, str_of(indicator, "name"))?;
-    let timestamp = version_of(indicator)?.div_euclid(1_000_000);
-    let labels: Vec<&str> = indicator
+    let kind_of_object = type_of(o)?;
+    let uuid = uuid_of(str_of(o, "id")?, kind_of_object)?;
+    let relation = str_of(o, "x_misp_object_relation");
+    let place = Place { object, relation };
+    let (kind, value, comment, to_ids) = match kind_of_object {
+        "indicator" => {
+            let pattern = str_of(o, "pattern")?;
+            let (kind, value) = match str_of(o, "pattern_type").unwrap_or("stix") {
+                "stix" => {
+                    let hint = str_of(o, "name")
+                        .and_then(|n| n.split_once(": "))
+                        .map(|(t, _)| t);
+                    attributes::attribute_from_pattern(pattern, hint, place)?
+                }
+                other => (attributes::rule_kind(other)?.to_owned(), pattern.to_owned()),
+            };
+            // Only an indicator this module marked as not for detection goes back as to_ids
+            // false.
+            let types = o.get("indicator_types").and_then(Value::as_array);
+            let to_ids = !types.is_some_and(|t| {
+                !t.is_empty() && t.iter().all(|v| v.as_str() == Some("anomalous-activity"))
+            });
+            (kind, value, str_of(o, "description"), to_ids)
+        }
+        "note" => (
+            str_of(o, "x_misp_type").unwrap_or("text").to_owned(),
+            str_of(o, "content")?.to_owned(),
+            str_of(o, "abstract"),
+            false,
+        ),
+        "vulnerability" => (
+            "vulnerability".to_owned(),
+            str_of(o, "name")?.to_owned(),
+            str_of(o, "description"),
+            false,
+        ),
+        _ => return None,
+    };
+    let timestamp = version_of(o)?.div_euclid(1_000_000);
+    let labels: Vec<&str> = o
         .get("labels")
         .and_then(Value::as_array)
         .into_iter()
@@ -747,11 +1036,6 @@ fn indicator_to_attribute(
         .copied()
         .find(|l| MISP_CATEGORIES.contains(l))
         .unwrap_or(default_category(&kind));
-    // Only an indicator this module marked as not for detection goes back as to_ids false.
-    let types = indicator.get("indicator_types").and_then(Value::as_array);
-    let to_ids = !types.is_some_and(|t| {
-        !t.is_empty() && t.iter().all(|v| v.as_str() == Some("anomalous-activity"))
-    });
     let mut attribute = json!({
         "uuid": uuid,
         "type": kind,
@@ -759,20 +1043,38 @@ fn indicator_to_attribute(
         "value": value,
         "to_ids": to_ids,
         "timestamp": timestamp.to_string(),
-        "comment": str_of(indicator, "description").unwrap_or_default(),
+        "comment": comment.unwrap_or_default(),
     });
-    // An indicator stricter than its event keeps its own label as an attribute tag.
-    if let Some(own) = tlp_of(indicator)
+    if let Some(r) = relation {
+        attribute["object_relation"] = json!(r);
+    }
+    // An object stricter than its event keeps its own label as an attribute tag; its other
+    // labels (not the category) are its tags.
+    let mut attr_tags: Vec<Value> = Vec::new();
+    if let Some(own) = tlp_of(o)
         && event_tlp.is_none_or(|e| e != own && stricter(e, own) == own)
     {
-        attribute["Tag"] = json!([tag_value(tag_for(own))]);
+        attr_tags.push(tag_value(tag_for(own)));
+    }
+    attr_tags.extend(
+        labels
+            .iter()
+            .filter(|l| **l != category && tlp_from_tag(l).is_none())
+            .map(|l| tag_value(l)),
+    );
+    if !attr_tags.is_empty() {
+        attribute["Tag"] = Value::Array(attr_tags);
     }
     Some(attribute)
 }
 
 fn default_category(kind: &str) -> &'static str {
     match kind {
-        "ip-src" | "ip-dst" | "domain" | "hostname" | "url" => "Network activity",
+        "ip-src" | "ip-dst" | "domain" | "hostname" | "url" | "port" | "ip-dst|port"
+        | "ip-src|port" | "domain|ip" | "snort" | "suricata" => "Network activity",
+        "link" | "vulnerability" => "External analysis",
+        "text" | "comment" | "other" | "datetime" | "float" | "counter" => "Other",
+        "regkey" | "regkey|value" => "Persistence mechanism",
         _ => "Payload delivery",
     }
 }
@@ -783,94 +1085,6 @@ fn tag_value(name: &str) -> Value {
         Some(tlp) => json!({"name": name, "colour": colour_for(tlp)}),
         None => json!({"name": name}),
     }
-}
-
-/// The MISP (type, value) of one of the simple patterns [`pattern_for`] writes. The
-/// indicator's name (`<type>: <value>`) tells ip-src from ip-dst, domain from hostname and
-/// email-src from email-dst.
-fn attribute_from_pattern(pattern: &str, name: Option<&str>) -> Option<(String, String)> {
-    let comparisons = parse_simple_pattern(pattern)?;
-    match comparisons.as_slice() {
-        [(path, value)] => {
-            let (default, alternatives): (&str, &[&str]) = match path.as_str() {
-                "ipv4-addr:value" | "ipv6-addr:value" => ("ip-dst", &["ip-src"]),
-                "domain-name:value" => ("domain", &["hostname"]),
-                "email-addr:value" => ("email-src", &["email-dst"]),
-                "url:value" => ("url", &[]),
-                "file:name" => ("filename", &[]),
-                other => (hash_kind(other)?, &[]),
-            };
-            let hinted = name
-                .and_then(|n| n.split_once(": "))
-                .filter(|(t, v)| v == value && alternatives.contains(t))
-                .map(|(t, _)| t);
-            Some((hinted.unwrap_or(default).to_owned(), value.clone()))
-        }
-        [(a, av), (b, bv)] => {
-            let ((_, file), (hash, digest)) = if a == "file:name" {
-                ((a, av), (b, bv))
-            } else if b == "file:name" {
-                ((b, bv), (a, av))
-            } else {
-                return None;
-            };
-            let kind = hash_kind(hash)?;
-            Some((format!("filename|{kind}"), format!("{file}|{digest}")))
-        }
-        _ => None,
-    }
-}
-
-/// The MISP hash type of a `file:hashes.X` property path.
-fn hash_kind(path: &str) -> Option<&'static str> {
-    let key = path.strip_prefix("file:hashes.")?.trim_matches('\'');
-    match key.to_ascii_uppercase().replace('-', "").as_str() {
-        "MD5" => Some("md5"),
-        "SHA1" => Some("sha1"),
-        "SHA256" => Some("sha256"),
-        "SHA512" => Some("sha512"),
-        _ => None,
-    }
-}
-
-/// The comparisons of a pattern of one observation, `[p = 'v' AND p = 'v' ...]`, with no other
-/// operator, qualifier or observation; `None` for anything else.
-fn parse_simple_pattern(pattern: &str) -> Option<Vec<(String, String)>> {
-    let mut rest = pattern.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let mut out = Vec::new();
-    loop {
-        let (path, after) = rest.split_once('=')?;
-        let path = path.trim();
-        if path.is_empty() || path.contains(char::is_whitespace) {
-            return None;
-        }
-        let (value, after) = parse_quoted(after.trim_start())?;
-        out.push((path.to_owned(), value));
-        let after = after.trim_start();
-        if after.is_empty() {
-            return Some(out);
-        }
-        let after = after.strip_prefix("AND")?;
-        if !after.starts_with(char::is_whitespace) {
-            return None;
-        }
-        rest = after;
-    }
-}
-
-/// A single-quoted STIX string at the start of `s`, unescaped, and what follows it.
-fn parse_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('\'')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?.1),
-            '\'' => return Some((out, &body[i + 1..])),
-            _ => out.push(c),
-        }
-    }
-    None
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -905,7 +1119,6 @@ fn uuid_of(id: &str, kind: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::stix::{parse_object, tlp_of_marking};
-    use proptest::prelude::*;
 
     const EVENT_UUID: &str = "5e6b8a3c-1f2d-4b7a-9c0e-3d4f5a6b7c8d";
     const ORG_UUID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -1021,13 +1234,8 @@ mod tests {
     fn an_event_becomes_marked_indicators_and_a_report() {
         let imported = event_to_stix(&sample_event()).expect("converts");
         assert_eq!(imported.tlp, Some(Tlp::Green));
-        assert_eq!(
-            imported.skipped,
-            [
-                "Event.Attribute[5] (type text)",
-                "Event.Object[0].Attribute[1] (type port)"
-            ]
-        );
+        assert_eq!(imported.attributes, 8);
+        assert_eq!(imported.left_out, []);
         for o in &imported.objects {
             parse_object(o.clone(), "$").unwrap_or_else(|e| panic!("invalid STIX {o}: {e}"));
         }
@@ -1069,17 +1277,44 @@ mod tests {
 
         let report = by_id(objs, &format!("report--{EVENT_UUID}"));
         assert_eq!(report["name"], "Phishing wave against water utilities");
-        assert_eq!(report["published"], "2024-05-01T11:40:00.000Z");
+        // Published on the event's date, so that the date comes back; MISP's own publishing
+        // time and the threat level are kept beside.
+        assert_eq!(report["published"], "2024-05-01T00:00:00.000Z");
+        assert_eq!(
+            report["x_misp_publish_timestamp"],
+            "2024-05-01T11:40:00.000Z"
+        );
+        assert_eq!(report["x_misp_threat_level_id"], "2");
+        assert_eq!(report["created"], "2024-05-01T00:00:00.000Z");
         assert_eq!(report["modified"], "2024-05-01T10:40:00.000Z");
         assert_eq!(report["labels"], json!(["sector:water"]));
         assert_eq!(
             report["object_marking_refs"],
             json!([marking_id(Tlp::Green)])
         );
-        assert_eq!(report["object_refs"].as_array().map(Vec::len), Some(6));
+        assert_eq!(report["object_refs"].as_array().map(Vec::len), Some(9));
         let identity = by_id(objs, &format!("identity--{ORG_UUID}"));
         assert_eq!(identity["name"], "Water-ISAC");
         assert_eq!(identity["identity_class"], "organization");
+        assert_eq!(identity["created"], "1970-01-01T00:00:00.000Z");
+
+        // The text is a note on the report; the object a grouping of its two indicators.
+        let note = by_id(objs, "note--11111111-0000-4000-8000-000000000006");
+        assert_eq!(note["content"], "just a note");
+        assert_eq!(
+            note["object_refs"],
+            json!([format!("report--{EVENT_UUID}")])
+        );
+        assert_eq!(ind(8)["pattern"], "[network-traffic:dst_port = 443]");
+        let grouping = by_id(objs, "grouping--22222222-0000-4000-8000-000000000000");
+        assert_eq!(grouping["name"], "ip-port");
+        assert_eq!(
+            grouping["object_refs"],
+            json!([
+                "indicator--11111111-0000-4000-8000-000000000007",
+                "indicator--11111111-0000-4000-8000-000000000008"
+            ])
+        );
     }
 
     #[test]
@@ -1102,9 +1337,21 @@ mod tests {
     fn an_event_with_nothing_to_index_references_its_creator() {
         let event = json!({"uuid": EVENT_UUID, "info": "notes", "date": "2024-05-02",
             "Orgc": {"name": "Water-ISAC", "uuid": ORG_UUID},
-            "Attribute": [attr("11111111-0000-4000-8000-000000000006", "text", "hi")]});
+            "Attribute": [attr("11111111-0000-4000-8000-000000000006", "btc", "1Abc")]});
         let imported = event_to_stix(&event).expect("converts");
         assert_eq!(imported.tlp, None);
+        assert_eq!(
+            imported
+                .left_out
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["Event.Attribute[0] (type btc: no STIX pattern for type btc)"]
+        );
+        assert_eq!(
+            imported.left_out_by_type(),
+            BTreeMap::from([("btc".into(), 1)])
+        );
         let report = by_id(&imported.objects, &format!("report--{EVENT_UUID}"));
         assert_eq!(
             report["object_refs"],
@@ -1179,18 +1426,29 @@ mod tests {
         assert_eq!(back["date"], "2024-05-01");
         assert_eq!(back["timestamp"], "1714560000");
         assert_eq!(back["publish_timestamp"], "1714563600");
-        assert_eq!(back["Orgc"], json!({"name": "ciphub", "uuid": ORG_UUID}));
+        assert_eq!(
+            back["Orgc"],
+            json!({"name": "Water-ISAC", "uuid": ORG_UUID})
+        );
+        assert_eq!(back["threat_level_id"], "2");
         assert_eq!(
             back["Tag"],
             json!([{"name": "tlp:green", "colour": "#339900"}, {"name": "sector:water"}])
         );
 
-        let mut flat = original.clone();
-        let nested = flat["Event"]["Object"][0]["Attribute"].clone();
-        let attrs = flat["Event"]["Attribute"].as_array_mut().expect("list");
-        attrs.extend(nested.as_array().expect("list").iter().cloned());
-        attrs.retain(|a| !matches!(a["type"].as_str(), Some("text" | "port")));
-        assert_eq!(attribute_triples(&events[0]), attribute_triples(&flat));
+        assert_eq!(attribute_triples(&events[0]), attribute_triples(&original));
+        let object = &back["Object"][0];
+        assert_eq!(
+            (&object["uuid"], &object["name"]),
+            (
+                &json!("22222222-0000-4000-8000-000000000000"),
+                &json!("ip-port")
+            )
+        );
+        assert_eq!(
+            attribute_triples(&json!({"Event": object})),
+            attribute_triples(&json!({"Event": original["Event"]["Object"][0]}))
+        );
 
         let back_attr = |uuid: &str| {
             back["Attribute"]
@@ -1219,12 +1477,8 @@ mod tests {
         let again = event_to_stix(&events[0]).expect("converts again");
         let indicators = |objs: &[Value]| -> Vec<Value> {
             objs.iter()
-                .filter(|o| o["type"] == "indicator")
-                .map(|o| {
-                    let mut o = o.clone();
-                    o.as_object_mut().map(|m| m.remove("created_by_ref"));
-                    o
-                })
+                .filter(|o| o["type"] == "indicator" || o["type"] == "note")
+                .cloned()
                 .collect()
         };
         assert_eq!(indicators(&again.objects), indicators(&imported.objects));
@@ -1323,41 +1577,5 @@ mod tests {
         );
         assert_eq!(entry["Tag"][1], json!({"name": "sector:water"}));
         assert_eq!(m.as_object().map(Map::len), Some(1));
-    }
-
-    #[test]
-    fn only_simple_patterns_are_read_back() {
-        for pattern in [
-            "[ipv4-addr:value != '1.2.3.4']",
-            "[ipv4-addr:value = '1.2.3.4' OR ipv4-addr:value = '1.2.3.5']",
-            "[ipv4-addr:value = '1.2.3.4'] AND [url:value = 'x']",
-            "[url:value MATCHES 'a=b']",
-            "[file:name = 'a' AND file:name = 'b']",
-            "[process:name = 'x']",
-            "[url:value = 'unterminated]",
-        ] {
-            assert_eq!(attribute_from_pattern(pattern, None), None, "{pattern}");
-        }
-        assert_eq!(
-            attribute_from_pattern("[file:hashes.'SHA-1' = 'aa' AND file:name = 'b c']", None),
-            Some(("filename|sha1".into(), "b c|aa".into()))
-        );
-        assert_eq!(
-            attribute_from_pattern(
-                "[domain-name:value = 'h.example']",
-                Some("hostname: h.example")
-            ),
-            Some(("hostname".into(), "h.example".into()))
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn any_value_survives_a_pattern(value in "\\PC{1,40}", kind in "(url|filename|ip-src|domain|email-dst|sha512)") {
-            prop_assume!(!value.trim().is_empty());
-            let pattern = pattern_for(&kind, &value).expect("fits").expect("mapped");
-            let back = attribute_from_pattern(&pattern, Some(&format!("{kind}: {value}")));
-            prop_assert_eq!(back, Some((kind, value)));
-        }
     }
 }

@@ -23,7 +23,10 @@ const FEED_OBJECTS: u32 = 200_000;
 pub struct EventImport {
     pub uuid: String,
     pub objects: usize,
-    pub skipped: Vec<String>,
+    /// How many attributes the event has, those inside its objects included.
+    pub attributes: usize,
+    /// The attributes left out, with their type and why.
+    pub left_out: Vec<misp::LeftOut>,
 }
 
 /// Imports one MISP event (`{"Event": {...}}`) into the community collection for `org`.
@@ -43,6 +46,7 @@ pub async fn import_event(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let (attributes, left_out) = (imported.attributes, imported.left_out);
     let objects = imported
         .objects
         .into_iter()
@@ -68,7 +72,8 @@ pub async fn import_event(
     Ok(EventImport {
         uuid,
         objects: n,
-        skipped: imported.skipped,
+        attributes,
+        left_out,
     })
 }
 

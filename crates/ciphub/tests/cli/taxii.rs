@@ -316,7 +316,8 @@ async fn federate_and_misp_commands() {
     );
     assert!(import.status.success(), "{}", err(&import));
     assert!(
-        out(&import).contains("imported 1 events"),
+        out(&import).contains("imported 1 events")
+            && out(&import).contains("0 of 1 attributes left out"),
         "{}",
         out(&import)
     );

@@ -1844,6 +1844,30 @@ async fn misp_feeds_import_and_publish_under_tlp() {
     let text = feed_event.to_string();
     assert!(text.contains("login-water.example"));
     assert!(!text.contains("203.0.113.7"), "{text}");
+    // Published again, the event keeps its date, threat level and creating organization.
+    let e = &feed_event["Event"];
+    assert_eq!(e["date"], "2026-03-01");
+    assert_eq!(e["threat_level_id"], "2");
+    assert_eq!(
+        e["Orgc"],
+        json!({"name": "Partner CERT", "uuid": "6c3f4b5e-2d3e-4f60-9bac-1d2e3f4a5b6c"})
+    );
+    // Another event of the same organization adds no version of its identity.
+    let mut later = event.clone();
+    later["Event"]["uuid"] = json!("9f627e81-5061-4293-8eef-405b6c7d8e9f");
+    later["Event"]["timestamp"] = json!("1772409600");
+    later["Event"]["Attribute"][0]["uuid"] = json!("a0738f92-6172-43a4-9f00-516c7d8e9fa0");
+    ciphub_server::misp::import_event(&app.db.store, &later, &nisc, &By::system())
+        .await
+        .expect("import");
+    let (versions, _) = read_all(
+        &app,
+        "reporter",
+        "community",
+        "match[id]=identity--6c3f4b5e-2d3e-4f60-9bac-1d2e3f4a5b6c&match[version]=all",
+    )
+    .await;
+    assert_eq!(versions.len(), 1, "{versions:?}");
     // A bad event names where it is wrong and stores nothing.
     let mut bad = event.clone();
     bad["Event"]["Attribute"][1]["type"] = json!(5);
