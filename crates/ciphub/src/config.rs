@@ -46,6 +46,19 @@ pub struct FileConfig {
     pub delivery: Option<DeliverySection>,
     /// TAXII limits, federation and this instance's name.
     pub taxii: Option<TaxiiSection>,
+    /// Correlation of observables across reports, alerts and STIX objects.
+    pub correlation: Option<CorrelationSection>,
+}
+
+/// `[correlation]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelationSection {
+    /// The smallest group of organizations whose items a reader who may not read them is
+    /// told of, as a count (default 5; at least 2).
+    pub k: Option<usize>,
+    /// How often new reports, alerts and STIX objects are correlated (default 2s).
+    pub poll: Option<String>,
 }
 
 /// `[taxii]`.
@@ -264,6 +277,17 @@ impl FileConfig {
             }
             if let Some(p) = &t.federation_poll {
                 c.federation_poll = Some(duration("taxii.federation_poll", p)?);
+            }
+        }
+        if let Some(cor) = &self.correlation {
+            if let Some(k) = cor.k {
+                if k < 2 {
+                    bail!("correlation.k = {k} would count single organizations: use 2 or more");
+                }
+                c.correlation_k = k;
+            }
+            if let Some(p) = &cor.poll {
+                c.correlation_poll = Some(duration("correlation.poll", p)?);
             }
         }
         if let Some(d) = &self.deadlines {

@@ -88,9 +88,19 @@ pub fn from_text(text: &str, out: &mut BTreeSet<Observable>) {
         text.split(|c: char| c.is_whitespace() || "\"'<>(){},;|`「」『』（）、。".contains(c))
     {
         if let Some(o) = Observable::parse(token) {
-            out.insert(o);
+            add(o, out);
         }
     }
+}
+
+/// Adds `o`, and for a URL its host too, so a URL in one item links a bare domain in another.
+fn add(o: Observable, out: &mut BTreeSet<Observable>) {
+    if o.kind == Kind::Url
+        && let Some(host) = classify(&host_of(&o))
+    {
+        out.insert(host);
+    }
+    out.insert(o);
 }
 
 /// Properties of STIX objects that never hold an observable worth linking: ids, references,
@@ -144,7 +154,7 @@ fn walk_stix(v: &Value, out: &mut BTreeSet<Observable>) {
             // A whole property that is one value (an observable's `value`, a hash) is read as
             // it is; longer text is split into words.
             if let Some(o) = Observable::parse(s) {
-                out.insert(o);
+                add(o, out);
             } else {
                 from_text(s, out);
             }
@@ -174,7 +184,7 @@ fn pattern_literals(pattern: &str, out: &mut BTreeSet<Observable>) {
         let Some(end) = end else { break };
         let literal = after[..end].replace("\\'", "'").replace("\\\\", "\\");
         if let Some(o) = Observable::parse(&literal) {
-            out.insert(o);
+            add(o, out);
         }
         rest = &after[end + 1..];
     }
@@ -191,7 +201,9 @@ fn undefang(token: &str) -> String {
         .replace("[:]", ":")
         .replace("[://]", "://");
     for (from, to) in [("hxxps://", "https://"), ("hxxp://", "http://")] {
-        if t.len() >= from.len() && t[..from.len()].eq_ignore_ascii_case(from) {
+        if let Some(head) = t.get(..from.len())
+            && head.eq_ignore_ascii_case(from)
+        {
             t = format!("{to}{}", &t[from.len()..]);
         }
     }
@@ -584,6 +596,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text at all is read without a panic, and what it finds reads back as itself.
+        #[test]
+        fn any_text_is_read(text in "\\PC{0,80}", prefix in "(hxxp://|hxxps://|ゴ|)") {
+            let mut out = BTreeSet::new();
+            from_text(&format!("{prefix}{text}"), &mut out);
+            for o in out {
+                proptest::prop_assert_eq!(Observable::parse(&o.value), Some(o.clone()));
+            }
+        }
+    }
+
     #[test]
     fn words_and_file_names_are_not_observables() {
         assert!(
@@ -637,7 +661,7 @@ mod tests {
         assert_eq!(noise("203.0.113.9"), [Some(Noise::Documentation)]);
         assert_eq!(
             noise("https://www.example.com/x"),
-            [Some(Noise::Documentation)]
+            [Some(Noise::Documentation), Some(Noise::Documentation)]
         );
         assert_eq!(noise("10.1.2.3"), [Some(Noise::NotGlobal)]);
         assert_eq!(noise("8.8.8.8"), [Some(Noise::WellKnown)]);

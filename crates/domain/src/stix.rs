@@ -637,6 +637,11 @@ impl IdSpace {
         0x6c1f_5b0e_9a7d_4f3e_8d2c_1b0a_9f8e_7d6c,
     ));
 
+    /// A namespace fixed in the code, for objects that are the same in every instance.
+    pub const fn from_u128(n: u128) -> Self {
+        IdSpace(uuid::Uuid::from_u128(n))
+    }
+
     /// The namespace in the first 16 bytes of an instance secret.
     pub fn from_secret(secret: &[u8; 32]) -> Self {
         let mut bytes = [0u8; 16];

@@ -254,3 +254,6 @@ tlp-help-CLEAR = TLP:CLEAR: anyone; also published on the public advisories page
 error-title = Something is wrong
 field-error = { $field }: { $message }
 not-found = This page does not exist, or you may not see it.
+related-title = Shared values
+related-hidden = Items you cannot read (items · organizations)
+dash-correlations = Values seen across organizations

@@ -254,3 +254,6 @@ tlp-help-CLEAR = TLP:CLEAR: 制限なし。公開アドバイザリにも掲載�
 error-title = 問題があります
 field-error = 「{ $field }」を確認してください（{ $message }）
 not-found = このページは存在しないか、閲覧できません。
+related-title = 共通する値
+related-hidden = 閲覧できない項目（件数・組織数）
+dash-correlations = 複数組織で観測された値

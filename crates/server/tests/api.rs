@@ -7,6 +7,7 @@ mod api {
     mod audit;
     mod auth;
     mod bad_input;
+    mod correlations;
     mod delivery;
     mod helpers;
     mod ids;

@@ -10,6 +10,11 @@ use super::{
     Context, MispError, ROOT, STABLE_TIME, as_object, common, mark, opt_array, opt_str, str_of,
 };
 
+/// The namespace of galaxy clusters named only by their tag: the same in every instance, since
+/// a cluster is shared knowledge (every instance importing it names the same object).
+const GALAXY_IDS: crate::stix::IdSpace =
+    crate::stix::IdSpace::from_u128(0x0b7e_52d1_6a3c_4f08_9d41_e2c6_57a9_13f0);
+
 /// The STIX type a galaxy's clusters become; `None` for galaxies STIX has no object for (their
 /// tags stay as the report's labels).
 fn stix_type(galaxy: &str) -> Option<&'static str> {
@@ -140,7 +145,7 @@ fn cluster_to_stix(
     // Some exports leave a cluster's uuid empty or shared: its tag names it as well.
     let id = match own_uuid.and_then(|u| Uuid::parse_str(u.trim()).ok()) {
         Some(uuid) => format!("{stix}--{}", uuid.hyphenated()),
-        None => crate::stix::stable_id(stix, &tag_name),
+        None => GALAXY_IDS.id(stix, &tag_name),
     };
     // A cluster is shared knowledge, the same in every event that names it: one version.
     let mut o = common(stix, &id, STABLE_TIME);

@@ -52,6 +52,17 @@ pub struct LinkedItemJson {
     pub found_at: String,
 }
 
+impl LinkedItemJson {
+    /// The page of the item, where it has one.
+    pub fn page(&self) -> Option<String> {
+        match self.item.split_once(':') {
+            Some(("report", id)) => Some(format!("/reports/{id}")),
+            Some(("alert", id)) => Some(format!("/alerts/{id}")),
+            _ => None,
+        }
+    }
+}
+
 /// Items the caller may not read: only how many.
 #[derive(Serialize, ToSchema)]
 pub struct HiddenJson {

@@ -786,6 +786,54 @@ async fn dashboard_data(
         },
     ];
     let mut sections = sections;
+    // Values that link items of several organizations: the coordinator's clusters across
+    // sectors, and for everyone else what they may see of them.
+    let clusters = crate::api::correlations::list_correlations(
+        State(state.clone()),
+        user.authed(),
+        Ok(axum::extract::Query(
+            crate::api::correlations::CorrelationQuery {
+                item: None,
+                value: None,
+                days: None,
+                limit: Some(10),
+            },
+        )),
+    )
+    .await?
+    .0
+    .clusters
+    .into_iter()
+    .map(|c| {
+        let organizations = c.hidden.as_ref().map_or(0, |h| h.organizations);
+        let hidden_items = c.hidden.as_ref().map_or(0, |h| h.items);
+        let mut sectors: Vec<String> = c.items.iter().flat_map(|i| i.sectors.clone()).collect();
+        if let Some(h) = &c.hidden {
+            sectors.extend(h.sectors.keys().cloned());
+        }
+        sectors.sort();
+        sectors.dedup();
+        Line {
+            href: c
+                .items
+                .iter()
+                .find_map(|i| i.page())
+                .unwrap_or_else(|| "#correlations".to_owned()),
+            label: c.value,
+            tag: format!("{} · {}", c.kind, c.items.len() + hidden_items),
+            note: if organizations > 0 {
+                format!("{} (+{organizations})", sectors.join(", "))
+            } else {
+                sectors.join(", ")
+            },
+        }
+    })
+    .collect();
+    sections.push(Section {
+        title: "dash-correlations",
+        id: "correlations",
+        lines: clusters,
+    });
     if !deadlines.is_empty() || ctx.can_report {
         sections.insert(
             1,

@@ -311,6 +311,8 @@ struct ReportPage {
     /// For its reporter: the schema's questions, to file a changed severity with a stage.
     questions: Vec<Question>,
     statuses: Vec<&'static str>,
+    /// Values it shares with other items the caller may read.
+    related: Vec<crate::api::correlations::ClusterJson>,
 }
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
@@ -326,6 +328,20 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
             .map(|f| f.0.flags)
     } else {
         None
+    };
+    let related = if report.content_visible {
+        match crate::api::correlations::get_report_correlations(
+            State(state.clone()),
+            user.authed(),
+            Path(id),
+        )
+        .await
+        {
+            Ok(c) => c.0.clusters,
+            Err(e) => return app_error(&ctx, &e),
+        }
+    } else {
+        Vec::new()
     };
     let notes = if report.my_triage.is_some() {
         match list_notes(State(state), user.authed(), Path(id)).await {
@@ -353,6 +369,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         notes,
         own,
         statuses: triage_statuses(),
+        related,
     })
 }
 

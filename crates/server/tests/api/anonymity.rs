@@ -6,7 +6,8 @@
 //! sends alerts and groups incidents; then every user of the world walks every route: the
 //! API (reports, search, notes, relay checks, refused writes and their errors, notifications,
 //! alerts and their deliveries, incidents, STIX exports, users and tokens of other
-//! organizations, security notices, metrics), the audit trail with its hashes and neighbours,
+//! organizations, security notices, metrics, correlations of a value every report and alert
+//! shares), the audit trail with its hashes and neighbours,
 //! TAXII, the MISP feed, the public advisories and their feed, the live stream, and the pages
 //! in English and Japanese. A *case* is one (user, route, protected reporter) triple; the test
 //! fails unless at least `MIN_CASES` ran.
@@ -40,6 +41,9 @@ use serde_json::{Value, json};
 use unicode_normalization::UnicodeNormalization;
 
 use super::helpers::{PASSWORD, TestApp, spawn_app};
+
+/// An address every report and alert of a world names, so correlations link them all.
+const SHARED_ADDRESS: &str = "45.77.10.9";
 
 /// The fewest (user, route, protected reporter) cases a run must check.
 const MIN_CASES: usize = 10_000;
@@ -540,7 +544,8 @@ async fn build(case: u32, s: &Scenario) -> Result<World, TestCaseError> {
         let reporter = token_of(&op.reporter);
         let mut body = json!({
             "title": format!("Outage {marker}"),
-            "description": format!("Telemetry lost at {spelled}; {marker} since 08:00."),
+            // The address every report shares: correlations link them all.
+            "description": format!("Telemetry lost at {spelled}; {marker} since 08:00. C2 at {SHARED_ADDRESS}."),
             "sectors": [op.sector],
             "cause": "cyberattack",
             "scope": ["ot"],
@@ -665,7 +670,7 @@ async fn build(case: u32, s: &Scenario) -> Result<World, TestCaseError> {
             Method::POST,
             "/api/v1/alerts",
             Some(json!({"title": format!("Telemetry outages in {sector}"),
-                "body": "Check OT remote access.", "tlp": tlp,
+                "body": format!("Check OT remote access; block {SHARED_ADDRESS}."), "tlp": tlp,
                 "audience": {"kind": "sectors", "values": [sector]}})),
         )
         .await;
@@ -711,6 +716,10 @@ async fn build(case: u32, s: &Scenario) -> Result<World, TestCaseError> {
         let incident: Value = serde_json::from_str(&text).expect("json");
         incidents.push(incident["id"].as_i64().expect("id"));
     }
+    // Every report and alert is correlated before anyone looks.
+    ciphub_server::correlation::catch_up(&app.state)
+        .await
+        .expect("correlate");
     Ok(World {
         app,
         users,
@@ -753,6 +762,8 @@ async fn walk(w: &World, user: &User) -> Vec<Seen> {
     .map(|p| ((*p).to_owned(), true))
     .collect();
     paths.push(("/api/v1/alert-notices".into(), false));
+    paths.push(("/api/v1/correlations".into(), true));
+    paths.push((format!("/api/v1/correlations?value={SHARED_ADDRESS}"), true));
     paths.push(("/api/v1/organizations".into(), false));
     for op in &w.operators {
         for which in 0..IDENTIFYING {
@@ -764,12 +775,14 @@ async fn walk(w: &World, user: &User) -> Vec<Seen> {
         }
     }
     for id in w.reports.iter().copied().chain([missing]) {
-        for suffix in ["", "/notes", "/relay-check", "/stix"] {
+        for suffix in ["", "/notes", "/relay-check", "/stix", "/correlations"] {
             paths.push((format!("/api/v1/reports/{id}{suffix}"), true));
         }
+        paths.push((format!("/api/v1/correlations?item=report:{id}"), true));
     }
     for id in w.alerts.iter().copied().chain([missing]) {
         paths.push((format!("/api/v1/alerts/{id}/stix"), true));
+        paths.push((format!("/api/v1/correlations?item=alert:{id}"), true));
         // An alert names its recipients to its sender, by design.
         for suffix in ["", "/delivery"] {
             paths.push((format!("/api/v1/alerts/{id}{suffix}"), false));
