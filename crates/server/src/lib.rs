@@ -19,6 +19,7 @@ mod markdown;
 mod metrics;
 pub mod misp;
 mod openapi;
+mod path;
 mod public;
 mod router;
 pub mod taxii;

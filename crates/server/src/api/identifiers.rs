@@ -3,7 +3,7 @@
 //! own admins (and the instance's) may read or change them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ciphub_domain::Slug;
 use ciphub_domain::anonymize::{Identifier, IdentifierKind, check_identifier};
 use ciphub_domain::policy::{self, Action};
@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The most identifiers one organization may register.
 pub const MAX_IDENTIFIERS: usize = 500;
@@ -39,7 +40,7 @@ fn org(slug: &str) -> Result<Slug, AppError> {
 pub async fn list_identifiers(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<IdentifierJson>>, AppError> {
     let org = org(&slug)?;
     policy::check(&authed.actor(), Action::ManageIdentifiers { org: &org })?;
@@ -63,7 +64,7 @@ pub async fn list_identifiers(
 pub async fn put_identifiers(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Vec<IdentifierJson>>,
 ) -> Result<Json<Vec<IdentifierJson>>, AppError> {
     let org = org(&slug)?;

@@ -1,7 +1,7 @@
 //! `/api/v1/organizations`: the registry's organizations, their members, and adding new ones.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::Slug;
 use ciphub_domain::policy::{self, Action};
@@ -15,6 +15,7 @@ use crate::api::parse_slugs;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A short reference to an organization.
 #[derive(Serialize, ToSchema)]
@@ -90,6 +91,7 @@ pub struct OrgDetailJson {
 
 /// Filters for listing organizations.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrgQuery {
     /// Only organizations of this kind.
@@ -192,7 +194,7 @@ pub async fn list_organizations(
 pub async fn get_organization(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<OrgDetailJson>, AppError> {
     policy::check(&authed.actor(), Action::ReadRegistry)?;
     let slug = Slug::parse(&slug)

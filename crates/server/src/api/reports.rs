@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
@@ -31,6 +31,7 @@ use crate::api::{parse_slugs, rfc3339};
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A report as an operator files it.
 #[derive(Deserialize, ToSchema)]
@@ -134,12 +135,14 @@ pub struct RelayJson {
 
 /// Paging and filters for the report list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// Reports filed before this one (the previous page's last id; ids are random, so
     /// only the order of filing counts).
     pub before: Option<i64>,
     /// At most this many (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Only reports whose next stage is late.
     pub overdue: Option<bool>,
@@ -597,7 +600,7 @@ pub async fn list_reports(
 pub async fn get_report(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
     let (r, a) = readable(&state, &actor, id).await?;
@@ -613,7 +616,7 @@ pub async fn get_report(
 pub async fn create_stage(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<StageJson>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
@@ -662,7 +665,7 @@ pub async fn create_stage(
 pub async fn create_consent(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
     let (_, a) = readable(&state, &actor, id).await?;
@@ -685,7 +688,7 @@ pub async fn create_consent(
 pub async fn update_triage(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TriageJson>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
@@ -736,7 +739,7 @@ const NOTES_REFUSED: &str = "notes are kept by the staff of a recipient organiza
 pub async fn list_notes(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<NoteViewJson>>, AppError> {
     let actor = authed.actor();
     let (_, a) = readable(&state, &actor, id).await?;
@@ -764,7 +767,7 @@ pub async fn list_notes(
 pub async fn create_note(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<NoteJson>,
 ) -> Result<(StatusCode, Json<NoteViewJson>), AppError> {
     let actor = authed.actor();
@@ -839,7 +842,7 @@ async fn identifiers_of(state: &AppState, r: &ReportRecord) -> Result<Vec<Identi
 pub async fn relay_check(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<FlagsJson>, AppError> {
     let actor = authed.actor();
     let (r, a) = readable(&state, &actor, id).await?;
@@ -867,7 +870,7 @@ pub async fn relay_check(
 pub async fn create_relay(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RelayJson>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;

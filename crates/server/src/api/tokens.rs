@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::identity::UserName;
 use ciphub_domain::policy::{self, Action};
@@ -16,6 +16,7 @@ use crate::api::rfc3339;
 use crate::auth::{Authed, hash_secret, new_secret};
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The prefix of every API token, so scanners can recognize a leaked one.
 pub const TOKEN_PREFIX: &str = "chp_";
@@ -74,6 +75,7 @@ pub struct NewTokenJson {
 
 /// Whose tokens to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// A user name (default: the caller).
@@ -214,7 +216,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, AppError> {
     // Another organization's token is answered as a missing one, so ids cannot be probed.
     let record = state.store.get_token(id).await?;

@@ -3,7 +3,7 @@
 //! organization's first admin, and nothing more.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Password, Role, Roles, UserName};
@@ -17,6 +17,7 @@ use crate::api::rfc3339;
 use crate::auth::{Authed, hash_password_async};
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A user.
 #[derive(Serialize, ToSchema)]
@@ -75,6 +76,7 @@ pub struct UserPatchJson {
 
 /// Which users to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// Only users of this organization (default: the caller's).
@@ -215,7 +217,7 @@ pub(crate) async fn readable_user(
 pub async fn get_user(
     State(state): State<AppState>,
     authed: Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<UserJson>, AppError> {
     let user = readable_user(&state, &authed, &name).await?;
     Ok(Json(UserJson::from(&user)))
@@ -229,7 +231,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     authed: Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<UserPatchJson>,
 ) -> Result<Json<UserJson>, AppError> {
     let actor = authed.actor();

@@ -16,6 +16,7 @@ use crate::api::reports::{
     TriageJson, create_consent, create_note, create_relay, create_report, create_stage, get_report,
     list_notes, list_reports, relay_check, update_triage,
 };
+use crate::path::ApiPath;
 
 #[derive(Template)]
 #[template(path = "web/reports.html")]
@@ -315,12 +316,12 @@ struct ReportPage {
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
     let ctx = user.ctx();
-    let report = match get_report(State(state.clone()), user.authed(), Path(id)).await {
+    let report = match get_report(State(state.clone()), user.authed(), ApiPath(id)).await {
         Ok(r) => r.0,
         Err(e) => return app_error(&ctx, &e),
     };
     let flags = if report.may_relay && report.content_visible {
-        relay_check(State(state.clone()), user.authed(), Path(id))
+        relay_check(State(state.clone()), user.authed(), ApiPath(id))
             .await
             .ok()
             .map(|f| f.0.flags)
@@ -328,7 +329,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         None
     };
     let notes = if report.my_triage.is_some() {
-        match list_notes(State(state), user.authed(), Path(id)).await {
+        match list_notes(State(state), user.authed(), ApiPath(id)).await {
             Ok(n) => Some(n.0),
             // Notes on an anonymous report are the relaying secretariat's alone.
             Err(crate::error::AppError::Forbidden(_)) => None,
@@ -393,7 +394,7 @@ pub async fn stage(
     let result = create_stage(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -407,7 +408,7 @@ pub async fn consent(
     Path(id): Path<i64>,
     Posted(user, _): Posted,
 ) -> Response {
-    let result = create_consent(State(state), user.authed(), Path(id))
+    let result = create_consent(State(state), user.authed(), ApiPath(id))
         .await
         .map(|_| ());
     back_to(&user.ctx(), id, result)
@@ -427,7 +428,7 @@ pub async fn triage(
     let result = update_triage(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -447,7 +448,7 @@ pub async fn note(
     let result = create_note(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -476,7 +477,7 @@ pub async fn relay(
     match create_relay(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -535,7 +536,7 @@ pub async fn incident(
     Path(id): Path<i64>,
 ) -> Response {
     let ctx = user.ctx();
-    match crate::api::incidents::get_incident(State(state), user.authed(), Path(id)).await {
+    match crate::api::incidents::get_incident(State(state), user.authed(), ApiPath(id)).await {
         Ok(i) => render(&IncidentPage { ctx, incident: i.0 }),
         Err(e) => app_error(&ctx, &e),
     }
