@@ -268,6 +268,148 @@ fn is_string(schema: Option<&RefOr<Schema>>) -> bool {
     )
 }
 
+/// A string that is one of `names`, or null when `nullable`.
+pub(crate) fn one_of(names: impl IntoIterator<Item = &'static str>, nullable: bool) -> Schema {
+    let mut names: Vec<Option<&str>> = names.into_iter().map(Some).collect();
+    let kind = if nullable {
+        names.push(None);
+        SchemaType::Array(vec![Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .enum_values(Some(names))
+        .build()
+        .into()
+}
+
+/// A TLP 2.0 label, from the domain's list.
+pub fn tlp() -> Schema {
+    one_of(
+        ciphub_domain::report::Tlp::ALL.iter().map(|t| t.as_str()),
+        false,
+    )
+}
+
+/// A TLP 2.0 label, or null for the default.
+pub fn tlp_or_null() -> Schema {
+    one_of(
+        ciphub_domain::report::Tlp::ALL.iter().map(|t| t.as_str()),
+        true,
+    )
+}
+
+/// A role, from the domain's list.
+pub fn role() -> Schema {
+    one_of(
+        ciphub_domain::identity::Role::ALL
+            .iter()
+            .map(|r| r.as_str()),
+        false,
+    )
+}
+
+/// Roles, each from the domain's list.
+pub fn roles() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(role()))
+        .build()
+        .into()
+}
+
+/// Roles, or null to keep them.
+pub fn roles_or_null() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::Array, Type::Null]))
+        .items(RefOr::T(role()))
+        .build()
+        .into()
+}
+
+/// A kind of organization, from the domain's list.
+pub fn org_kind() -> Schema {
+    one_of(
+        ciphub_domain::registry::OrgKind::ALL
+            .iter()
+            .map(|k| k.as_str()),
+        false,
+    )
+}
+
+/// A triage status, from the domain's list.
+pub fn triage_status() -> Schema {
+    one_of(
+        ciphub_domain::report::TriageStatus::ALL
+            .iter()
+            .map(|s| s.as_str()),
+        false,
+    )
+}
+
+/// A triage status, or null to keep it.
+pub fn triage_status_or_null() -> Schema {
+    one_of(
+        ciphub_domain::report::TriageStatus::ALL
+            .iter()
+            .map(|s| s.as_str()),
+        true,
+    )
+}
+
+/// A stage after the first.
+pub fn later_stage() -> Schema {
+    use ciphub_domain::report::Stage;
+    one_of(
+        Stage::ALL
+            .iter()
+            .filter(|s| **s != Stage::Initial)
+            .map(|s| s.as_str()),
+        false,
+    )
+}
+
+/// A cause of an outage, from the domain's list.
+pub fn cause() -> Schema {
+    one_of(
+        ciphub_domain::report::Cause::ALL.iter().map(|c| c.as_str()),
+        false,
+    )
+}
+
+/// What a report was filed through, from the domain's list.
+pub fn formation() -> Schema {
+    one_of(
+        ciphub_domain::report::Formation::ALL
+            .iter()
+            .map(|f| f.as_str()),
+        false,
+    )
+}
+
+/// The technologies an outage touched, from the domain's list.
+pub fn tech_scope() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(one_of(
+            ciphub_domain::report::TechScope::ALL
+                .iter()
+                .map(|t| t.as_str()),
+            false,
+        )))
+        .build()
+        .into()
+}
+
+/// A shipped severity schema's id.
+pub fn severity_schema_or_null() -> Schema {
+    one_of(
+        ciphub_domain::severity::SHIPPED_SCHEMAS
+            .iter()
+            .map(|(id, _)| *id),
+        true,
+    )
+}
+
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "service",
     responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]

@@ -33,6 +33,7 @@ pub const MAX_ALERT_BODY: usize = 100_000;
 #[serde(deny_unknown_fields)]
 pub struct AudienceJson {
     /// all, sectors, ceptoars or organizations.
+    #[schema(schema_with = crate::api::alerts::audience_kind)]
     pub kind: String,
     /// The sectors', CEPTOARs' or organizations' slugs (none for all).
     #[serde(default)]
@@ -46,10 +47,12 @@ pub struct AudienceJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAlertJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Markdown.
     pub body: String,
     /// TLP 2.0 label.
+    #[schema(schema_with = crate::openapi::tlp)]
     pub tlp: String,
     pub audience: AudienceJson,
     /// TLP:AMBER only: recipients may pass it on to their clients.
@@ -178,6 +181,14 @@ pub struct AlertQuery {
     /// At most this many (default 50, at most 200).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+}
+
+/// The kinds of audience `audience_of` knows.
+const AUDIENCE_KINDS: [&str; 4] = ["all", "sectors", "ceptoars", "organizations"];
+
+/// The schema of an audience's kind.
+pub(crate) fn audience_kind() -> utoipa::openapi::Schema {
+    crate::openapi::one_of(AUDIENCE_KINDS, false)
 }
 
 pub(crate) fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {

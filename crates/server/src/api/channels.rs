@@ -135,6 +135,7 @@ pub async fn put_contacts(
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookJson {
     /// An http:// or https:// address that accepts POST.
+    #[schema(pattern = "^https?://")]
     pub url: String,
 }
 

@@ -24,8 +24,14 @@ pub const MAX_IDENTIFIERS: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct IdentifierJson {
     /// name, domain, email, hostname or ip-range.
+    #[schema(schema_with = crate::api::identifiers::identifier_kind)]
     pub kind: String,
     pub value: String,
+}
+
+/// The schema of an identifier's kind, from the domain's list.
+pub(crate) fn identifier_kind() -> utoipa::openapi::Schema {
+    crate::openapi::one_of(IdentifierKind::ALL.iter().map(|k| k.as_str()), false)
 }
 
 fn org(slug: &str) -> Result<Slug, AppError> {

@@ -17,6 +17,7 @@ use crate::path::ApiPath;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIncidentJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Reports in the caller organization's queue.
     pub reports: Vec<i64>,

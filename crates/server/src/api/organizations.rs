@@ -95,8 +95,10 @@ pub struct OrgDetailJson {
 #[serde(deny_unknown_fields)]
 pub struct OrgQuery {
     /// Only organizations of this kind.
+    #[param(schema_with = crate::openapi::org_kind)]
     pub kind: Option<String>,
     /// Only organizations in this sector.
+    #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub sector: Option<String>,
 }
 
@@ -104,7 +106,9 @@ pub struct OrgQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgJson {
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub slug: String,
+    #[schema(schema_with = crate::openapi::org_kind)]
     pub kind: String,
     pub name_en: String,
     #[serde(default)]
@@ -147,7 +151,8 @@ impl TryFrom<NewOrgJson> for Organization {
 
 /// Lists organizations, optionally of one kind and in one sector.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "registry", params(OrgQuery),
-    responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody),
+        (status = 422, description = "The sector names no sector.", body = crate::error::ErrorBody)))]
 pub async fn list_organizations(
     State(state): State<AppState>,
     authed: Authed,
@@ -168,11 +173,12 @@ pub async fn list_organizations(
         None => None,
         Some(s) => {
             let known = state.store.list_sectors().await?;
+            // A well-formed slug that names no sector is a value the request gets wrong, not
+            // a malformed request: 422, as for bodies.
             if !known.iter().any(|k| k.sector.slug.as_str() == s) {
-                return Err(AppError::malformed(
-                    "invalid_query",
+                return Err(AppError::invalid(
+                    "sector",
                     format!("unknown sector {s:?}; GET /api/v1/sectors lists them"),
-                    Some("sector".into()),
                 ));
             }
             Some(Slug::parse(s).map_err(|e| {

@@ -37,6 +37,7 @@ use crate::path::ApiPath;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReportJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -46,8 +47,10 @@ pub struct NewReportJson {
     #[serde(default)]
     pub services: Vec<String>,
     /// cyberattack, natural-disaster, system-failure, other or unknown.
+    #[schema(schema_with = crate::openapi::cause)]
     pub cause: String,
     /// Any of it, ot, iot.
+    #[schema(schema_with = crate::openapi::tech_scope)]
     pub scope: Vec<String>,
     /// When the outage was detected (RFC 3339).
     pub detected_at: String,
@@ -56,14 +59,17 @@ pub struct NewReportJson {
     pub occurred_at: Option<String>,
     /// The severity schema (default seed-draft).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::severity_schema_or_null)]
     pub schema: Option<String>,
     /// The impact answers for the schema.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub answers: Answers,
     /// TLP 2.0 label (default TLP:AMBER).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::tlp_or_null)]
     pub tlp: Option<String>,
     /// ministry, ceptoar-anonymous or agency.
+    #[schema(schema_with = crate::openapi::formation)]
     pub formation: String,
     /// The CEPTOAR (ceptoar-anonymous, when the operator has several) or the agency (agency).
     #[serde(default)]
@@ -78,12 +84,13 @@ pub struct NewReportJson {
 #[serde(deny_unknown_fields)]
 pub struct StageJson {
     /// update or final.
+    #[schema(schema_with = crate::openapi::later_stage)]
     pub stage: String,
     /// What is new.
     pub summary: String,
     /// New impact answers, when the severity changed.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub answers: Option<Answers>,
 }
 
@@ -93,6 +100,7 @@ pub struct StageJson {
 pub struct TriageJson {
     /// new, acknowledged, investigating, shared or closed.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::triage_status_or_null)]
     pub status: Option<String>,
     /// A user of the caller's organization, or null to clear.
     #[serde(default, with = "double_option")]
@@ -122,6 +130,7 @@ pub struct NoteJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     pub description: String,
     /// Further organizations (other CEPTOARs) to receive the copy, beyond the responsible
@@ -147,6 +156,7 @@ pub struct ReportQuery {
     /// Only reports whose next stage is late.
     pub overdue: Option<bool>,
     /// Only reports in the caller's queue with this triage status.
+    #[param(schema_with = crate::openapi::triage_status)]
     pub status: Option<String>,
     /// Only reports whose title or description contains this text (among those whose text the caller may read).
     pub q: Option<String>,
@@ -237,7 +247,7 @@ pub struct ReportJson {
     pub detected_at: String,
     pub occurred_at: Option<String>,
     pub severity: SeverityJson,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub answers: Option<Answers>,
     pub tlp: String,
     pub stage: String,

@@ -20,9 +20,10 @@ use crate::path::ApiPath;
 pub struct AssessJson {
     /// The schema's id (default seed-draft).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::severity_schema_or_null)]
     pub schema: Option<String>,
     /// Question id to option id, one for every question of the schema.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub answers: Answers,
 }
 

@@ -64,6 +64,7 @@ pub struct IssuedTokenJson {
 pub struct NewTokenJson {
     /// Whose token: only the caller's own may be named (default).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub user: Option<String>,
     /// What the token is for.
     #[serde(default)]
@@ -79,6 +80,7 @@ pub struct NewTokenJson {
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// A user name (default: the caller).
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub user: Option<String>,
 }
 
@@ -154,7 +156,8 @@ async fn owner(
 
 /// Lists a user's tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "identity", params(TokenQuery),
-    responses((status = 200, body = [TokenJson]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [TokenJson]), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "No such user, or one the caller may not manage.", body = crate::error::ErrorBody)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     authed: Authed,

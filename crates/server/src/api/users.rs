@@ -49,14 +49,18 @@ impl From<&UserRecord> for UserJson {
 #[serde(deny_unknown_fields)]
 pub struct NewUserJson {
     /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub name: String,
     /// The organization's slug.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub org: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    #[schema(schema_with = crate::openapi::roles)]
     pub roles: Vec<String>,
     /// At least 12 characters; without one, the user signs in with API tokens only.
     #[serde(default)]
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 
@@ -67,10 +71,12 @@ pub struct UserPatchJson {
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::roles_or_null)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
     #[serde(default)]
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 
@@ -80,6 +86,7 @@ pub struct UserPatchJson {
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// Only users of this organization (default: the caller's).
+    #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub org: Option<String>,
 }
 
@@ -99,7 +106,8 @@ fn parse_org(field: &str, s: &str) -> Result<Slug, AppError> {
 
 /// Lists the users of an organization.
 #[utoipa::path(get, path = "/api/v1/users", tag = "identity", params(UserQuery),
-    responses((status = 200, body = [UserJson]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [UserJson]), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, description = "The org is not a slug.", body = crate::error::ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     authed: Authed,
