@@ -136,6 +136,11 @@ async fn owner(
                     key: name.to_owned(),
                 })
             };
+            // What is not a user name names no user; the store is not asked (PostgreSQL
+            // refuses text with a NUL in it).
+            if UserName::parse(name).is_err() {
+                return Err(missing());
+            }
             let found = match state.store.get_user(name).await {
                 Ok(u) => u,
                 Err(ciphub_store::StoreError::NotFound { .. }) => return Err(missing()),
