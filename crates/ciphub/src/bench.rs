@@ -74,6 +74,107 @@ pub async fn audit(
     Ok(())
 }
 
+/// The `i`th stored value: an address, a domain or a SHA-256 hash, a third of each.
+fn stored_value(i: usize) -> ciphub_domain::correlation::Observable {
+    use ciphub_domain::correlation::{Kind, Observable};
+    match i % 3 {
+        0 => Observable {
+            kind: Kind::Ipv4,
+            value: format!("45.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+        },
+        1 => Observable {
+            kind: Kind::Domain,
+            value: format!("c2-{i}.evil{}.net", i % 997),
+        },
+        _ => Observable {
+            kind: Kind::Sha256,
+            value: format!("{:064x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)),
+        },
+    }
+}
+
+/// Stores `values` correlation values, then correlates `objects` new STIX indicators against
+/// them as the server does: extract, drop noise, look up the items holding each value.
+pub async fn correlation(
+    values: usize,
+    objects: usize,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    use std::collections::BTreeSet;
+
+    use ciphub_domain::correlation::{WarningLists, from_stix};
+    use ciphub_store::CorrelationItem;
+
+    if values == 0 || values > 20_000_000 || objects == 0 || objects > 1_000_000 {
+        bail!("--values must be 1 to 20,000,000 and --objects 1 to 1,000,000");
+    }
+    let scratch = tempfile::tempdir()?;
+    let url = database_url.unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
+    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    store.migrate().await?;
+    // Items of 1,000 values each, from 50 organizations.
+    let fill = Instant::now();
+    let per_item = 1_000;
+    let mut n = 0;
+    let mut item = 0;
+    while n < values {
+        let chunk: Vec<_> = (n..(n + per_item).min(values)).map(stored_value).collect();
+        store
+            .set_correlations(
+                &CorrelationItem {
+                    item: format!("stix:bench-{item}"),
+                    org_id: (item % 50) as i64,
+                    sectors: vec!["water".into()],
+                    exercise: false,
+                },
+                &chunk,
+            )
+            .await?;
+        n += chunk.len();
+        item += 1;
+    }
+    let fill_s = fill.elapsed().as_secs_f64();
+    let stored = store.correlation_value_count().await?;
+    println!(
+        "backend {}: stored {values} values in {fill_s:.1} s; the index holds {stored}",
+        store.backend().as_str()
+    );
+    let lists = WarningLists::default();
+    let mut micros = Vec::with_capacity(objects);
+    let mut linked = 0usize;
+    for o in 0..objects {
+        // Two values already stored, one new address, and a described C2 domain.
+        let a = stored_value((o * 7_919) % values);
+        let b = stored_value((o * 104_729 + 1) % values);
+        let object = json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-{o:012}"),
+            "created": "2026-11-30T00:00:00.000Z", "modified": "2026-11-30T00:00:00.000Z",
+            "pattern": format!("[ipv4-addr:value = '46.1.{}.{}'] OR [x:value = '{}'] OR [x:value = '{}']", (o >> 8) & 255, o & 255, a.value, b.value),
+            "pattern_type": "stix", "valid_from": "2026-11-30T00:00:00Z",
+            "description": format!("Beacons to update-{o}.example-c2.net"),
+        });
+        let t = Instant::now();
+        let mut found = BTreeSet::new();
+        from_stix(&object, &mut found);
+        let found = lists.keep(found);
+        for v in &found {
+            linked += store.items_holding(v, 200).await?.len();
+        }
+        micros.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    micros.sort_by(f64::total_cmp);
+    let at = |q: f64| micros[((micros.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "correlate one new object (4 values) against {stored} stored values: median {:.0} µs, p99 {:.0} µs, max {:.0} µs ({objects} objects, {linked} links found)",
+        at(0.5),
+        at(0.99),
+        micros[micros.len() - 1]
+    );
+    store.close().await;
+    Ok(())
+}
+
 /// The load of `bench reports`.
 pub struct ReportLoad {
     pub reporters: usize,

@@ -321,6 +321,11 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             })
             .await?
         }
+        Command::Bench(BenchCommand::Correlation {
+            values,
+            objects,
+            database_url,
+        }) => bench::correlation(values, objects, database_url).await?,
         Command::Bench(BenchCommand::Pages {
             rounds,
             database_url,

@@ -6,6 +6,7 @@ mod cli {
     mod audit;
     mod browser;
     mod helpers;
+    mod openapi;
     mod serve;
     mod severity;
     mod taxii;

@@ -24,6 +24,15 @@ pub enum IdentifierKind {
 }
 
 impl IdentifierKind {
+    /// Every kind, in order.
+    pub const ALL: [IdentifierKind; 5] = [
+        IdentifierKind::Name,
+        IdentifierKind::Domain,
+        IdentifierKind::Email,
+        IdentifierKind::Hostname,
+        IdentifierKind::IpRange,
+    ];
+
     /// The kind's name as used in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -20,6 +20,7 @@ mod markdown;
 mod metrics;
 pub mod misp;
 mod openapi;
+mod path;
 mod public;
 mod router;
 pub mod taxii;

@@ -2,7 +2,7 @@
 //! may leave this instance (TLP:CLEAR and TLP:GREEN community objects) as a feed a MISP
 //! instance can subscribe to, at `/misp/feed/manifest.json` and `/misp/feed/{uuid}.json`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ciphub_domain::Slug;
 use ciphub_domain::misp;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
+use crate::path::ApiPath;
 use crate::taxii::{COMMUNITY_ALIAS, to_new_object};
 
 /// The most objects a published feed is built from.
@@ -107,7 +108,7 @@ pub async fn get_manifest(
 pub async fn get_event(
     State(state): State<AppState>,
     _authed: Authed,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
 ) -> Result<Response, AppError> {
     let uuid = file.strip_suffix(".json").unwrap_or(&file);
     let (_, events) = feed(&state.store, &state.config.instance_name).await?;

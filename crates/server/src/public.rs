@@ -53,7 +53,7 @@ async fn advisories(state: &AppState) -> Result<Vec<Advisory>, AppError> {
 }
 
 /// The public advisories page.
-#[utoipa::path(get, path = "/public/advisories", tag = "public",
+#[utoipa::path(get, path = "/public/advisories", tag = "public", security(()),
     responses((status = 200, description = "HTML page of TLP:CLEAR advisories", content_type = "text/html")))]
 pub async fn get_advisories(State(state): State<AppState>) -> Result<Html<String>, AppError> {
     let page = AdvisoriesPage {
@@ -65,7 +65,7 @@ pub async fn get_advisories(State(state): State<AppState>) -> Result<Html<String
 }
 
 /// The public advisories as an Atom feed.
-#[utoipa::path(get, path = "/public/advisories.atom", tag = "public",
+#[utoipa::path(get, path = "/public/advisories.atom", tag = "public", security(()),
     responses((status = 200, description = "Atom feed of TLP:CLEAR advisories", content_type = "application/atom+xml")))]
 pub async fn get_advisories_feed(
     State(state): State<AppState>,

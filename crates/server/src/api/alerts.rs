@@ -4,7 +4,7 @@
 //! `alert` module; an alert a caller may not see does not exist for it.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use std::collections::BTreeSet;
@@ -23,6 +23,7 @@ use crate::api::{parse_slugs, rfc3339};
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The longest alert body accepted, in characters.
 pub const MAX_ALERT_BODY: usize = 100_000;
@@ -32,6 +33,7 @@ pub const MAX_ALERT_BODY: usize = 100_000;
 #[serde(deny_unknown_fields)]
 pub struct AudienceJson {
     /// all, sectors, ceptoars or organizations.
+    #[schema(schema_with = crate::api::alerts::audience_kind)]
     pub kind: String,
     /// The sectors', CEPTOARs' or organizations' slugs (none for all).
     #[serde(default)]
@@ -45,10 +47,12 @@ pub struct AudienceJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAlertJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Markdown.
     pub body: String,
     /// TLP 2.0 label.
+    #[schema(schema_with = crate::openapi::tlp)]
     pub tlp: String,
     pub audience: AudienceJson,
     /// TLP:AMBER only: recipients may pass it on to their clients.
@@ -169,12 +173,22 @@ pub struct AlertJson {
 
 /// Paging through the inbox.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
     /// Alerts sent before this one (the previous page's last id).
     pub before: Option<i64>,
     /// At most this many (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+}
+
+/// The kinds of audience `audience_of` knows.
+const AUDIENCE_KINDS: [&str; 4] = ["all", "sectors", "ceptoars", "organizations"];
+
+/// The schema of an audience's kind.
+pub(crate) fn audience_kind() -> utoipa::openapi::Schema {
+    crate::openapi::one_of(AUDIENCE_KINDS, false)
 }
 
 pub(crate) fn audience_of(j: &AudienceJson) -> Result<Audience, AppError> {
@@ -578,7 +592,7 @@ pub struct RelayAlertJson {
 pub async fn relay_alert(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RelayAlertJson>,
 ) -> Result<(StatusCode, Json<AlertJson>), AppError> {
     let actor = authed.actor();
@@ -694,7 +708,7 @@ pub async fn list_alerts(
 pub async fn get_alert(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AlertJson>, AppError> {
     let actor = authed.actor();
     let (a, d) = load_visible(&state, &actor, id).await?;
@@ -714,7 +728,7 @@ pub async fn get_alert(
 pub async fn get_attachment(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, n)): Path<(i64, i64)>,
+    ApiPath((id, n)): ApiPath<(i64, i64)>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::http::header;
     use axum::response::IntoResponse;
@@ -760,7 +774,7 @@ pub async fn get_attachment(
 pub async fn ack_alert(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<DeliveryJson>, AppError> {
     let actor = authed.actor();
     let missing = || AppError::NotFound(format!("alert {id} does not exist"));
@@ -793,7 +807,7 @@ pub async fn ack_alert(
 pub async fn get_delivery(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<DeliveryJson>>, AppError> {
     let actor = authed.actor();
     let (a, _) = load_visible(&state, &actor, id).await?;

@@ -69,11 +69,13 @@ pub struct AuditPageJson {
 
 /// Paging through the audit trail.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries after this sequence number (default 0).
     pub after: Option<i64>,
     /// At most this many entries (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

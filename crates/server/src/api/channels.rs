@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use ciphub_domain::Slug;
@@ -21,6 +21,7 @@ use crate::api::rfc3339;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The most contacts one organization keeps.
 pub const MAX_CONTACTS: usize = 20;
@@ -50,7 +51,7 @@ fn org_param(slug: &str) -> Result<Slug, AppError> {
 pub async fn get_contacts(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<ContactJson>>, AppError> {
     let org = org_param(&slug)?;
     policy::check(&authed.actor(), Action::ManageChannels { org: &org })?;
@@ -76,7 +77,7 @@ pub async fn get_contacts(
 pub async fn put_contacts(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Vec<ContactJson>>,
 ) -> Result<Json<Vec<ContactJson>>, AppError> {
     let org = org_param(&slug)?;
@@ -134,6 +135,7 @@ pub async fn put_contacts(
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookJson {
     /// An http:// or https:// address that accepts POST.
+    #[schema(pattern = "^https?://")]
     pub url: String,
 }
 
@@ -267,7 +269,7 @@ async fn own_webhook(state: &AppState, actor: &Actor, id: i64) -> Result<(), App
 pub async fn delete_webhook(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, AppError> {
     let actor = authed.actor();
     own_webhook(&state, &actor, id).await?;
@@ -280,6 +282,7 @@ pub async fn delete_webhook(
 
 /// Filtering a webhook's calls.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallsQuery {
     /// Only dead letters.
@@ -323,7 +326,7 @@ impl From<JobRecord> for CallJson {
 pub async fn list_calls(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<CallJson>>, AppError> {
     let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
@@ -341,7 +344,7 @@ pub async fn list_calls(
 pub async fn retry_call(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, call)): Path<(i64, i64)>,
+    ApiPath((id, call)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, AppError> {
     let actor = authed.actor();
     own_webhook(&state, &actor, id).await?;

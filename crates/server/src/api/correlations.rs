@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use ciphub_domain::correlation::Observable;
 use ciphub_domain::policy::correlation::{self, Member};
 use ciphub_store::CorrelationRow;
@@ -16,12 +16,14 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
+use crate::path::ApiPath;
 
 /// Items read per value: the newest; older ones count only when they are newer than these.
 const ITEMS_PER_VALUE: u32 = 200;
 
 /// Which correlations to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CorrelationQuery {
     /// The values of one item the caller may read: `report:<id>`, `alert:<id>` or
@@ -30,8 +32,10 @@ pub struct CorrelationQuery {
     /// One value, written any usual way (`hxxp://evil[.]example`, a hash, `CVE-2024-3400`).
     pub value: Option<String>,
     /// Without `item` or `value`: values shared in this many past days (default 30, 1 to 366).
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
     /// At most this many values (default 20, 1 to 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -183,7 +187,7 @@ pub async fn list_correlations(
 pub async fn get_report_correlations(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CorrelationsJson>, AppError> {
     list_correlations(
         State(state),
@@ -290,7 +294,7 @@ impl<'a> Resolver<'a> {
         let r = match crate::api::reports::get_report(
             State(self.state.clone()),
             self.authed.clone(),
-            Path(id),
+            ApiPath(id),
         )
         .await
         {

@@ -3,7 +3,7 @@
 //! own admins (and the instance's) may read or change them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ciphub_domain::Slug;
 use ciphub_domain::anonymize::{Identifier, IdentifierKind, check_identifier};
 use ciphub_domain::policy::{self, Action};
@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The most identifiers one organization may register.
 pub const MAX_IDENTIFIERS: usize = 500;
@@ -23,8 +24,14 @@ pub const MAX_IDENTIFIERS: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct IdentifierJson {
     /// name, domain, email, hostname or ip-range.
+    #[schema(schema_with = crate::api::identifiers::identifier_kind)]
     pub kind: String,
     pub value: String,
+}
+
+/// The schema of an identifier's kind, from the domain's list.
+pub(crate) fn identifier_kind() -> utoipa::openapi::Schema {
+    crate::openapi::one_of(IdentifierKind::ALL.iter().map(|k| k.as_str()), false)
 }
 
 fn org(slug: &str) -> Result<Slug, AppError> {
@@ -39,7 +46,7 @@ fn org(slug: &str) -> Result<Slug, AppError> {
 pub async fn list_identifiers(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<IdentifierJson>>, AppError> {
     let org = org(&slug)?;
     policy::check(&authed.actor(), Action::ManageIdentifiers { org: &org })?;
@@ -63,7 +70,7 @@ pub async fn list_identifiers(
 pub async fn put_identifiers(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Vec<IdentifierJson>>,
 ) -> Result<Json<Vec<IdentifierJson>>, AppError> {
     let org = org(&slug)?;

@@ -1,7 +1,7 @@
 //! `/api/v1/incidents`: a recipient organization groups related reports into one incident.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use ciphub_domain::policy::{self, Action};
 use serde::{Deserialize, Serialize};
@@ -11,11 +11,13 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A new incident.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIncidentJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Reports in the caller organization's queue.
     pub reports: Vec<i64>,
@@ -74,7 +76,7 @@ pub async fn create_incident(
 pub async fn get_incident(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<IncidentJson>, AppError> {
     let (title, reports) = state.store.incident(&authed.0.org, id).await?;
     Ok(Json(IncidentJson { id, title, reports }))

@@ -30,6 +30,7 @@ pub struct MeJson {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeJson {
     pub current_password: String,
+    #[schema(min_length = 12)]
     pub new_password: String,
 }
 

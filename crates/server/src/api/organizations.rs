@@ -1,7 +1,7 @@
 //! `/api/v1/organizations`: the registry's organizations, their members, and adding new ones.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::Slug;
 use ciphub_domain::policy::{self, Action};
@@ -15,6 +15,7 @@ use crate::api::parse_slugs;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A short reference to an organization.
 #[derive(Serialize, ToSchema)]
@@ -90,11 +91,14 @@ pub struct OrgDetailJson {
 
 /// Filters for listing organizations.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrgQuery {
     /// Only organizations of this kind.
+    #[param(schema_with = crate::openapi::org_kind)]
     pub kind: Option<String>,
     /// Only organizations in this sector.
+    #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub sector: Option<String>,
 }
 
@@ -102,7 +106,9 @@ pub struct OrgQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgJson {
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub slug: String,
+    #[schema(schema_with = crate::openapi::org_kind)]
     pub kind: String,
     pub name_en: String,
     #[serde(default)]
@@ -145,7 +151,8 @@ impl TryFrom<NewOrgJson> for Organization {
 
 /// Lists organizations, optionally of one kind and in one sector.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "registry", params(OrgQuery),
-    responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody),
+        (status = 422, description = "The sector names no sector.", body = crate::error::ErrorBody)))]
 pub async fn list_organizations(
     State(state): State<AppState>,
     authed: Authed,
@@ -166,11 +173,12 @@ pub async fn list_organizations(
         None => None,
         Some(s) => {
             let known = state.store.list_sectors().await?;
+            // A well-formed slug that names no sector is a value the request gets wrong, not
+            // a malformed request: 422, as for bodies.
             if !known.iter().any(|k| k.sector.slug.as_str() == s) {
-                return Err(AppError::malformed(
-                    "invalid_query",
+                return Err(AppError::invalid(
+                    "sector",
                     format!("unknown sector {s:?}; GET /api/v1/sectors lists them"),
-                    Some("sector".into()),
                 ));
             }
             Some(Slug::parse(s).map_err(|e| {
@@ -192,7 +200,7 @@ pub async fn list_organizations(
 pub async fn get_organization(
     State(state): State<AppState>,
     authed: Authed,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<OrgDetailJson>, AppError> {
     policy::check(&authed.actor(), Action::ReadRegistry)?;
     let slug = Slug::parse(&slug)

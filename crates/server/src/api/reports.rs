@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
@@ -31,11 +31,13 @@ use crate::api::{parse_slugs, rfc3339};
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A report as an operator files it.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReportJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -45,8 +47,10 @@ pub struct NewReportJson {
     #[serde(default)]
     pub services: Vec<String>,
     /// cyberattack, natural-disaster, system-failure, other or unknown.
+    #[schema(schema_with = crate::openapi::cause)]
     pub cause: String,
     /// Any of it, ot, iot.
+    #[schema(schema_with = crate::openapi::tech_scope)]
     pub scope: Vec<String>,
     /// When the outage was detected (RFC 3339).
     pub detected_at: String,
@@ -55,14 +59,17 @@ pub struct NewReportJson {
     pub occurred_at: Option<String>,
     /// The severity schema (default seed-draft).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::severity_schema_or_null)]
     pub schema: Option<String>,
     /// The impact answers for the schema.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub answers: Answers,
     /// TLP 2.0 label (default TLP:AMBER).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::tlp_or_null)]
     pub tlp: Option<String>,
     /// ministry, ceptoar-anonymous or agency.
+    #[schema(schema_with = crate::openapi::formation)]
     pub formation: String,
     /// The CEPTOAR (ceptoar-anonymous, when the operator has several) or the agency (agency).
     #[serde(default)]
@@ -77,12 +84,13 @@ pub struct NewReportJson {
 #[serde(deny_unknown_fields)]
 pub struct StageJson {
     /// update or final.
+    #[schema(schema_with = crate::openapi::later_stage)]
     pub stage: String,
     /// What is new.
     pub summary: String,
     /// New impact answers, when the severity changed.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub answers: Option<Answers>,
 }
 
@@ -92,6 +100,7 @@ pub struct StageJson {
 pub struct TriageJson {
     /// new, acknowledged, investigating, shared or closed.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::triage_status_or_null)]
     pub status: Option<String>,
     /// A user of the caller's organization, or null to clear.
     #[serde(default, with = "double_option")]
@@ -121,6 +130,7 @@ pub struct NoteJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayJson {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     pub description: String,
     /// Further organizations (other CEPTOARs) to receive the copy, beyond the responsible
@@ -134,16 +144,19 @@ pub struct RelayJson {
 
 /// Paging and filters for the report list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// Reports filed before this one (the previous page's last id; ids are random, so
     /// only the order of filing counts).
     pub before: Option<i64>,
     /// At most this many (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Only reports whose next stage is late.
     pub overdue: Option<bool>,
     /// Only reports in the caller's queue with this triage status.
+    #[param(schema_with = crate::openapi::triage_status)]
     pub status: Option<String>,
     /// Only reports whose title or description contains this text (among those whose text the caller may read).
     pub q: Option<String>,
@@ -234,7 +247,7 @@ pub struct ReportJson {
     pub detected_at: String,
     pub occurred_at: Option<String>,
     pub severity: SeverityJson,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub answers: Option<Answers>,
     pub tlp: String,
     pub stage: String,
@@ -597,7 +610,7 @@ pub async fn list_reports(
 pub async fn get_report(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
     let (r, a) = readable(&state, &actor, id).await?;
@@ -613,7 +626,7 @@ pub async fn get_report(
 pub async fn create_stage(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<StageJson>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
@@ -662,7 +675,7 @@ pub async fn create_stage(
 pub async fn create_consent(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
     let (_, a) = readable(&state, &actor, id).await?;
@@ -685,7 +698,7 @@ pub async fn create_consent(
 pub async fn update_triage(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TriageJson>,
 ) -> Result<Json<ReportJson>, AppError> {
     let actor = authed.actor();
@@ -736,7 +749,7 @@ const NOTES_REFUSED: &str = "notes are kept by the staff of a recipient organiza
 pub async fn list_notes(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<NoteViewJson>>, AppError> {
     let actor = authed.actor();
     let (_, a) = readable(&state, &actor, id).await?;
@@ -764,7 +777,7 @@ pub async fn list_notes(
 pub async fn create_note(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<NoteJson>,
 ) -> Result<(StatusCode, Json<NoteViewJson>), AppError> {
     let actor = authed.actor();
@@ -839,7 +852,7 @@ async fn identifiers_of(state: &AppState, r: &ReportRecord) -> Result<Vec<Identi
 pub async fn relay_check(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<FlagsJson>, AppError> {
     let actor = authed.actor();
     let (r, a) = readable(&state, &actor, id).await?;
@@ -867,7 +880,7 @@ pub async fn relay_check(
 pub async fn create_relay(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RelayJson>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;

@@ -1,7 +1,7 @@
 //! `/api/v1/severity`: the shipped severity schemas, and assessing answers against one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ciphub_domain::severity::{
     Answers, Assessment, DEFAULT_SCHEMA, SHIPPED_SCHEMAS, Schema, shipped_schema,
 };
@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A request to assess answers.
 #[derive(Deserialize, ToSchema)]
@@ -19,9 +20,10 @@ use crate::json::ApiJson;
 pub struct AssessJson {
     /// The schema's id (default seed-draft).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::severity_schema_or_null)]
     pub schema: Option<String>,
     /// Question id to option id, one for every question of the schema.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub answers: Answers,
 }
 
@@ -93,7 +95,7 @@ pub fn assess_answers(schema: &Schema, answers: &Answers) -> Result<Assessment, 
 
 /// Lists the shipped severity schemas with their levels and questions.
 #[utoipa::path(get, path = "/api/v1/severity/schemas", tag = "severity",
-    responses((status = 200, description = "The schemas, as data", body = Object)))]
+    responses((status = 200, description = "The schemas, as data", body = [Object])))]
 pub async fn list_schemas(_authed: Authed) -> Result<Json<Vec<Schema>>, AppError> {
     let schemas = SHIPPED_SCHEMAS
         .iter()
@@ -106,7 +108,10 @@ pub async fn list_schemas(_authed: Authed) -> Result<Json<Vec<Schema>>, AppError
 #[utoipa::path(get, path = "/api/v1/severity/schemas/{id}", tag = "severity",
     params(("id" = String, Path, description = "seed-draft, nisc-2018 or us-nciss")),
     responses((status = 200, description = "The schema, as data", body = Object), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_schema(_authed: Authed, Path(id): Path<String>) -> Result<Json<Schema>, AppError> {
+pub async fn get_schema(
+    _authed: Authed,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Schema>, AppError> {
     shipped_schema(&id)
         .map(Json)
         .map_err(|e| AppError::NotFound(e.to_string()))

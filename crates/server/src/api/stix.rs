@@ -2,7 +2,7 @@
 //! shows the caller, so the access policy and the anonymity rule hold here as there.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ciphub_domain::Slug;
 use ciphub_domain::report::Tlp;
 use ciphub_domain::stix::export::{self, ReportFacts, Reporter, StageFacts};
@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::api::reports::ReportJson;
 use crate::auth::Authed;
 use crate::error::AppError;
+use crate::path::ApiPath;
 
 fn micros(s: &str) -> i64 {
     parse_timestamp(s).unwrap_or_default()
@@ -99,9 +100,10 @@ async fn registered(state: &AppState, slug: &str) -> Result<i64, AppError> {
 pub async fn get_report_stix(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, AppError> {
-    let Json(r) = crate::api::reports::get_report(State(state.clone()), authed, Path(id)).await?;
+    let Json(r) =
+        crate::api::reports::get_report(State(state.clone()), authed, ApiPath(id)).await?;
     let (objects, label) = report_objects(&state, &r).await?;
     Ok(Json(export::bundle(objects, &[label])))
 }
@@ -114,10 +116,11 @@ pub async fn get_report_stix(
 pub async fn get_incident_stix(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, AppError> {
     let Json(incident) =
-        crate::api::incidents::get_incident(State(state.clone()), authed.clone(), Path(id)).await?;
+        crate::api::incidents::get_incident(State(state.clone()), authed.clone(), ApiPath(id))
+            .await?;
     let instance = &state.config.instance_name;
     let ids = state.store.stix_id_space().await?;
     let now = state.store.clock().now().timestamp_micros();
@@ -127,7 +130,7 @@ pub async fn get_incident_stix(
     let mut created = now;
     for report in &incident.reports {
         let Json(r) =
-            crate::api::reports::get_report(State(state.clone()), authed.clone(), Path(*report))
+            crate::api::reports::get_report(State(state.clone()), authed.clone(), ApiPath(*report))
                 .await?;
         let (mut objs, label) = report_objects(&state, &r).await?;
         labels.push(label);
@@ -180,9 +183,9 @@ pub async fn get_incident_stix(
 pub async fn get_alert_stix(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, AppError> {
-    let Json(a) = crate::api::alerts::get_alert(State(state.clone()), authed, Path(id)).await?;
+    let Json(a) = crate::api::alerts::get_alert(State(state.clone()), authed, ApiPath(id)).await?;
     let label = tlp(&a.tlp)?;
     let ids = state.store.stix_id_space().await?;
     let sender = Slug::parse(&a.sender_org).map_err(|_| {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::identity::UserName;
 use ciphub_domain::policy::{self, Action};
@@ -16,6 +16,7 @@ use crate::api::rfc3339;
 use crate::auth::{Authed, hash_secret, new_secret};
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// The prefix of every API token, so scanners can recognize a leaked one.
 pub const TOKEN_PREFIX: &str = "chp_";
@@ -63,6 +64,7 @@ pub struct IssuedTokenJson {
 pub struct NewTokenJson {
     /// Whose token: only the caller's own may be named (default).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub user: Option<String>,
     /// What the token is for.
     #[serde(default)]
@@ -74,9 +76,11 @@ pub struct NewTokenJson {
 
 /// Whose tokens to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// A user name (default: the caller).
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub user: Option<String>,
 }
 
@@ -132,6 +136,11 @@ async fn owner(
                     key: name.to_owned(),
                 })
             };
+            // What is not a user name names no user; the store is not asked (PostgreSQL
+            // refuses text with a NUL in it).
+            if UserName::parse(name).is_err() {
+                return Err(missing());
+            }
             let found = match state.store.get_user(name).await {
                 Ok(u) => u,
                 Err(ciphub_store::StoreError::NotFound { .. }) => return Err(missing()),
@@ -152,7 +161,8 @@ async fn owner(
 
 /// Lists a user's tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "identity", params(TokenQuery),
-    responses((status = 200, body = [TokenJson]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [TokenJson]), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "No such user, or one the caller may not manage.", body = crate::error::ErrorBody)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     authed: Authed,
@@ -214,7 +224,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, AppError> {
     // Another organization's token is answered as a missing one, so ids cannot be probed.
     let record = state.store.get_token(id).await?;

@@ -3,7 +3,7 @@
 //! organization's first admin, and nothing more.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Password, Role, Roles, UserName};
@@ -17,6 +17,7 @@ use crate::api::rfc3339;
 use crate::auth::{Authed, hash_password_async};
 use crate::error::AppError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 
 /// A user.
 #[derive(Serialize, ToSchema)]
@@ -48,14 +49,18 @@ impl From<&UserRecord> for UserJson {
 #[serde(deny_unknown_fields)]
 pub struct NewUserJson {
     /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub name: String,
     /// The organization's slug.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub org: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    #[schema(schema_with = crate::openapi::roles)]
     pub roles: Vec<String>,
     /// At least 12 characters; without one, the user signs in with API tokens only.
     #[serde(default)]
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 
@@ -66,18 +71,22 @@ pub struct UserPatchJson {
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::roles_or_null)]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
     #[serde(default)]
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 
 /// Which users to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// Only users of this organization (default: the caller's).
+    #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub org: Option<String>,
 }
 
@@ -97,7 +106,8 @@ fn parse_org(field: &str, s: &str) -> Result<Slug, AppError> {
 
 /// Lists the users of an organization.
 #[utoipa::path(get, path = "/api/v1/users", tag = "identity", params(UserQuery),
-    responses((status = 200, body = [UserJson]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [UserJson]), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, description = "The org is not a slug.", body = crate::error::ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     authed: Authed,
@@ -194,6 +204,11 @@ pub(crate) async fn readable_user(
             key: name.to_owned(),
         })
     };
+    // What is not a user name names no user; the store is not asked (PostgreSQL refuses text
+    // with a NUL in it).
+    if UserName::parse(name).is_err() {
+        return Err(missing());
+    }
     let user = match state.store.get_user(name).await {
         Ok(u) => u,
         Err(ciphub_store::StoreError::NotFound { .. }) => return Err(missing()),
@@ -215,7 +230,7 @@ pub(crate) async fn readable_user(
 pub async fn get_user(
     State(state): State<AppState>,
     authed: Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<UserJson>, AppError> {
     let user = readable_user(&state, &authed, &name).await?;
     Ok(Json(UserJson::from(&user)))
@@ -229,7 +244,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     authed: Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<UserPatchJson>,
 ) -> Result<Json<UserJson>, AppError> {
     let actor = authed.actor();

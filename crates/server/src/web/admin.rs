@@ -17,6 +17,7 @@ use crate::api::tokens::{
 use crate::api::users::{
     NewUserJson, UserJson, UserPatchJson, UserQuery, create_user, list_users, update_user,
 };
+use crate::path::ApiPath;
 
 #[derive(Template)]
 #[template(path = "web/registry.html")]
@@ -108,7 +109,7 @@ pub async fn organization(
     Path(slug): Path<String>,
 ) -> Response {
     let ctx = user.ctx();
-    match get_organization(State(state), user.authed(), Path(slug)).await {
+    match get_organization(State(state), user.authed(), ApiPath(slug)).await {
         Ok(d) => render(&OrgPage { ctx, detail: d.0 }),
         Err(e) => app_error(&ctx, &e),
     }
@@ -254,7 +255,7 @@ pub async fn toggle_user(
     match update_user(
         State(state),
         user.authed(),
-        Path(name),
+        ApiPath(name),
         crate::json::ApiJson(body),
     )
     .await
@@ -291,7 +292,7 @@ pub async fn remove_token(
     Path(id): Path<i64>,
     Posted(user, _): Posted,
 ) -> Response {
-    match revoke_token(State(state), user.authed(), Path(id)).await {
+    match revoke_token(State(state), user.authed(), ApiPath(id)).await {
         Ok(_) => Redirect::to("/admin/users").into_response(),
         Err(e) => app_error(&user.ctx(), &e),
     }

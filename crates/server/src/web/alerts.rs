@@ -14,6 +14,7 @@ use crate::api::alerts::{
     create_alert, get_alert, get_delivery, list_alerts, relay_alert,
 };
 use crate::error::AppError;
+use crate::path::ApiPath;
 
 #[derive(Template)]
 #[template(path = "web/inbox.html")]
@@ -62,12 +63,12 @@ pub async fn detail(
     Query(done): Query<Done>,
 ) -> Response {
     let mut ctx = user.ctx();
-    let alert = match get_alert(State(state.clone()), user.authed(), Path(id)).await {
+    let alert = match get_alert(State(state.clone()), user.authed(), ApiPath(id)).await {
         Ok(a) => a.0,
         Err(e) => return app_error(&ctx, &e),
     };
     let delivery = if alert.sender_org == ctx.org {
-        match get_delivery(State(state), user.authed(), Path(id)).await {
+        match get_delivery(State(state), user.authed(), ApiPath(id)).await {
             Ok(d) => Some(d.0),
             Err(e) => return app_error(&ctx, &e),
         }
@@ -97,7 +98,7 @@ pub async fn ack(
     Path(id): Path<i64>,
     Posted(user, _): Posted,
 ) -> Response {
-    match ack_alert(State(state), user.authed(), Path(id)).await {
+    match ack_alert(State(state), user.authed(), ApiPath(id)).await {
         Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
     }
@@ -115,7 +116,7 @@ pub async fn relay(
     match relay_alert(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await

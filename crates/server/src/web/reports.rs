@@ -16,6 +16,7 @@ use crate::api::reports::{
     TriageJson, create_consent, create_note, create_relay, create_report, create_stage, get_report,
     list_notes, list_reports, relay_check, update_triage,
 };
+use crate::path::ApiPath;
 
 #[derive(Template)]
 #[template(path = "web/reports.html")]
@@ -317,12 +318,12 @@ struct ReportPage {
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
     let ctx = user.ctx();
-    let report = match get_report(State(state.clone()), user.authed(), Path(id)).await {
+    let report = match get_report(State(state.clone()), user.authed(), ApiPath(id)).await {
         Ok(r) => r.0,
         Err(e) => return app_error(&ctx, &e),
     };
     let flags = if report.may_relay && report.content_visible {
-        relay_check(State(state.clone()), user.authed(), Path(id))
+        relay_check(State(state.clone()), user.authed(), ApiPath(id))
             .await
             .ok()
             .map(|f| f.0.flags)
@@ -333,7 +334,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         match crate::api::correlations::get_report_correlations(
             State(state.clone()),
             user.authed(),
-            Path(id),
+            crate::path::ApiPath(id),
         )
         .await
         {
@@ -344,7 +345,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         Vec::new()
     };
     let notes = if report.my_triage.is_some() {
-        match list_notes(State(state), user.authed(), Path(id)).await {
+        match list_notes(State(state), user.authed(), ApiPath(id)).await {
             Ok(n) => Some(n.0),
             // Notes on an anonymous report are the relaying secretariat's alone.
             Err(crate::error::AppError::Forbidden(_)) => None,
@@ -410,7 +411,7 @@ pub async fn stage(
     let result = create_stage(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -424,7 +425,7 @@ pub async fn consent(
     Path(id): Path<i64>,
     Posted(user, _): Posted,
 ) -> Response {
-    let result = create_consent(State(state), user.authed(), Path(id))
+    let result = create_consent(State(state), user.authed(), ApiPath(id))
         .await
         .map(|_| ());
     back_to(&user.ctx(), id, result)
@@ -444,7 +445,7 @@ pub async fn triage(
     let result = update_triage(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -464,7 +465,7 @@ pub async fn note(
     let result = create_note(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -493,7 +494,7 @@ pub async fn relay(
     match create_relay(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         crate::json::ApiJson(body),
     )
     .await
@@ -552,7 +553,7 @@ pub async fn incident(
     Path(id): Path<i64>,
 ) -> Response {
     let ctx = user.ctx();
-    match crate::api::incidents::get_incident(State(state), user.authed(), Path(id)).await {
+    match crate::api::incidents::get_incident(State(state), user.authed(), ApiPath(id)).await {
         Ok(i) => render(&IncidentPage { ctx, incident: i.0 }),
         Err(e) => app_error(&ctx, &e),
     }

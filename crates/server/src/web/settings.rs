@@ -14,6 +14,7 @@ use crate::api::channels::{
     get_contacts, list_calls, list_webhooks, put_contacts, retry_call,
 };
 use crate::error::AppError;
+use crate::path::ApiPath;
 
 #[derive(Template)]
 #[template(path = "web/settings.html")]
@@ -45,7 +46,7 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         match crate::api::identifiers::list_identifiers(
             State(state.clone()),
             user.authed(),
-            Path(actor.org.to_string()),
+            ApiPath(actor.org.to_string()),
         )
         .await
         {
@@ -62,7 +63,8 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
     };
     let (contacts, webhooks) = if admin {
         let slug = actor.org.to_string();
-        let contacts = match get_contacts(State(state.clone()), user.authed(), Path(slug)).await {
+        let contacts = match get_contacts(State(state.clone()), user.authed(), ApiPath(slug)).await
+        {
             Ok(c) => {
                 c.0.iter()
                     .map(|c| format!("{}, {}, {}", c.rank, c.name, c.email))
@@ -143,7 +145,7 @@ pub async fn contacts(State(state): State<AppState>, Posted(user, form): Posted)
     match put_contacts(
         State(state.clone()),
         user.authed(),
-        Path(slug),
+        ApiPath(slug),
         crate::json::ApiJson(list),
     )
     .await
@@ -181,7 +183,7 @@ pub async fn remove_webhook(
     Path(id): Path<i64>,
     Posted(user, _): Posted,
 ) -> Response {
-    let result = delete_webhook(State(state), user.authed(), Path(id))
+    let result = delete_webhook(State(state), user.authed(), ApiPath(id))
         .await
         .map(|_| ());
     done(&user.ctx(), result)
@@ -201,7 +203,7 @@ pub async fn calls(State(state): State<AppState>, user: WebUser, Path(id): Path<
     match list_calls(
         State(state),
         user.authed(),
-        Path(id),
+        ApiPath(id),
         Ok(axum::extract::Query(q)),
     )
     .await
@@ -220,7 +222,7 @@ pub async fn retry(
     Path((id, call)): Path<(i64, i64)>,
     Posted(user, _): Posted,
 ) -> Response {
-    match retry_call(State(state), user.authed(), Path((id, call))).await {
+    match retry_call(State(state), user.authed(), ApiPath((id, call))).await {
         Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}")).into_response(),
         Err(e) => app_error(&user.ctx(), &e),
     }
@@ -248,7 +250,7 @@ pub async fn identifiers(State(state): State<AppState>, Posted(user, form): Post
     match crate::api::identifiers::put_identifiers(
         State(state.clone()),
         user.authed(),
-        Path(slug),
+        ApiPath(slug),
         crate::json::ApiJson(list),
     )
     .await

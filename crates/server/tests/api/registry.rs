@@ -114,7 +114,7 @@ async fn bad_filters_and_unknown_organizations_are_named() {
             .await,
     )
     .await;
-    assert_eq!((status, field.as_deref()), (400, Some("sector")));
+    assert_eq!((status, field.as_deref()), (422, Some("sector")));
     assert!(msg.contains("wter"), "{msg}");
     let (status, code, _, _) = error_of(
         app.get("reporter", "/api/v1/organizations/no-such-org")

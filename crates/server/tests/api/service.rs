@@ -115,4 +115,32 @@ async fn openapi_documents_every_route() {
             .sum::<usize>(),
         60
     );
+    // The shapes really sent: the list of severity schemas is an array.
+    let schemas = &paths["/api/v1/severity/schemas"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(schemas["type"], "array", "{schemas}");
+    let sent: Value = app
+        .get("reporter", "/api/v1/severity/schemas")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(sent.is_array(), "{sent}");
+    // Query parameters are in the query, and a path id that does not parse is a documented 400.
+    let params = &paths["/api/v1/alerts"]["get"]["parameters"];
+    assert!(
+        params
+            .as_array()
+            .expect("params")
+            .iter()
+            .all(|p| p["in"] == "query" && p["required"] == false),
+        "{params}"
+    );
+    let report = &paths["/api/v1/reports/{id}"]["get"]["responses"];
+    for status in ["400", "401", "404"] {
+        assert!(
+            report.get(status).is_some(),
+            "GET /api/v1/reports/{{id}} {status}"
+        );
+    }
 }
