@@ -649,6 +649,11 @@ impl IdSpace {
         IdSpace(uuid::Uuid::from_bytes(bytes))
     }
 
+    /// A stable UUID for `key`, for names outside STIX (a MISP organization's uuid).
+    pub fn uuid(&self, key: &str) -> uuid::Uuid {
+        uuid::Uuid::new_v5(&self.0, key.as_bytes())
+    }
+
     /// A stable identifier of `object_type` for `key` (the same key always gives the same id,
     /// so an export made twice describes the same objects).
     pub fn id(&self, object_type: &str, key: &str) -> String {

@@ -2,6 +2,7 @@
 //! written (by cursor, so every way they arrive is covered and a restart resumes), finds
 //! their observables, drops what the warning lists call noise, and records the rest.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -48,11 +49,13 @@ async fn lists_for<'a>(
     lists: &'a mut HashMap<i64, WarningLists>,
     org_id: i64,
 ) -> Result<&'a WarningLists, StoreError> {
-    if !lists.contains_key(&org_id) {
-        let own: Vec<Identifier> = state.store.identifiers_by_id(org_id).await?;
-        lists.insert(org_id, WarningLists::for_organization(&own));
-    }
-    Ok(&lists[&org_id])
+    Ok(match lists.entry(org_id) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(slot) => {
+            let own: Vec<Identifier> = state.store.identifiers_by_id(org_id).await?;
+            slot.insert(WarningLists::for_organization(&own))
+        }
+    })
 }
 
 async fn reports(
@@ -142,14 +145,16 @@ async fn stix(
             .keep(found)
             .into_iter()
             .collect();
-        if !sectors.contains_key(&o.owner_org_id) {
-            let s = state.store.org_sectors_by_id(o.owner_org_id).await?;
-            sectors.insert(o.owner_org_id, s);
-        }
+        let owner_sectors = match sectors.entry(o.owner_org_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => {
+                slot.insert(state.store.org_sectors_by_id(o.owner_org_id).await?)
+            }
+        };
         let item = CorrelationItem {
             item: format!("stix:{}", o.object_id),
             org_id: o.owner_org_id,
-            sectors: sectors[&o.owner_org_id].clone(),
+            sectors: owner_sectors.clone(),
             exercise: false,
         };
         state.store.set_correlations(&item, &kept).await?;

@@ -87,7 +87,13 @@ pub async fn feed(store: &Store, instance: &str) -> Result<(Value, Vec<Value>), 
         .iter()
         .filter_map(|r| serde_json::from_str(&r.body).ok())
         .collect();
-    let org_uuid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, instance.as_bytes()).to_string();
+    // The instance's own organization in MISP: a uuid in the instance's namespace, so two
+    // instances of the same name are two organizations.
+    let org_uuid = store
+        .stix_id_space()
+        .await?
+        .uuid(&format!("misp-org:{instance}"))
+        .to_string();
     let events = misp::stix_to_events(&objects, (instance, &org_uuid), |o| {
         // Only CLEAR and GREEN objects are here; an object's own marking decides its tag.
         stix::parse_object(o.clone(), "$").ok().and_then(|p| p.tlp)

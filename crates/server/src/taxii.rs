@@ -1084,6 +1084,13 @@ pub async fn delete_object(
     if n == 0 {
         return Err(no_object(&object_id));
     }
+    // An object deleted whole links nothing any more (its owner reads every version it has).
+    if c.alias == COMMUNITY_ALIAS && !exists(&state, &authed, c, &object_id).await? {
+        state
+            .store
+            .clear_correlations(&format!("stix:{object_id}"))
+            .await?;
+    }
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII))],

@@ -158,6 +158,54 @@ impl Store {
         .await?)
     }
 
+    /// For each of `values`, the items (exercises left out) that hold it, newest first, at
+    /// most `per_value` each: one round trip however many values.
+    pub async fn items_holding_each(
+        &self,
+        values: &[Observable],
+        per_value: u32,
+    ) -> Result<Vec<Vec<CorrelationRow>>, StoreError> {
+        let mut out: Vec<Vec<CorrelationRow>> = vec![Vec::new(); values.len()];
+        for (chunk_no, chunk) in values.chunks(CHUNK).enumerate() {
+            let mut sql = String::new();
+            let mut args = sqlx::any::AnyArguments::default();
+            for (i, v) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                let marks = self.placeholders_from(i * 2 + 1, 2);
+                let (kind_mark, value_mark) = marks.split_once(", ").unwrap_or(("?", "?"));
+                // The index and the limit are numbers this method makes, not input.
+                sql.push_str(&format!(
+                    "SELECT {i} AS n, t{i}.* FROM (SELECT item, org_id, sectors, added_us \
+                     FROM correlation_values WHERE kind = {kind_mark} AND value = {value_mark} \
+                     AND exercise = 0 ORDER BY added_us DESC, item LIMIT {per_value}) AS t{i}"
+                ));
+                (|| -> Result<(), sqlx::error::BoxDynError> {
+                    args.add(v.kind.as_str())?;
+                    args.add(v.value.as_str())
+                })()
+                .map_err(sqlx::Error::Encode)?;
+            }
+            let rows: Vec<(i64, String, i64, String, i64)> =
+                sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
+                    .fetch_all(&self.pool)
+                    .await?;
+            for (n, item, org_id, sectors, added_us) in rows {
+                let at = chunk_no * CHUNK + usize::try_from(n).unwrap_or(usize::MAX);
+                if let Some(slot) = out.get_mut(at) {
+                    slot.push(CorrelationRow {
+                        item,
+                        org_id,
+                        sectors,
+                        added_us,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The values `item` holds.
     pub async fn values_of(&self, item: &str) -> Result<Vec<Observable>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(

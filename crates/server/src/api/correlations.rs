@@ -139,8 +139,13 @@ pub async fn list_correlations(
             if resolver.resolve(item).await?.is_none() {
                 return Err(AppError::NotFound(format!("item {item} does not exist")));
             }
-            for value in state.store.values_of(item).await? {
-                if let Some(c) = cluster(&mut resolver, &value, Some(item), k).await? {
+            let values = state.store.values_of(item).await?;
+            let holding = state
+                .store
+                .items_holding_each(&values, ITEMS_PER_VALUE)
+                .await?;
+            for (value, rows) in values.iter().zip(holding) {
+                if let Some(c) = cluster(&mut resolver, value, rows, Some(item), k).await? {
                     clusters.push(c);
                 }
                 if clusters.len() >= limit as usize {
@@ -156,7 +161,8 @@ pub async fn list_correlations(
                     None,
                 )
             })?;
-            if let Some(c) = cluster(&mut resolver, &value, None, k).await? {
+            let rows = state.store.items_holding(&value, ITEMS_PER_VALUE).await?;
+            if let Some(c) = cluster(&mut resolver, &value, rows, None, k).await? {
                 clusters.push(c);
             }
         }
@@ -164,8 +170,19 @@ pub async fn list_correlations(
             let since =
                 state.store.clock().now().timestamp_micros() - i64::from(days) * 86_400_000_000;
             // Values held by the most organizations first; the caller may see fewer of them.
-            for busy in state.store.busy_values(since, limit * 5).await? {
-                if let Some(c) = cluster(&mut resolver, &busy.value, None, k).await?
+            let busy: Vec<Observable> = state
+                .store
+                .busy_values(since, limit * 5)
+                .await?
+                .into_iter()
+                .map(|b| b.value)
+                .collect();
+            let holding = state
+                .store
+                .items_holding_each(&busy, ITEMS_PER_VALUE)
+                .await?;
+            for (value, rows) in busy.iter().zip(holding) {
+                if let Some(c) = cluster(&mut resolver, value, rows, None, k).await?
                     && (c.items.len() >= 2 || c.hidden.is_some())
                 {
                     clusters.push(c);
@@ -202,19 +219,16 @@ pub async fn get_report_correlations(
     .await
 }
 
-/// What the caller sees of the items holding `value`, other than `except`; `None` when
-/// nothing links.
+/// What the caller sees of `rows`, the items holding `value`, other than `except`; `None`
+/// when nothing links.
 async fn cluster(
     resolver: &mut Resolver<'_>,
     value: &Observable,
+    rows: Vec<CorrelationRow>,
     except: Option<&str>,
     k: usize,
 ) -> Result<Option<ClusterJson>, AppError> {
-    let rows: Vec<CorrelationRow> = resolver
-        .state
-        .store
-        .items_holding(value, ITEMS_PER_VALUE)
-        .await?
+    let rows: Vec<CorrelationRow> = rows
         .into_iter()
         .filter(|r| Some(r.item.as_str()) != except)
         .collect();
