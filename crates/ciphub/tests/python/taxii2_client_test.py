@@ -143,7 +143,8 @@ class Taxii2ClientTest(unittest.TestCase):
         versions = self.community.object_versions(first_id)["versions"]
         self.assertEqual(
             versions,
-            ["2026-01-01T00:00:00.000000Z", "2026-02-01T00:00:00.000000Z", "2026-03-01T00:00:00.000000Z"],
+            # Each version exactly as it was posted.
+            ["2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"],
         )
 
     def test_07_another_organization_sees_what_tlp_allows(self):

@@ -100,7 +100,8 @@ pub struct CorrelationsJson {
 /// values most shared across organizations lately.
 #[utoipa::path(get, path = "/api/v1/correlations", tag = "correlations", params(CorrelationQuery),
     responses((status = 200, body = CorrelationsJson), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, description = "A value that is none of the kinds correlated, or both an item and a value", body = crate::error::ErrorBody)))]
 pub async fn list_correlations(
     State(state): State<AppState>,
     authed: Authed,
@@ -128,10 +129,9 @@ pub async fn list_correlations(
     let mut clusters = Vec::new();
     match (&q.item, &q.value) {
         (Some(_), Some(_)) => {
-            return Err(AppError::malformed(
-                "invalid_query",
+            return Err(AppError::invalid(
+                "value",
                 "ask for an item or a value, not both",
-                None,
             ));
         }
         (Some(item), None) => {
@@ -155,10 +155,9 @@ pub async fn list_correlations(
         }
         (None, Some(text)) => {
             let value = Observable::parse(text).ok_or_else(|| {
-                AppError::malformed(
-                    "invalid_query",
-                    format!("value {text:?} is no address, domain, URL, e-mail address, hash, CVE or ATT&CK id"),
-                    None,
+                AppError::invalid(
+                    "value",
+                    format!("{text:?} is no address, domain, URL, e-mail address, hash, CVE or ATT&CK id"),
                 )
             })?;
             let rows = state.store.items_holding(&value, ITEMS_PER_VALUE).await?;

@@ -161,7 +161,7 @@ async fn reports_alerts_and_objects_sharing_a_value_are_linked() {
     let bad = app
         .get("reporter", "/api/v1/correlations?value=hello")
         .await;
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.status(), 422);
     let text = bad.text().await.expect("text");
     assert!(text.contains("hello"), "{text}");
 }

@@ -84,6 +84,7 @@ pub fn test_config() -> ServerConfig {
         secure_cookies: false,
         job_poll: None,
         federation_poll: None,
+        correlation_poll: None,
         webhook_private_targets: true,
         ..ServerConfig::default()
     }
