@@ -452,6 +452,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 60);
+        assert_eq!(checked, 62);
     }
 }
