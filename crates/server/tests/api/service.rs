@@ -102,6 +102,8 @@ async fn openapi_documents_every_route() {
         ("/public/advisories", "get"),
         ("/public/advisories.atom", "get"),
         ("/api/v1/security-notices", "get"),
+        ("/api/v1/correlations", "get"),
+        ("/api/v1/reports/{id}/correlations", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -113,7 +115,7 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        60
+        62
     );
     // The shapes really sent: the list of severity schemas is an array.
     let schemas = &paths["/api/v1/severity/schemas"]["get"]["responses"]["200"]["content"]["application/json"]
