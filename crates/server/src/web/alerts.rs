@@ -47,6 +47,8 @@ struct AlertPage {
     delivery: Option<Vec<DeliveryJson>>,
     /// Recipients, read, acknowledged.
     summary: Option<(usize, usize, usize)>,
+    /// Values it shares with other items the caller may read.
+    related: Vec<crate::api::correlations::ClusterJson>,
 }
 
 /// Whether a message was asked for after a redirect.
@@ -68,7 +70,7 @@ pub async fn detail(
         Err(e) => return app_error(&ctx, &e),
     };
     let delivery = if alert.sender_org == ctx.org {
-        match get_delivery(State(state), user.authed(), ApiPath(id)).await {
+        match get_delivery(State(state.clone()), user.authed(), ApiPath(id)).await {
             Ok(d) => Some(d.0),
             Err(e) => return app_error(&ctx, &e),
         }
@@ -85,11 +87,27 @@ pub async fn detail(
             rows.iter().filter(|r| r.acknowledged_at.is_some()).count(),
         )
     });
+    let related = match crate::api::correlations::list_correlations(
+        State(state.clone()),
+        user.authed(),
+        Ok(Query(crate::api::correlations::CorrelationQuery {
+            item: Some(format!("alert:{id}")),
+            value: None,
+            days: None,
+            limit: Some(100),
+        })),
+    )
+    .await
+    {
+        Ok(c) => c.0.clusters,
+        Err(e) => return app_error(&ctx, &e),
+    };
     render(&AlertPage {
         ctx,
         alert,
         delivery,
         summary,
+        related,
     })
 }
 

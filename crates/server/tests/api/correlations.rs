@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::helpers::{TestApp, spawn_app, spawn_app_with, test_config};
+use super::helpers::{TestApp, sign_in, spawn_app, spawn_app_with, test_config};
 
 const TAXII: &str = "application/taxii+json;version=2.1";
 const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
@@ -142,6 +142,25 @@ async fn reports_alerts_and_objects_sharing_a_value_are_linked() {
         values,
         ["evil-update.net", "45.77.10.2", "http://evil-update.net/a"]
     );
+    // The report's page shows them beside it, and so do the alert's page and the dashboard.
+    let cookie = sign_in(&app, "reporter").await;
+    for (path, wanted) in [
+        (format!("/reports/{report}"), format!("/alerts/{alert}")),
+        (format!("/alerts/{alert}"), format!("/reports/{report}")),
+        ("/dashboard".to_owned(), "45.77.10.2".to_owned()),
+    ] {
+        let html = app
+            .client
+            .get(app.url(&path))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(html.contains(&wanted), "{path} lacks {wanted}");
+    }
     // The coordinator's overview lists the address with everything it may read.
     let overview = correlations(&app, "coordinator", "").await;
     assert_eq!(overview["k"], 5);
