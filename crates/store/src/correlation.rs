@@ -95,7 +95,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::clock::to_us(self.clock.now());
         let sectors = item.sectors.join(",");
-        let mut tx = self.write_pool.begin().await?;
+        let _gate = match self.backend {
+            Backend::Sqlite => Some(self.write_gate.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.begin_plain().await?;
         sqlx::query("DELETE FROM correlation_values WHERE item = $1")
             .bind(&item.item)
             .execute(&mut *tx)

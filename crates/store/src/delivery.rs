@@ -192,7 +192,7 @@ const JOB_COLUMNS: &str = "j.id, j.kind, j.alert_id, o.slug AS org, j.target, j.
 /// Delivery jobs written with a new alert: e-mail to the first contacts (when mail is on) and
 /// a call to every webhook of every recipient organization.
 pub(crate) async fn enqueue_delivery(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::txn::WriteConn,
     alert: i64,
     step: i64,
     now: i64,
@@ -227,7 +227,7 @@ pub(crate) async fn enqueue_delivery(
 
 /// Schedules an escalation step for an alert (once).
 pub(crate) async fn enqueue_escalation(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::txn::WriteConn,
     alert: i64,
     step: EscalationStep,
     due_us: i64,

@@ -21,6 +21,12 @@ pub enum StoreError {
     Config(String),
     #[error("cannot connect to {0}: {1}")]
     Connect(String, #[source] sqlx::Error),
+    /// The embedded store's directory cannot be written: SQLite keeps the database, its
+    /// write-ahead log and its shared-memory file there.
+    #[error(
+        "the data directory {path} is not writable ({reason}); ciphub keeps its database and write-ahead log there: give the server's user write access, or choose another --data-dir"
+    )]
+    NotWritable { path: String, reason: String },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -21,10 +21,11 @@ mod secrets;
 mod taxii;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod txn;
 mod users;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -97,6 +98,43 @@ pub fn sqlite_url_for_dir(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("ciphub.db").display())
 }
 
+/// Fails at once, naming the directory, when the directory of a SQLite database that is opened
+/// for writing cannot be written (rather than after the pool's time-out, or at the first write).
+fn check_writable_dir(url: &str) -> Result<(), StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty()
+        || path == ":memory:"
+        || query
+            .split('&')
+            .any(|p| p == "mode=ro" || p == "mode=memory")
+    {
+        return Ok(());
+    }
+    let file = Path::new(path);
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let not_writable = |reason: String| StoreError::NotWritable {
+        path: dir.display().to_string(),
+        reason,
+    };
+    let probe = dir.join(format!(".ciphub-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| not_writable(e.to_string()))?;
+    let _ = std::fs::remove_file(&probe);
+    if file.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map_err(|e| not_writable(format!("{}: {e}", file.display())))?;
+    }
+    Ok(())
+}
+
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -122,6 +160,8 @@ pub struct Store {
     /// On SQLite, the one connection every write goes through (see `write.rs`); on
     /// PostgreSQL, the pool.
     write_pool: AnyPool,
+    /// Why the last write failed in the database itself, until one succeeds again.
+    fault: txn::Fault,
     backend: Backend,
     clock: Arc<dyn Clock>,
     /// On SQLite, writers of this process queue here rather than in SQLite's busy handler,
@@ -173,6 +213,9 @@ impl Store {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite {
+            check_writable_dir(url)?;
+        }
         let busy_ms = options.busy_timeout.as_millis();
         let configure = move |options: AnyPoolOptions| {
             options.after_connect(move |conn, _meta| {
@@ -226,6 +269,7 @@ impl Store {
             backend,
             clock,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            fault: Arc::default(),
             url: url.into(),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             listening: Arc::new(tokio::sync::watch::channel(false).0),

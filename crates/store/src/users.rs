@@ -798,7 +798,7 @@ impl Store {
             Backend::Sqlite => Some(self.write_gate.lock().await),
             Backend::Postgres => None,
         };
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_plain().await?;
         for (id, at) in due {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_us = $2 WHERE id = $1 \

@@ -4,7 +4,6 @@
 
 use ciphub_domain::audit::{AuditEntry, entry_hash};
 use ciphub_domain::policy::Actor;
-use sqlx::{Any, Transaction};
 
 use crate::clock::to_us;
 use crate::{Backend, Store, StoreError};
@@ -45,7 +44,7 @@ pub struct AuditEvent {
 
 /// An open writing transaction with the audit head in hand.
 pub(crate) struct WriteTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: crate::txn::WriteConn,
     seq: i64,
     hash: String,
     pub(crate) now_us: i64,
@@ -67,7 +66,7 @@ impl Store {
             Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_plain().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *tx)
@@ -88,6 +87,46 @@ impl Store {
 }
 
 impl Store {
+    /// Opens a transaction on the write pool that records no audit entry (bookkeeping).
+    pub(crate) async fn begin_plain(&self) -> Result<crate::txn::WriteConn, StoreError> {
+        crate::txn::WriteConn::begin(&self.write_pool, self.backend, &self.fault).await
+    }
+
+    /// Why the store could not write the last time it tried, if no write succeeded since.
+    pub fn write_fault(&self) -> Option<String> {
+        self.fault.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Whether the store can write: after a failed write, a real write of 64 KiB (committed,
+    /// then deleted), since a write that needs no new space may succeed on a full disk.
+    /// Answers why not.
+    pub async fn check_writable(&self) -> Result<(), String> {
+        if self.write_fault().is_none() {
+            return Ok(());
+        }
+        let probe = async {
+            let _gate = match self.backend {
+                Backend::Sqlite => Some(self.write_gate.lock().await),
+                Backend::Postgres => None,
+            };
+            let mut tx = self.begin_plain().await?;
+            sqlx::query("INSERT INTO health_probe (id, filler) VALUES (1, $1)")
+                .bind("x".repeat(64 * 1024))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let mut tx = self.begin_plain().await?;
+            sqlx::query("DELETE FROM health_probe")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        match probe.await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.write_fault().unwrap_or_else(|| e.to_string())),
+        }
+    }
+
     /// Appends events that change no other table (a bulk import recorded elsewhere, a
     /// benchmark's synthetic load) to the audit trail, in one transaction.
     pub async fn record_events(&self, by: &By, events: &[AuditEvent]) -> Result<(), StoreError> {

@@ -1,0 +1,188 @@
+//! The embedded store on a full disk and on a read-only one, as an operator would meet them:
+//! `ciphub serve` on a small tmpfs that fills up, then gets room again.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ciphub_store::sqlite_url_for_dir;
+use serde_json::{Value, json};
+
+use super::serve::start;
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `mib` MiB at `at`; `None` (having said why) where mounting is not allowed.
+fn mount_tmpfs(at: &Path, mib: u32) -> Option<Mount> {
+    std::fs::create_dir_all(at).expect("mount point");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        ciphub_store::testkit::skip(
+            "a_full_disk_loses_nothing_acknowledged_and_recovers: skipped: needs to mount a tmpfs \
+             (run as root, or with CAP_SYS_ADMIN)",
+        );
+        return None;
+    }
+    Some(Mount(at.to_path_buf()))
+}
+
+/// Fills the file system of `dir` with one file until it is full.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    // Whatever the last partial chunk left, take it too.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+fn report(n: usize) -> Value {
+    json!({
+        "title": format!("Pump station telemetry lost {n}"),
+        "description": "Telemetry from two pump stations stopped.",
+        "sectors": ["water"], "cause": "system-failure", "scope": ["ot"],
+        "detected_at": "2026-04-01T08:00:00Z", "formation": "ministry",
+        "answers": {"people-society": "may-affect", "systems": "provision-may"},
+    })
+}
+
+#[tokio::test]
+async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
+    let scratch = tempfile::tempdir().expect("dir");
+    let Some(_mount) = mount_tmpfs(&scratch.path().join("mnt"), 64) else {
+        return;
+    };
+    let data = scratch.path().join("mnt").join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let url = sqlite_url_for_dir(&data);
+    let (server, base, _) = start(&url, &["--demo"]);
+    let issue = super::helpers::ciphub(&url, &["token", "issue", "--user", "demo-reporter"], None);
+    assert!(issue.status.success(), "{}", super::helpers::err(&issue));
+    let token = super::helpers::out(&issue).trim().to_owned();
+    let client = reqwest::Client::new();
+    let post = |n: usize| {
+        client
+            .post(format!("{base}/api/v1/reports"))
+            .bearer_auth(&token)
+            .json(&report(n))
+            .send()
+    };
+    let health = || async {
+        let r = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        let code = r.status().as_u16();
+        (code, r.json::<Value>().await.expect("json"))
+    };
+    assert_eq!(health().await.0, 200);
+
+    // The disk fills up: every report answered 201 must be kept, and the others refused.
+    let filler = fill(&data);
+    let mut kept = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        let r = post(n).await.expect("post");
+        match r.status().as_u16() {
+            201 => kept.push(
+                r.json::<Value>().await.expect("json")["id"]
+                    .as_i64()
+                    .expect("id"),
+            ),
+            500 | 503 | 507 => refused += 1,
+            other => panic!(
+                "report {n} answered {other}: {}",
+                r.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the disk never filled: {} reports kept",
+        kept.len()
+    );
+    let (code, body) = health().await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["status"], "read-only", "{body}");
+    assert!(
+        body["problem"].as_str().is_some_and(|p| p.contains("full")),
+        "{body}"
+    );
+
+    // Room again: the server recovers by itself, without a restart.
+    std::fs::remove_file(&filler).expect("free space");
+    let started = Instant::now();
+    loop {
+        if health().await.0 == 200 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for n in 40..45 {
+        let r = post(n).await.expect("post");
+        assert_eq!(r.status(), 201, "after recovery");
+        kept.push(
+            r.json::<Value>().await.expect("json")["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+
+    // After a restart, every report that was answered 201 is there, and the chain holds.
+    drop(server);
+    let (_server, base, _) = start(&url, &[]);
+    for id in &kept {
+        let r = client
+            .get(format!("{base}/api/v1/reports/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "report {id} was acknowledged and is gone");
+    }
+    let verify = super::helpers::ciphub(&url, &["audit", "verify"], None);
+    assert!(verify.status.success(), "{}", super::helpers::err(&verify));
+}
+
+#[tokio::test]
+async fn a_read_only_data_directory_fails_at_start_naming_it() {
+    let scratch = tempfile::tempdir().expect("dir");
+    let at = scratch.path().join("ro");
+    let Some(_mount) = mount_tmpfs(&at, 8) else {
+        return;
+    };
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&at)
+        .status()
+        .expect("remount");
+    assert!(remount.success());
+    let started = Instant::now();
+    let out = super::helpers::ciphub(&sqlite_url_for_dir(&at), &["migrate"], None);
+    assert!(!out.status.success());
+    let err = super::helpers::err(&out);
+    assert!(
+        err.contains(&at.display().to_string()) && err.contains("not writable"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it waited for a time-out"
+    );
+}
