@@ -46,6 +46,9 @@ fn fill(dir: &Path) -> PathBuf {
     while f.write_all(&chunk).is_ok() {}
     // Whatever the last partial chunk left, take it too.
     while f.write_all(&[0u8; 512]).is_ok() {}
+    // Then leave a little room, so that some writes fit before the disk is full.
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.set_len(len.saturating_sub(256 * 1024));
     let _ = f.sync_all();
     path
 }
@@ -92,9 +95,11 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
     };
     assert_eq!(health().await.0, 200);
 
-    // The disk fills up: every report answered 201 must be kept, and the others refused.
+    // The disk fills up: every report and token answered 201 must be kept, and the others
+    // refused.
     let filler = fill(&data);
     let mut kept = Vec::new();
+    let mut tokens = Vec::new();
     let mut refused = 0;
     for n in 0..40 {
         let r = post(n).await.expect("post");
@@ -109,6 +114,23 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
                 "report {n} answered {other}: {}",
                 r.text().await.unwrap_or_default()
             ),
+        }
+        let t = client
+            .post(format!("{base}/api/v1/tokens"))
+            .bearer_auth(&token)
+            .json(&json!({"label": format!("automation {n}")}))
+            .send()
+            .await
+            .expect("token");
+        match t.status().as_u16() {
+            201 => tokens.push(
+                t.json::<Value>().await.expect("json")["token"]
+                    .as_str()
+                    .expect("token")
+                    .to_owned(),
+            ),
+            500 | 503 | 507 => refused += 1,
+            other => panic!("token {n} answered {other}"),
         }
     }
     assert!(
@@ -155,6 +177,15 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
             .await
             .expect("get");
         assert_eq!(r.status(), 200, "report {id} was acknowledged and is gone");
+    }
+    for t in &tokens {
+        let r = client
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(r.status(), 200, "a token answered 201 does not work");
     }
     let verify = super::helpers::ciphub(&url, &["audit", "verify"], None);
     assert!(verify.status.success(), "{}", super::helpers::err(&verify));
