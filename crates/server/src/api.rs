@@ -23,14 +23,22 @@ use ciphub_domain::Slug;
 
 use crate::error::AppError;
 
-/// Parses a list of slugs, naming the element at fault (`sectors[1]`).
+/// Parses a list of slugs, naming the element at fault (`sectors[1]`): one that is not a slug,
+/// or one listed twice.
 pub fn parse_slugs(field: &str, v: &[String]) -> Result<Vec<Slug>, AppError> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Slug::parse(s).map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))
-        })
-        .collect()
+    let mut out: Vec<Slug> = Vec::with_capacity(v.len());
+    for (i, s) in v.iter().enumerate() {
+        let slug = Slug::parse(s)
+            .map_err(|e| AppError::invalid(format!("{field}[{i}]"), e.to_string()))?;
+        if out.contains(&slug) {
+            return Err(AppError::invalid(
+                format!("{field}[{i}]"),
+                format!("{slug} is listed twice"),
+            ));
+        }
+        out.push(slug);
+    }
+    Ok(out)
 }
 
 /// A time as the API writes it: RFC 3339, UTC.

@@ -9,6 +9,7 @@ mod api {
     mod bad_input;
     mod correlations;
     mod delivery;
+    mod fuzz;
     mod helpers;
     mod ids;
     mod pages;
