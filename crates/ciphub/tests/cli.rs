@@ -5,6 +5,7 @@ mod cli {
     mod admin;
     mod audit;
     mod browser;
+    mod crash;
     mod disk;
     mod helpers;
     mod openapi;

@@ -1,0 +1,213 @@
+//! A crash under load: `ciphub serve` is killed with SIGKILL while clients file reports, send
+//! and acknowledge alerts and add STIX objects; after a restart, everything that was answered
+//! with success is there, and the audit chain verifies.
+
+use std::time::{Duration, Instant};
+
+use ciphub_store::testkit::TestDb;
+use serde_json::{Value, json};
+
+use super::serve::start;
+
+const TAXII: &str = "application/taxii+json;version=2.1";
+const COMMUNITY: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e01";
+const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+
+fn token(url: &str, user: &str) -> String {
+    let issued = super::helpers::ciphub(url, &["token", "issue", "--user", user], None);
+    assert!(issued.status.success(), "{}", super::helpers::err(&issued));
+    super::helpers::out(&issued).trim().to_owned()
+}
+
+/// What the clients were told was written.
+#[derive(Default)]
+struct Acknowledged {
+    reports: Vec<i64>,
+    alerts: Vec<i64>,
+    acks: Vec<i64>,
+    objects: Vec<String>,
+}
+
+/// One client's mixed writes until the server goes away; what was answered with success.
+async fn write_until_gone(
+    base: String,
+    reporter: String,
+    coordinator: String,
+    n: u32,
+) -> Acknowledged {
+    let client = reqwest::Client::new();
+    let mut done = Acknowledged::default();
+    let started = Instant::now();
+    let mut i = 0u32;
+    while started.elapsed() < Duration::from_secs(30) {
+        i += 1;
+        let report = client
+            .post(format!("{base}/api/v1/reports"))
+            .bearer_auth(&reporter)
+            .json(&json!({
+                "title": format!("Telemetry lost {n}-{i}"), "description": "Two pump stations.",
+                "sectors": ["water"], "cause": "system-failure", "scope": ["ot"],
+                "detected_at": "2026-04-01T08:00:00Z", "formation": "ministry",
+                "answers": {"people-society": "none", "systems": "none"},
+            }))
+            .send()
+            .await;
+        let Ok(report) = report else { break };
+        if report.status() == 201 {
+            let Ok(v) = report.json::<Value>().await else {
+                break;
+            };
+            done.reports.push(v["id"].as_i64().expect("id"));
+        }
+        let alert = client
+            .post(format!("{base}/api/v1/alerts"))
+            .bearer_auth(&coordinator)
+            .json(
+                &json!({"title": format!("Advisory {n}-{i}"), "body": "Patch now.",
+                "tlp": "TLP:GREEN", "audience": {"kind": "sectors", "values": ["water"]}}),
+            )
+            .send()
+            .await;
+        let Ok(alert) = alert else { break };
+        if alert.status() == 201 {
+            let Ok(v) = alert.json::<Value>().await else {
+                break;
+            };
+            let id = v["id"].as_i64().expect("id");
+            done.alerts.push(id);
+            let ack = client
+                .post(format!("{base}/api/v1/alerts/{id}/ack"))
+                .bearer_auth(&reporter)
+                .send()
+                .await;
+            let Ok(ack) = ack else { break };
+            if ack.status().is_success() {
+                done.acks.push(id);
+            }
+        }
+        let objects: Vec<Value> = (0..10)
+            .map(|k| {
+                json!({
+                    "type": "indicator", "spec_version": "2.1",
+                    "id": format!("indicator--00000000-0000-4000-8{n:03}-{:012}", i * 10 + k),
+                    "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
+                    "pattern": format!("[ipv4-addr:value = '45.77.{n}.{k}']"),
+                    "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
+                    "object_marking_refs": [GREEN],
+                })
+            })
+            .collect();
+        let posted = client
+            .post(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"
+            ))
+            .basic_auth("demo-reporter", Some(&reporter))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .body(json!({ "objects": objects }).to_string())
+            .send()
+            .await;
+        let Ok(posted) = posted else { break };
+        let Ok(status) = posted.json::<Value>().await else {
+            break;
+        };
+        // Only a `complete` status says the objects are written.
+        if status["status"] == "complete" {
+            for o in &objects {
+                done.objects.push(o["id"].as_str().expect("id").to_owned());
+            }
+        }
+    }
+    done
+}
+
+#[tokio::test]
+async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
+    let db = TestDb::new().await.expect("db");
+    let (server, base, _) = start(&db.url, &["--demo"]);
+    let reporter = token(&db.url, "demo-reporter");
+    let coordinator = token(&db.url, "demo-coordinator");
+    let clients: Vec<_> = (0..4)
+        .map(|n| {
+            tokio::spawn(write_until_gone(
+                base.clone(),
+                reporter.clone(),
+                coordinator.clone(),
+                n,
+            ))
+        })
+        .collect();
+    // Writes are under way on every client; then SIGKILL, with requests in flight.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(server);
+    let mut all = Acknowledged::default();
+    for c in clients {
+        let done = c.await.expect("client");
+        all.reports.extend(done.reports);
+        all.alerts.extend(done.alerts);
+        all.acks.extend(done.acks);
+        all.objects.extend(done.objects);
+    }
+    assert!(
+        !all.reports.is_empty() && !all.acks.is_empty() && !all.objects.is_empty(),
+        "the load wrote too little to test: {} reports, {} acks, {} objects",
+        all.reports.len(),
+        all.acks.len(),
+        all.objects.len()
+    );
+
+    println!(
+        "acknowledged before the kill: {} reports, {} alerts, {} acknowledgements, {} objects",
+        all.reports.len(),
+        all.alerts.len(),
+        all.acks.len(),
+        all.objects.len()
+    );
+    let (_server, base, _) = start(&db.url, &[]);
+    let client = reqwest::Client::new();
+    for id in &all.reports {
+        let r = client
+            .get(format!("{base}/api/v1/reports/{id}"))
+            .bearer_auth(&reporter)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "report {id} was answered 201 and is gone");
+    }
+    for id in &all.alerts {
+        let a: Value = client
+            .get(format!("{base}/api/v1/alerts/{id}"))
+            .bearer_auth(&reporter)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(a["id"], *id, "alert {id} was answered 201 and is gone: {a}");
+        if all.acks.contains(id) {
+            assert!(
+                a["my_delivery"]["acknowledged_at"].is_string(),
+                "the acknowledgement of alert {id} was answered with success and is gone: {a}"
+            );
+        }
+    }
+    for id in &all.objects {
+        let r = client
+            .get(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{id}/"
+            ))
+            .basic_auth("demo-reporter", Some(&reporter))
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            r.status(),
+            200,
+            "object {id} was answered complete and is gone"
+        );
+    }
+    let verify = super::helpers::ciphub(&db.url, &["audit", "verify"], None);
+    assert!(verify.status.success(), "{}", super::helpers::err(&verify));
+}
