@@ -7,6 +7,7 @@ use anyhow::bail;
 use ciphub_store::{AuditEvent, By, Store, StoreOptions, SystemClock, sqlite_url_for_dir};
 use serde_json::json;
 
+pub mod load;
 pub mod taxii;
 
 /// Builds an audit chain of `entries` and times `audit verify` over it `runs` times.

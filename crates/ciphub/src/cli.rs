@@ -243,6 +243,19 @@ pub enum SeverityCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// Mixed load at a fixed rate on an in-process server on loopback: reports, alerts,
+    /// acknowledgements and TAXII, read and written; errors, throughput, p50 and p99 per kind.
+    Load {
+        /// Requests a second (each leaves at its time, however long earlier ones take).
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// How long, such as 60s or 2m.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Database to use instead of a scratch SQLite file (its data is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Store N correlation values in a scratch database, then correlate new STIX objects
     /// against them (find their values, drop noise, look up every item holding each): the time
     /// per object.

@@ -321,6 +321,11 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             })
             .await?
         }
+        Command::Bench(BenchCommand::Load {
+            rate,
+            duration,
+            database_url,
+        }) => bench::load::load(rate, duration, database_url).await?,
         Command::Bench(BenchCommand::Correlation {
             values,
             objects,
