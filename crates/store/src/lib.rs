@@ -4,7 +4,7 @@
 //! Invariant: every method is one unit of work, and every method that changes state appends to
 //! the audit chain in the same transaction (see `write.rs`).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod alerts;
 mod audit;
@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod nodelay;
 mod public_ids;
 mod registry;
 mod reports;
@@ -234,6 +235,8 @@ impl Store {
                         // times (see BENCHMARKS.md, TAXII).
                         conn.execute("PRAGMA cache_size = -16384").await?;
                         conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                    } else {
+                        nodelay::set_on_sockets();
                     }
                     Ok(())
                 })
