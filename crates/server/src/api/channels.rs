@@ -438,8 +438,8 @@ pub struct StreamQuery {
     pub last_event_id: Option<i64>,
 }
 
-/// How often an open stream checks that its credentials are still good, besides whenever
-/// credentials change: a command-line tool beside a SQLite server tells it nothing.
+/// How often an open stream checks that its credentials are still good and reads the log,
+/// besides whenever events say so: a command-line tool beside a SQLite server tells it nothing.
 const RECHECK: Duration = Duration::from_secs(30);
 
 /// One open stream: what it waits on, and where it is in the `stream_events` log.
@@ -486,7 +486,9 @@ impl Live {
                 n = self.rx.recv() => n,
                 _ = self.closing.changed() => return None,
                 _ = tokio::time::sleep_until(self.until) => return None,
-                _ = tokio::time::sleep_until(self.recheck_at) => Ok(Event::Credentials),
+                // What no event announced (a command-line tool or a second process beside a
+                // SQLite server) is found this way too.
+                _ = tokio::time::sleep_until(self.recheck_at) => Ok(Event::Resync),
             };
             let (mut read, mut recheck) = match woke {
                 Ok(e) => wakes(&e),
