@@ -25,6 +25,8 @@ pub const LISTENER_NAME: &str = "ciphub-events";
 /// The first wait before the listener tries to connect again, and the longest.
 const LISTEN_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a connection must hold for the backoff to start again from the first wait.
+const LISTEN_STEADY: Duration = Duration::from_secs(10);
 
 /// The oldest id the log still holds everything after, at `now_us`.
 pub(crate) fn stream_horizon(now_us: i64) -> i64 {
@@ -135,20 +137,19 @@ impl Store {
         }
         let mut backoff = LISTEN_BACKOFF_MIN;
         loop {
+            let started = tokio::time::Instant::now();
             let listened = self.listen_once().await;
             self.listening.send_replace(false);
-            match listened {
-                // It was listening: the next connection is tried soon.
-                Ok(()) => {
-                    backoff = LISTEN_BACKOFF_MIN;
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "event listener could not listen");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
-                }
+            if let Err(e) = &listened {
+                tracing::warn!(error = %e, retry_in = ?backoff, "event listener could not listen");
             }
+            // A connection that held for a while starts the backoff afresh; one that fails or
+            // drops at once makes the next wait longer, so a sick server is not hammered.
+            if listened.is_ok() && started.elapsed() >= LISTEN_STEADY {
+                backoff = LISTEN_BACKOFF_MIN;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
         }
     }
 
