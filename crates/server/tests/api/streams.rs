@@ -491,3 +491,21 @@ async fn a_dropped_listen_connection_loses_no_alert() {
         "no alert twice"
     );
 }
+
+#[tokio::test]
+async fn a_client_resuming_from_beyond_the_kept_week_is_told_it_may_have_missed_events() {
+    let app = spawn_app().await;
+    let mut ministry = open(&app, "mhlw-analyst").await;
+    let alert = send(&app, "coordinator", to_ministry("kept")).await;
+    ministry.next().await.expect("event");
+    // An id eight days older than this event's: the log keeps a week.
+    let stale = id_of(&ministry) - 8 * 24 * 3600 * 1_000_000;
+    drop(ministry);
+    let token = &app.tokens["mhlw-analyst"];
+    let stale = stale.to_string();
+    let mut ministry = Stream::resume(&app.client, &app.base, token, Some(&stale)).await;
+    let (event, _) = ministry.next().await.expect("event");
+    assert_eq!(event, "lagged", "the client should reload its inbox");
+    let (_, data) = ministry.next().await.expect("event");
+    assert_eq!(data["id"].as_i64(), Some(alert), "then what the log keeps");
+}
