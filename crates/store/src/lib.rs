@@ -44,7 +44,7 @@ pub use delivery::{
     Attachment, Contact, JobKind, JobRecord, JobState, NewAttachment, NoticeRecord, WebhookRecord,
 };
 pub use error::StoreError;
-pub use events::Event;
+pub use events::{Event, LISTENER_NAME, STREAM_RETENTION};
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;
 pub use reports::{

@@ -61,13 +61,18 @@ impl TestDb {
     /// `DEFAULT_POSTGRES`. When no server answers, prints one line saying the test `name` is
     /// skipped and returns `None`, or panics when `CIPHUB_REQUIRE_ALL=1`.
     pub async fn postgres_or_skip(name: &str) -> Option<Self> {
+        Self::postgres_with_clock_or_skip(name, Arc::new(SystemClock)).await
+    }
+
+    /// `postgres_or_skip` with a store that uses `clock`.
+    pub async fn postgres_with_clock_or_skip(name: &str, clock: Arc<dyn Clock>) -> Option<Self> {
         let requested = std::env::var(TEST_DB_ENV).unwrap_or_default();
         let url = if requested.starts_with("postgres") {
             requested
         } else {
             DEFAULT_POSTGRES.to_owned()
         };
-        match Self::create(url.clone(), Arc::new(SystemClock), None).await {
+        match Self::create(url.clone(), clock, None).await {
             Ok(db) => Some(db),
             Err(e) => {
                 let why = format!(
@@ -120,6 +125,29 @@ impl TestDb {
             _dir: dir,
             pg_drop,
         })
+    }
+}
+
+impl TestDb {
+    /// On PostgreSQL, ends this database's `LISTEN` connections from the server's side, as a
+    /// failover or a cut network would; returns how many it ended (none on SQLite).
+    pub async fn terminate_listeners(&self) -> Result<u64, StoreError> {
+        if self.store.backend() != Backend::Postgres {
+            return Ok(0);
+        }
+        let mut c = sqlx::PgConnection::connect(&self.url)
+            .await
+            .map_err(|e| StoreError::Connect(crate::redact_url(&self.url), e))?;
+        let ended: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() \
+             AND (application_name = $1 OR query ILIKE 'LISTEN%')",
+        )
+        .bind(crate::LISTENER_NAME)
+        .fetch_all(&mut c)
+        .await?;
+        c.close().await?;
+        Ok(ended.iter().filter(|(done,)| *done).count() as u64)
     }
 }
 

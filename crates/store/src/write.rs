@@ -263,8 +263,35 @@ impl WriteTx {
         self.events.push(event);
     }
 
+    /// Writes the events streams show to the `stream_events` log. Ids are not a sequence
+    /// number, which would count every organization's events for whoever sees a few of them:
+    /// each is the transaction's time in microseconds, or one more than the latest id when that
+    /// is not smaller. Writers hold the audit head until they commit, so ids grow in commit
+    /// order and a reader that has seen an id has seen every smaller one.
+    async fn log_stream_events(&mut self) -> Result<(), StoreError> {
+        for e in self.events.iter().filter(|e| e.streamed()) {
+            sqlx::query(
+                "INSERT INTO stream_events (id, event) \
+                 SELECT CASE WHEN COALESCE(MAX(id), 0) >= $1 THEN MAX(id) + 1 ELSE $1 END, $2 \
+                 FROM stream_events",
+            )
+            .bind(self.now_us)
+            .bind(e.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM stream_events WHERE id < $1")
+            .bind(crate::events::stream_horizon(self.now_us))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Moves the audit head to the last entry appended and commits.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if self.events.iter().any(crate::Event::streamed) {
+            self.log_stream_events().await?;
+        }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(self.seq)
             .bind(&self.hash)

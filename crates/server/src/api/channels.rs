@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use ciphub_domain::Slug;
 use ciphub_domain::policy::{self, Action, Actor};
@@ -400,18 +400,15 @@ async fn notice_visible(state: &AppState, actor: &Actor, alert: i64) -> Result<b
     Ok(!recipient || ciphub_domain::policy::alerts::role_sees(&a.audience, &actor.roles))
 }
 
-/// What one event is to one user: an SSE event, or nothing when it is not theirs to see.
-async fn render(state: &AppState, actor: &Actor, event: Event) -> Option<SseEvent> {
-    match event {
+/// What one event is to one user: an SSE event with the event's id in the log, or nothing when
+/// it is not theirs to see.
+async fn render(state: &AppState, actor: &Actor, id: i64, event: Event) -> Option<SseEvent> {
+    let e = match event {
         Event::Alert { id } => {
             let a = state.store.alert(id).await.ok()?;
             let delivery = crate::api::alerts::visible(state, actor, &a).await.ok()??;
             let view = crate::api::alerts::view(state, a, delivery).await.ok()?;
-            SseEvent::default()
-                .event("alert")
-                .id(id.to_string())
-                .json_data(view)
-                .ok()
+            SseEvent::default().event("alert").json_data(view).ok()?
         }
         Event::Notice { alert, org } if org == actor.org => {
             if !notice_visible(state, actor, alert).await.ok()? {
@@ -420,65 +417,214 @@ async fn render(state: &AppState, actor: &Actor, event: Event) -> Option<SseEven
             SseEvent::default()
                 .event("notice")
                 .json_data(serde_json::json!({"alert": alert}))
-                .ok()
+                .ok()?
         }
         Event::Ack { alert, sender, org } if sender == actor.org => SseEvent::default()
             .event("ack")
             .json_data(serde_json::json!({"alert": alert, "org": org}))
-            .ok(),
-        _ => None,
+            .ok()?,
+        _ => return None,
+    };
+    Some(e.id(id.to_string()))
+}
+
+/// Where a stream starts: after the event a reconnecting client received last.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// The id of the last event received, for clients that cannot send the `Last-Event-ID`
+    /// header (which wins when both are sent).
+    pub last_event_id: Option<i64>,
+}
+
+/// How often an open stream checks that its credentials are still good and reads the log,
+/// besides whenever events say so: a command-line tool beside a SQLite server tells it nothing.
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// One open stream: what it waits on, and where it is in the `stream_events` log.
+struct Live {
+    state: AppState,
+    actor: Actor,
+    /// The request's credentials, checked again as requests check them.
+    headers: HeaderMap,
+    rx: tokio::sync::broadcast::Receiver<Event>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    until: tokio::time::Instant,
+    recheck_at: tokio::time::Instant,
+    /// The id of the last logged event this stream read (shown or not).
+    cursor: i64,
+    /// Whether the log may hold events after `cursor`.
+    behind: bool,
+    pending: std::collections::VecDeque<SseEvent>,
+}
+
+impl Live {
+    /// The next event to send, or `None` when the stream ends: at the end of its lifetime,
+    /// when the server stops, when its credentials are no longer good, or when the log cannot
+    /// be read (the client reconnects with its last id and misses nothing).
+    async fn next(&mut self) -> Option<SseEvent> {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if *self.closing.borrow() {
+                return None;
+            }
+            if self.behind {
+                if let Err(e) = self.read_log().await {
+                    tracing::warn!(error = %e, "a live stream could not read the event log");
+                    return None;
+                }
+                continue;
+            }
+            // Live events only say that something happened: what the stream shows is read
+            // from the log after its cursor, so it is in order, and a notification that never
+            // came is made up for by the next one or by a resync.
+            let woke = tokio::select! {
+                n = self.rx.recv() => n,
+                _ = self.closing.changed() => return None,
+                _ = tokio::time::sleep_until(self.until) => return None,
+                // What no event announced (a command-line tool or a second process beside a
+                // SQLite server) is found this way too.
+                _ = tokio::time::sleep_until(self.recheck_at) => Ok(Event::Resync),
+            };
+            let (mut read, mut recheck) = match woke {
+                Ok(e) => wakes(&e),
+                Err(RecvError::Lagged(_)) => (true, true),
+                Err(RecvError::Closed) => return None,
+            };
+            // Events queued meanwhile are answered by the same read.
+            loop {
+                let (r, c) = match self.rx.try_recv() {
+                    Ok(e) => wakes(&e),
+                    Err(TryRecvError::Lagged(_)) => (true, true),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                };
+                read |= r;
+                recheck |= c;
+            }
+            if recheck && !self.still_authed().await {
+                return None;
+            }
+            self.behind |= read;
+        }
+    }
+
+    /// Reads one page of the log after the cursor and renders what the user may see.
+    async fn read_log(&mut self) -> Result<(), AppError> {
+        let page = self.state.store.stream_events_after(self.cursor).await?;
+        self.behind = !page.is_empty();
+        for (id, event) in page {
+            self.cursor = id;
+            if let Some(e) = render(&self.state, &self.actor, id, event).await {
+                self.pending.push_back(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the request's credentials are still good (a token not revoked, a user not
+    /// disabled, a session not ended); the user's roles are taken afresh.
+    async fn still_authed(&mut self) -> bool {
+        self.recheck_at = tokio::time::Instant::now() + RECHECK;
+        match crate::auth::authed_user(&self.state, &Method::GET, &self.headers).await {
+            Ok(user) => {
+                self.actor = user.actor();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// What an event asks of a stream: (read the log, check the credentials).
+fn wakes(e: &Event) -> (bool, bool) {
+    match e {
+        Event::Alert { .. } | Event::Notice { .. } | Event::Ack { .. } => (true, false),
+        Event::Credentials => (false, true),
+        Event::Resync => (true, true),
+        Event::Jobs => (false, false),
+    }
+}
+
+/// The id a client asks to resume after: the `Last-Event-ID` header, else the query's.
+fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> Result<Option<i64>, AppError> {
+    match headers.get("last-event-id") {
+        Some(v) => {
+            let text = v.to_str().unwrap_or_default().trim();
+            if text.is_empty() {
+                return Ok(query.last_event_id);
+            }
+            text.parse().map(Some).map_err(|_| {
+                AppError::malformed(
+                    "invalid_last_event_id",
+                    "Last-Event-ID must be the id of an event this stream sent",
+                    Some("Last-Event-ID".into()),
+                )
+            })
+        }
+        None => Ok(query.last_event_id),
     }
 }
 
 /// The caller's live stream (Server-Sent Events): `alert` for each new alert the caller sees
 /// (the alert as `GET /api/v1/alerts/{id}` shows it), `notice` for a reminder or escalation
 /// to the caller's organization, and `ack` when a recipient acknowledges an alert the caller's
-/// organization sent. It ends after 15 minutes; clients reconnect and are authenticated again.
-#[utoipa::path(get, path = "/api/v1/stream", tag = "channels",
+/// organization sent. Every event has an id; a client that reconnects with the last one as
+/// `Last-Event-ID` (or `last_event_id`) first receives what it missed, in order, then live
+/// events. `ready` comes first, with the id the stream starts after; `lagged` says events
+/// older than a week may be missing. The stream ends after 15 minutes, or when its token is
+/// revoked or its user disabled; clients reconnect and are authenticated again.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "channels", params(StreamQuery),
     responses((status = 200, description = "text/event-stream")))]
 pub async fn stream(
     State(state): State<AppState>,
     authed: Authed,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    use tokio::sync::broadcast::error::RecvError;
-    let actor = authed.actor();
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let resume = last_event_id(&headers, &q)?;
+    // Subscribed before the log is read, so that nothing committed after the read goes
+    // unnoticed; what was read already is not shown twice, since the cursor only grows.
     let rx = state.store.subscribe();
     // On PostgreSQL, "ready" means other processes' alerts reach this stream too.
     let _ = tokio::time::timeout(Duration::from_secs(5), state.store.wait_listening()).await;
-    let until = tokio::time::Instant::now() + STREAM_LIFETIME;
-    let closing = state.closing.subscribe();
-    let events = futures_util::stream::unfold(
-        (rx, state, actor, true, closing),
-        move |(mut rx, state, actor, first, mut closing)| async move {
-            if first {
-                // Tells the client the stream is open, so it need not guess.
-                let hello = SseEvent::default().event("ready").data("{}");
-                return Some((Ok(hello), (rx, state, actor, false, closing)));
-            }
-            loop {
-                if *closing.borrow() {
-                    return None;
-                }
-                let next = tokio::select! {
-                    n = tokio::time::timeout_at(until, rx.recv()) => n,
-                    _ = closing.changed() => return None,
-                };
-                match next {
-                    Err(_) | Ok(Err(RecvError::Closed)) => return None,
-                    Ok(Err(RecvError::Lagged(n))) => {
-                        let e = SseEvent::default()
-                            .event("lagged")
-                            .data(format!("{{\"missed\":{n}}}"));
-                        return Some((Ok(e), (rx, state, actor, false, closing)));
-                    }
-                    Ok(Ok(event)) => {
-                        if let Some(e) = render(&state, &actor, event).await {
-                            return Some((Ok(e), (rx, state, actor, false, closing)));
-                        }
-                    }
-                }
-            }
-        },
+    let latest = state.store.stream_cursor().await?;
+    // An id from the future would hide what comes until then.
+    let cursor = resume.map_or(latest, |id| id.min(latest));
+    let mut pending = std::collections::VecDeque::new();
+    // Tells the client the stream is open, so it need not guess, and where it starts.
+    pending.push_back(
+        SseEvent::default()
+            .event("ready")
+            .id(cursor.to_string())
+            .data("{}"),
     );
-    Sse::new(events).keep_alive(KeepAlive::default())
+    if resume.is_some_and(|id| id < state.store.stream_horizon()) {
+        pending.push_back(
+            SseEvent::default()
+                .event("lagged")
+                .data("{\"missed\":null}"),
+        );
+    }
+    let now = tokio::time::Instant::now();
+    let live = Live {
+        actor: authed.actor(),
+        headers,
+        rx,
+        closing: state.closing.subscribe(),
+        until: now + STREAM_LIFETIME,
+        recheck_at: now + RECHECK,
+        cursor,
+        behind: resume.is_some(),
+        pending,
+        state,
+    };
+    let events = futures_util::stream::unfold(live, |mut live| async move {
+        live.next().await.map(|e| (Ok(e), live))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -92,12 +92,22 @@ pub fn test_config() -> ServerConfig {
 
 /// Starts an app with `config`.
 pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    let clock = test_clock();
+    let db = TestDb::with_clock(clock.clone()).await.expect("database");
+    spawn_app_in(db, clock, config).await
+}
+
+/// The clock test apps start at.
+pub fn test_clock() -> Arc<ManualClock> {
     let start = Utc
         .with_ymd_and_hms(2026, 4, 1, 9, 0, 0)
         .single()
         .expect("time");
-    let clock = Arc::new(ManualClock::new(start));
-    let db = TestDb::with_clock(clock.clone()).await.expect("database");
+    Arc::new(ManualClock::new(start))
+}
+
+/// Starts an app on `db`, whose store uses `clock`.
+pub async fn spawn_app_in(db: TestDb, clock: Arc<ManualClock>, config: ServerConfig) -> TestApp {
     let profile = shipped_profile("jp-cip-4")
         .expect("shipped")
         .expect("valid");
