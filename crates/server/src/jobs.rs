@@ -24,7 +24,8 @@ use crate::{AppState, MailConfig};
 /// How long a webhook call may take.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a worker holds a job before another may take it over.
+/// How long a worker holds a job before another may take it over, even when it still beats:
+/// the last resort, for a worker that is alive but stuck.
 const LEASE: TimeDelta = TimeDelta::minutes(2);
 
 /// Jobs taken per round.
@@ -55,10 +56,29 @@ impl Mailer {
 }
 
 /// Runs jobs as they fall due until the task is dropped: woken by new jobs, or every `every`.
+/// Beats all the while, so that other workers know this one is alive.
 pub async fn work(state: AppState, every: Duration) {
+    tokio::select! {
+        () = heartbeat(&state) => {}
+        () = work_loop(&state, every) => {}
+    }
+}
+
+/// Tells the store every `HEARTBEAT` that this process's worker is alive, even while its jobs
+/// run.
+async fn heartbeat(state: &AppState) {
+    loop {
+        if let Err(e) = state.store.heartbeat(&state.worker).await {
+            tracing::error!(error = %e, "job worker heartbeat");
+        }
+        tokio::time::sleep(ciphub_store::HEARTBEAT).await;
+    }
+}
+
+async fn work_loop(state: &AppState, every: Duration) {
     let mut events = state.store.subscribe();
     loop {
-        match run_due(&state).await {
+        match run_due(state).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "job worker"),
@@ -88,7 +108,7 @@ pub async fn run_due(state: &AppState) -> Result<usize, ciphub_store::StoreError
         {
             return Ok(ran);
         }
-        let jobs = state.store.claim_jobs(BATCH, LEASE).await?;
+        let jobs = state.store.claim_jobs(&state.worker, BATCH, LEASE).await?;
         if jobs.is_empty() {
             return Ok(ran);
         }

@@ -22,6 +22,7 @@ mod taxii;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod users;
+mod workers;
 mod write;
 
 use std::path::Path;
@@ -54,6 +55,7 @@ pub use taxii::{
     StixBatch, StixPage, StixQuery, StixRow, VersionFilter,
 };
 pub use users::{NewUser, SecurityNotice, TokenLookup, TokenRecord, UserPatch, UserRecord};
+pub use workers::{GONE_AFTER, HEARTBEAT, WorkerId};
 pub use write::{AuditEvent, By};
 
 /// The database engine behind a store.

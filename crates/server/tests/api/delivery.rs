@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::HeaderMap;
 use chrono::TimeDelta;
 use ciphub_server::{AppState, MailConfig, ServerConfig, jobs};
-use ciphub_store::{Store, StoreOptions};
+use ciphub_store::{Store, StoreOptions, WorkerId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -696,7 +696,7 @@ async fn escalation_carries_on_after_a_restart_without_repeating_itself() {
     // A worker of the new process takes a job and dies before finishing it...
     app.clock.advance(TimeDelta::hours(2));
     let taken = store
-        .claim_jobs(10, TimeDelta::minutes(2))
+        .claim_jobs(&WorkerId::random(), 10, TimeDelta::minutes(2))
         .await
         .expect("claim");
     assert_eq!(taken.len(), 1);
@@ -705,8 +705,11 @@ async fn escalation_carries_on_after_a_restart_without_repeating_itself() {
         mails_to(&mails, "ciso@tokyo-water.test").is_empty(),
         "the job is leased"
     );
-    // ...and once the lease runs out, another takes it over.
-    app.clock.advance(TimeDelta::minutes(3));
+    // ...and once it has been silent for three heartbeats, well before its two-minute lease
+    // runs out, another takes it over.
+    app.clock.advance(
+        TimeDelta::from_std(ciphub_store::GONE_AFTER).expect("delta") + TimeDelta::seconds(1),
+    );
     run_jobs(&restarted).await;
     assert_eq!(mails_to(&mails, "ciso@tokyo-water.test").len(), 1);
     app.clock.advance(TimeDelta::hours(2));
