@@ -5,6 +5,10 @@
 //!
 //! Webhook calls are signed: `Ciphub-Signature: v1=HEX` where HEX is
 //! HMAC-SHA256(secret, `{Ciphub-Timestamp}.{body}`).
+//!
+//! A crash can repeat what was in flight: an e-mail or webhook call cut short is tried again
+//! once the worker is known gone. Each carries an id derived from its job, the same on every
+//! try (`Message-ID`, `Ciphub-Delivery`), so the receiver can drop the second copy.
 
 use std::time::Duration;
 
@@ -286,7 +290,14 @@ async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
             )
         }
     };
+    // The same on every try of this job, so a recipient's mail system can drop a second copy
+    // sent after a crash.
+    let public = store
+        .public_mail_id(job.id)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut builder = Message::builder()
+        .message_id(Some(message_id(public, &mailer.from)))
         .from(mailer.from.clone())
         .subject(subject)
         .header(ContentType::TEXT_PLAIN);
@@ -304,6 +315,11 @@ async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
         .await
         .map_err(|e| format!("SMTP: {e}"))?;
     Ok(true)
+}
+
+/// The `Message-ID` of the e-mail job whose public id is `public`, in the sender's domain.
+fn message_id(public: i64, from: &Mailbox) -> String {
+    format!("<ciphub.job.{public}@{}>", from.email.domain())
 }
 
 /// The signature of a webhook body: hex HMAC-SHA256 over `{timestamp}.{body}`.
