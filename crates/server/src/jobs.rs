@@ -32,6 +32,11 @@ pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// the last resort, for a worker that is alive but stuck.
 const LEASE: TimeDelta = TimeDelta::minutes(2);
 
+/// How long one SMTP transaction may take in all. lettre's own timeout bounds only the
+/// connection; a server that stalls mid-transaction must not hold a job past its lease, or
+/// another worker would send it again while this one still waits.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Jobs taken per round.
 const BATCH: u32 = 64;
 
@@ -309,10 +314,9 @@ async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
         builder = builder.to(mailbox);
     }
     let message = builder.body(body).map_err(|e| e.to_string())?;
-    mailer
-        .transport
-        .send(message)
+    tokio::time::timeout(SMTP_TIMEOUT, mailer.transport.send(message))
         .await
+        .map_err(|_| format!("SMTP: no answer within {} s", SMTP_TIMEOUT.as_secs()))?
         .map_err(|e| format!("SMTP: {e}"))?;
     Ok(true)
 }
@@ -414,5 +418,18 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
             mask_url(&url),
             resp.status().as_u16()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_gives_up_before_its_lease_runs_out() {
+        let lease = LEASE.to_std().expect("positive");
+        assert!(SMTP_TIMEOUT < lease && WEBHOOK_TIMEOUT < lease);
+        // Taking over a stopped worker's jobs is meant to be much quicker than the lease.
+        assert!(ciphub_store::GONE_AFTER * 4 < lease);
     }
 }
