@@ -533,6 +533,20 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
         (calls[0]["state"].as_str(), calls[0]["attempts"].as_i64()),
         (Some("done"), Some(3))
     );
+    // Every try carries the same delivery id, the one the owner's list shows, so the receiver
+    // can drop a repeat.
+    let deliveries: Vec<String> = flaky_calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(h, _)| h["ciphub-delivery"].to_str().expect("ascii").to_owned())
+        .collect();
+    assert_eq!(deliveries.len(), 3);
+    assert!(
+        deliveries.iter().all(|d| *d == calls[0]["id"].to_string()),
+        "{deliveries:?} {}",
+        calls[0]
+    );
 
     let table: Vec<Value> = app
         .get("coordinator", &format!("/api/v1/alerts/{id}/delivery"))
