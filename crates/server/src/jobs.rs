@@ -5,6 +5,10 @@
 //!
 //! Webhook calls are signed: `Ciphub-Signature: v1=HEX` where HEX is
 //! HMAC-SHA256(secret, `{Ciphub-Timestamp}.{body}`).
+//!
+//! A crash can repeat what was in flight: an e-mail or webhook call cut short is tried again
+//! once the worker is known gone. Each carries an id derived from its job, the same on every
+//! try (`Message-ID`, `Ciphub-Delivery`), so the receiver can drop the second copy.
 
 use std::time::Duration;
 
@@ -24,8 +28,14 @@ use crate::{AppState, MailConfig};
 /// How long a webhook call may take.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a worker holds a job before another may take it over.
+/// How long a worker holds a job before another may take it over, even when it still beats:
+/// the last resort, for a worker that is alive but stuck.
 const LEASE: TimeDelta = TimeDelta::minutes(2);
+
+/// How long one SMTP transaction may take in all. lettre's own timeout bounds only the
+/// connection; a server that stalls mid-transaction must not hold a job past its lease, or
+/// another worker would send it again while this one still waits.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Jobs taken per round.
 const BATCH: u32 = 64;
@@ -55,10 +65,29 @@ impl Mailer {
 }
 
 /// Runs jobs as they fall due until the task is dropped: woken by new jobs, or every `every`.
+/// Beats all the while, so that other workers know this one is alive.
 pub async fn work(state: AppState, every: Duration) {
+    tokio::select! {
+        () = heartbeat(&state) => {}
+        () = work_loop(&state, every) => {}
+    }
+}
+
+/// Tells the store every `HEARTBEAT` that this process's worker is alive, even while its jobs
+/// run.
+async fn heartbeat(state: &AppState) {
+    loop {
+        if let Err(e) = state.store.heartbeat(&state.worker).await {
+            tracing::error!(error = %e, "job worker heartbeat");
+        }
+        tokio::time::sleep(ciphub_store::HEARTBEAT).await;
+    }
+}
+
+async fn work_loop(state: &AppState, every: Duration) {
     let mut events = state.store.subscribe();
     loop {
-        match run_due(&state).await {
+        match run_due(state).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "job worker"),
@@ -88,7 +117,7 @@ pub async fn run_due(state: &AppState) -> Result<usize, ciphub_store::StoreError
         {
             return Ok(ran);
         }
-        let jobs = state.store.claim_jobs(BATCH, LEASE).await?;
+        let jobs = state.store.claim_jobs(&state.worker, BATCH, LEASE).await?;
         if jobs.is_empty() {
             return Ok(ran);
         }
@@ -266,7 +295,14 @@ async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
             )
         }
     };
+    // The same on every try of this job, so a recipient's mail system can drop a second copy
+    // sent after a crash.
+    let public = store
+        .public_mail_id(job.id)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut builder = Message::builder()
+        .message_id(Some(message_id(public, &mailer.from)))
         .from(mailer.from.clone())
         .subject(subject)
         .header(ContentType::TEXT_PLAIN);
@@ -278,12 +314,16 @@ async fn send_email(state: &AppState, job: &JobRecord) -> Result<bool, String> {
         builder = builder.to(mailbox);
     }
     let message = builder.body(body).map_err(|e| e.to_string())?;
-    mailer
-        .transport
-        .send(message)
+    tokio::time::timeout(SMTP_TIMEOUT, mailer.transport.send(message))
         .await
+        .map_err(|_| format!("SMTP: no answer within {} s", SMTP_TIMEOUT.as_secs()))?
         .map_err(|e| format!("SMTP: {e}"))?;
     Ok(true)
+}
+
+/// The `Message-ID` of the e-mail job whose public id is `public`, in the sender's domain.
+fn message_id(public: i64, from: &Mailbox) -> String {
+    format!("<ciphub.job.{public}@{}>", from.email.domain())
 }
 
 /// The signature of a webhook body: hex HMAC-SHA256 over `{timestamp}.{body}`.
@@ -378,5 +418,18 @@ async fn call_webhook(state: &AppState, job: &JobRecord) -> Result<bool, String>
             mask_url(&url),
             resp.status().as_u16()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_gives_up_before_its_lease_runs_out() {
+        let lease = LEASE.to_std().expect("positive");
+        assert!(SMTP_TIMEOUT < lease && WEBHOOK_TIMEOUT < lease);
+        // Taking over a stopped worker's jobs is meant to be much quicker than the lease.
+        assert!(ciphub_store::GONE_AFTER * 4 < lease);
     }
 }

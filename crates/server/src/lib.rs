@@ -155,6 +155,8 @@ pub struct AppState {
     federation_http: reqwest::Client,
     /// Posted STIX objects on their way to the store.
     pub taxii_intake: Arc<intake::Intake>,
+    /// This process's job worker, as the jobs it leases name it.
+    worker: ciphub_store::WorkerId,
 }
 
 impl AppState {
@@ -189,6 +191,7 @@ impl AppState {
             alert_export: Arc::default(),
             federation_http: federation::client(config.webhook_private_targets)?,
             taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
+            worker: ciphub_store::WorkerId::random(),
             store,
             config: Arc::new(config),
         })

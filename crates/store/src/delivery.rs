@@ -3,8 +3,10 @@
 //!
 //! Jobs are written in the same transaction as what causes them (an outbox), one row per
 //! (kind, alert, organization, target, step), so causing one twice changes nothing. A worker
-//! leases a job before running it; a worker that dies leaves a lease that runs out, and another
-//! takes the job over. Jobs survive restarts because they are rows.
+//! leases a job before running it, and the lease names the worker (`workers.rs`); a job whose
+//! worker has stopped beating is taken over within seconds, and one whose lease runs out is
+//! taken over then. The attempt is counted, and its start written, when the job is leased, so
+//! an attempt cut short by a crash still shows. Jobs survive restarts because they are rows.
 
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
@@ -14,6 +16,7 @@ use serde_json::json;
 
 use crate::clock::{from_us, to_us};
 use crate::public_ids::Kind;
+use crate::workers::{WorkerId, alive_since, beat};
 use crate::{Backend, By, Event, Store, StoreError};
 
 fn corrupt(e: impl ToString) -> StoreError {
@@ -148,6 +151,8 @@ pub struct JobRecord {
     pub due: DateTime<Utc>,
     /// Runs started so far, this one included for a leased job.
     pub attempts: i64,
+    /// When the latest run started, if one has.
+    pub attempted: Option<DateTime<Utc>>,
     pub state: JobState,
     pub last_error: Option<String>,
 }
@@ -162,6 +167,7 @@ struct JobRow {
     step: i64,
     due_us: i64,
     attempts: i64,
+    attempted_us: Option<i64>,
     state: String,
     last_error: Option<String>,
 }
@@ -180,6 +186,7 @@ impl JobRow {
             step: self.step,
             due: from_us(self.due_us),
             attempts: self.attempts,
+            attempted: self.attempted_us.map(from_us),
             state: JobState::parse(&self.state)?,
             last_error: self.last_error,
         })
@@ -187,7 +194,7 @@ impl JobRow {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.kind, j.alert_id, o.slug AS org, j.target, j.step, j.due_us, \
-     j.attempts, j.state, j.last_error";
+     j.attempts, j.attempted_us, j.state, j.last_error";
 
 /// Delivery jobs written with a new alert: e-mail to the first contacts (when mail is on) and
 /// a call to every webhook of every recipient organization.
@@ -515,10 +522,15 @@ impl Store {
             .into_record()
     }
 
-    /// Leases up to `limit` jobs that are due, for `lease`; counts the attempt. Several
-    /// processes may call this at once: each job goes to one of them.
+    /// Leases up to `limit` jobs that are due to `worker`, for `lease`, and records that
+    /// `worker` is alive. Counts the attempt and writes when it started, committed before the
+    /// job runs. A job is free when no worker holds it, its lease has run out, or its worker
+    /// has been silent for `GONE_AFTER`; taking over one whose attempt was cut short notes
+    /// that in its last error. Several processes may call this at once: each job goes to one
+    /// of them.
     pub async fn claim_jobs(
         &self,
+        worker: &WorkerId,
         limit: u32,
         lease: chrono::TimeDelta,
     ) -> Result<Vec<JobRecord>, StoreError> {
@@ -531,17 +543,27 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let free = "(jobs.lease_us IS NULL OR jobs.lease_us < $1 OR (jobs.worker IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM workers k WHERE k.id = jobs.worker AND k.heartbeat_us >= $5)))";
+        let mut tx = self.write_pool.begin().await?;
+        beat(&mut tx, worker, now).await?;
+        // A pending job that still has a lease was being run when its worker stopped.
         let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET lease_us = $2, attempts = attempts + 1, updated_us = $1 \
+            "UPDATE jobs SET lease_us = $2, worker = $4, attempts = attempts + 1, \
+             attempted_us = $1, updated_us = $1, last_error = CASE WHEN lease_us IS NULL \
+             THEN last_error ELSE 'attempt ' || CAST(attempts AS TEXT) || \
+             ' was cut short (its worker stopped or its lease ran out); it may have been delivered' END \
              WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND due_us <= $1 \
-             AND (lease_us IS NULL OR lease_us < $1) ORDER BY due_us, id LIMIT $3{lock}) \
-             AND (lease_us IS NULL OR lease_us < $1) RETURNING id"
+             AND {free} ORDER BY due_us, id LIMIT $3{lock}) AND {free} RETURNING id"
         )))
         .bind(now)
         .bind(now + lease.num_microseconds().unwrap_or(i64::MAX / 4))
         .bind(i64::from(limit))
-        .fetch_all(&self.write_pool)
+        .bind(worker.as_str())
+        .bind(alive_since(now))
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         drop(_gate);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

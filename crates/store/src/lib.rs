@@ -24,6 +24,7 @@ mod taxii;
 pub mod testkit;
 mod txn;
 mod users;
+mod workers;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub use taxii::{
     StixBatch, StixPage, StixQuery, StixRow, VersionFilter,
 };
 pub use users::{NewUser, SecurityNotice, TokenLookup, TokenRecord, UserPatch, UserRecord};
+pub use workers::{GONE_AFTER, HEARTBEAT, WorkerId};
 pub use write::{AuditEvent, By};
 
 /// The database engine behind a store.

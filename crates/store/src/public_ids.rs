@@ -1,11 +1,12 @@
 //! Public ids of rows numbered by one sequence for the whole instance, which are shown only
 //! to the organization they belong to: notifications, notes, alert notices, security notices,
-//! API tokens, webhooks and webhook calls. Every id the store gives out for these is public,
-//! and every id it is given back is read as public. Shown as they are stored, the numbers would count what every other organization
-//! received in between (a notification is made for every report filed), so each is shown
-//! through a keyed permutation of [0, 2^52): the same row keeps the same public id, distinct
-//! rows keep distinct ones, and nothing of the order or the count shows. The key is an
-//! instance secret, shared by every process on the database.
+//! API tokens, webhooks, webhook calls and e-mail jobs (in their `Message-ID`). Every id the
+//! store gives out for these is public, and every id it is given back is read as public. Shown
+//! as they are stored, the numbers would count what every other organization received in
+//! between (a notification is made for every report filed), so each is shown through a keyed
+//! permutation of [0, 2^52): the same row keeps the same public id, distinct rows keep
+//! distinct ones, and nothing of the order or the count shows. The key is an instance secret,
+//! shared by every process on the database.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -23,6 +24,8 @@ pub(crate) enum Kind {
     Webhook,
     /// A webhook call (a job of the delivery queue).
     Call,
+    /// An e-mail job, as its `Message-ID` shows it.
+    Mail,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             Kind::Token => b"token",
             Kind::Webhook => b"webhook",
             Kind::Call => b"call",
+            Kind::Mail => b"mail",
         }
     }
 }
@@ -108,6 +112,12 @@ impl Store {
     /// The public id of webhook call `job` (a stored id), as its webhook's owner knows it.
     pub async fn public_call_id(&self, job: i64) -> Result<i64, StoreError> {
         Ok(self.public_ids().await?.hide(Kind::Call, job))
+    }
+
+    /// The public id of e-mail job `job` (a stored id), which its `Message-ID` carries: the
+    /// same on every try of the job, and counting nothing of other organizations' mail.
+    pub async fn public_mail_id(&self, job: i64) -> Result<i64, StoreError> {
+        Ok(self.public_ids().await?.hide(Kind::Mail, job))
     }
 
     /// The permutation public ids are shown through. Called before a write transaction

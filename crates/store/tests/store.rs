@@ -6,6 +6,7 @@ mod store {
     mod audit;
     mod helpers;
     mod ids;
+    mod jobs;
     mod policy;
     mod registry;
     mod taxii;

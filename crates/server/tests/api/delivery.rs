@@ -3,12 +3,13 @@
 //! attachments.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use chrono::TimeDelta;
 use ciphub_server::{AppState, MailConfig, ServerConfig, jobs};
-use ciphub_store::{Store, StoreOptions};
+use ciphub_store::{JobKind, JobRecord, JobState, Store, StoreOptions, WorkerId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -26,6 +27,9 @@ struct Inbox {
     mails: Arc<Mutex<Vec<Mail>>>,
     current: Vec<u8>,
     to: Vec<String>,
+    /// How many more messages to answer with a temporary failure after taking them, as a
+    /// server does that fails between storing a message and saying so.
+    refuse: Arc<AtomicUsize>,
 }
 
 impl mailin_embedded::Handler for Inbox {
@@ -52,13 +56,30 @@ impl mailin_embedded::Handler for Inbox {
             data: String::from_utf8_lossy(&self.current).into_owned(),
         };
         self.mails.lock().expect("lock").push(mail);
-        mailin_embedded::response::OK
+        let refused = self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            mailin_embedded::response::NO_SERVICE
+        } else {
+            mailin_embedded::response::OK
+        }
     }
 }
 
 /// A real SMTP server on a loopback port; returns its URL and what it receives.
 fn smtp_server() -> (String, Arc<Mutex<Vec<Mail>>>) {
-    let inbox = Inbox::default();
+    smtp_server_refusing(0)
+}
+
+/// A real SMTP server that takes the first `refuse` messages but then answers each with a
+/// temporary failure and hangs up (421), so the sender tries again.
+fn smtp_server_refusing(refuse: usize) -> (String, Arc<Mutex<Vec<Mail>>>) {
+    let inbox = Inbox {
+        refuse: Arc::new(AtomicUsize::new(refuse)),
+        ..Inbox::default()
+    };
     let mails = inbox.mails.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -156,6 +177,93 @@ fn mails_to(mails: &Arc<Mutex<Vec<Mail>>>, addr: &str) -> Vec<Mail> {
         .filter(|m| m.to.iter().any(|t| t == addr))
         .cloned()
         .collect()
+}
+
+/// The value of header `name` in a received message.
+fn header(data: &str, name: &str) -> Option<String> {
+    data.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// The first-delivery e-mail job of `alert` to `org`. No API lists e-mail jobs, so this reads
+/// them one by one: a fresh database holds few.
+async fn email_job(app: &TestApp, alert: i64, org: &str) -> JobRecord {
+    for id in 1..1_000 {
+        if let Ok(j) = app.state.store.job(id).await
+            && j.kind == JobKind::Email
+            && j.alert == alert
+            && j.step == 0
+            && j.org.as_ref().is_some_and(|o| o.as_str() == org)
+        {
+            return j;
+        }
+    }
+    panic!("no e-mail job of alert {alert} to {org}");
+}
+
+#[tokio::test]
+async fn email_tried_again_keeps_its_message_id_and_each_try_is_recorded() {
+    let (smtp, mails) = smtp_server_refusing(1);
+    let app = spawn_app_with(mail_config(smtp)).await;
+    set_contacts(
+        &app,
+        "water-admin",
+        "tokyo-water",
+        json!([{"rank": 1, "name": "Duty desk", "email": "duty@tokyo-water.test"}]),
+    )
+    .await;
+    let first = send_alert(
+        &app,
+        "coordinator",
+        alert("TLP:GREEN", "organizations", &["tokyo-water"], None),
+    )
+    .await;
+    run_jobs(&app.state).await;
+    // The server took the message and then failed: the try is on record with its error.
+    let job = email_job(&app, first, "tokyo-water").await;
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.state, JobState::Pending);
+    assert_eq!(job.attempted, Some(ciphub_store::Clock::now(&*app.clock)));
+    assert!(
+        job.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("SMTP")),
+        "{:?}",
+        job.last_error
+    );
+    // After the backoff the same job is sent again, under the same Message-ID, so the
+    // recipient's mail system can drop the second copy.
+    app.clock.advance(TimeDelta::minutes(1));
+    run_jobs(&app.state).await;
+    let got = mails_to(&mails, "duty@tokyo-water.test");
+    assert_eq!(got.len(), 2);
+    let ids: Vec<String> = got
+        .iter()
+        .map(|m| header(&m.data, "Message-ID").expect("a Message-ID"))
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert!(
+        ids[0].starts_with("<ciphub.job.") && ids[0].ends_with("@ciphub.test>"),
+        "{}",
+        ids[0]
+    );
+    // It shows the job's public id, not the row number that counts everyone's jobs.
+    assert!(!ids[0].contains(&format!(".{}@", job.id)), "{}", ids[0]);
+    let done = app.state.store.job(job.id).await.expect("job");
+    assert_eq!((done.attempts, done.state), (2, JobState::Done));
+    // Another alert's e-mail has a Message-ID of its own.
+    send_alert(
+        &app,
+        "coordinator",
+        alert("TLP:GREEN", "organizations", &["tokyo-water"], None),
+    )
+    .await;
+    run_jobs(&app.state).await;
+    let got = mails_to(&mails, "duty@tokyo-water.test");
+    assert_eq!(got.len(), 3);
+    assert_ne!(header(&got[2].data, "Message-ID"), Some(ids[0].clone()));
 }
 
 #[tokio::test]
@@ -424,6 +532,20 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
     assert_eq!(
         (calls[0]["state"].as_str(), calls[0]["attempts"].as_i64()),
         (Some("done"), Some(3))
+    );
+    // Every try carries the same delivery id, the one the owner's list shows, so the receiver
+    // can drop a repeat.
+    let deliveries: Vec<String> = flaky_calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(h, _)| h["ciphub-delivery"].to_str().expect("ascii").to_owned())
+        .collect();
+    assert_eq!(deliveries.len(), 3);
+    assert!(
+        deliveries.iter().all(|d| *d == calls[0]["id"].to_string()),
+        "{deliveries:?} {}",
+        calls[0]
     );
 
     let table: Vec<Value> = app
@@ -696,7 +818,7 @@ async fn escalation_carries_on_after_a_restart_without_repeating_itself() {
     // A worker of the new process takes a job and dies before finishing it...
     app.clock.advance(TimeDelta::hours(2));
     let taken = store
-        .claim_jobs(10, TimeDelta::minutes(2))
+        .claim_jobs(&WorkerId::random(), 10, TimeDelta::minutes(2))
         .await
         .expect("claim");
     assert_eq!(taken.len(), 1);
@@ -705,8 +827,11 @@ async fn escalation_carries_on_after_a_restart_without_repeating_itself() {
         mails_to(&mails, "ciso@tokyo-water.test").is_empty(),
         "the job is leased"
     );
-    // ...and once the lease runs out, another takes it over.
-    app.clock.advance(TimeDelta::minutes(3));
+    // ...and once it has been silent for three heartbeats, well before its two-minute lease
+    // runs out, another takes it over.
+    app.clock.advance(
+        TimeDelta::from_std(ciphub_store::GONE_AFTER).expect("delta") + TimeDelta::seconds(1),
+    );
     run_jobs(&restarted).await;
     assert_eq!(mails_to(&mails, "ciso@tokyo-water.test").len(), 1);
     app.clock.advance(TimeDelta::hours(2));

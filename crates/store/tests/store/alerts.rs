@@ -10,7 +10,7 @@ use ciphub_domain::identity::{Role, UserName};
 use ciphub_domain::policy::AuditScope;
 use ciphub_domain::registry::{OrgKind, Organization};
 use ciphub_domain::report::Tlp;
-use ciphub_store::{By, NewAlert, NewUser};
+use ciphub_store::{By, NewAlert, NewUser, WorkerId};
 
 use super::helpers::jp_db;
 
@@ -159,9 +159,10 @@ async fn concurrent_acknowledgements_are_each_recorded_once_with_their_own_actor
     assert_eq!(store.audit_len().await.expect("len"), len);
 
     // Two workers claiming at once never get the same job.
+    let (one, two) = (WorkerId::random(), WorkerId::random());
     let (a, b) = tokio::join!(
-        store.claim_jobs(10, TimeDelta::minutes(1)),
-        store.claim_jobs(10, TimeDelta::minutes(1))
+        store.claim_jobs(&one, 10, TimeDelta::minutes(1)),
+        store.claim_jobs(&two, 10, TimeDelta::minutes(1))
     );
     let (a, b) = (a.expect("claim"), b.expect("claim"));
     assert_eq!((a.len(), b.len()), (10, 10));
@@ -169,7 +170,7 @@ async fn concurrent_acknowledgements_are_each_recorded_once_with_their_own_actor
     // Leased jobs are not handed out again until their lease runs out: what is left is the
     // second alert's one webhook call.
     let rest = store
-        .claim_jobs(10, TimeDelta::minutes(1))
+        .claim_jobs(&one, 10, TimeDelta::minutes(1))
         .await
         .expect("claim");
     assert_eq!(rest.len(), 1);
