@@ -11,6 +11,7 @@ mod api {
     mod delivery;
     mod helpers;
     mod ids;
+    mod limits;
     mod pages;
     mod public;
     mod registry;
