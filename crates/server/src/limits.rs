@@ -201,9 +201,9 @@ impl Exceeded {
     }
 
     pub(crate) fn message(&self, rate: Rate) -> String {
-        let (what, rate) = match self {
-            Exceeded::Credential(_) => ("credential", rate),
-            Exceeded::Address(_) => ("client address", rate),
+        let what = match self {
+            Exceeded::Credential(_) => "credential",
+            Exceeded::Address(_) => "client address",
         };
         format!(
             "more than {} requests a minute (or {} at once) from this {what}; retry after {} s",
