@@ -794,9 +794,15 @@ struct InProcess {
 fn bench_config() -> ciphub_server::ServerConfig {
     // The benchmark's webhook receiver is on loopback.
     // Plain HTTP on loopback: session cookies without Secure, so a client keeps them.
+    // One client address sends every request of a benchmark: the limits would measure
+    // themselves.
     ciphub_server::ServerConfig {
         webhook_private_targets: true,
         secure_cookies: false,
+        api_limits: ciphub_server::ApiLimits {
+            per_credential: ciphub_server::Rate::UNLIMITED,
+            per_address: ciphub_server::Rate::UNLIMITED,
+        },
         ..ciphub_server::ServerConfig::default()
     }
 }

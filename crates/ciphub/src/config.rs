@@ -48,6 +48,22 @@ pub struct FileConfig {
     pub taxii: Option<TaxiiSection>,
     /// Correlation of observables across reports, alerts and STIX objects.
     pub correlation: Option<CorrelationSection>,
+    /// Requests to the REST API per credential and per client address.
+    pub limits: Option<LimitsSection>,
+}
+
+/// `[limits]`: token buckets of requests to the REST API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Requests per credential per minute (default 600).
+    pub api_per_minute: Option<u32>,
+    /// Requests per credential at once (default 100).
+    pub api_burst: Option<u32>,
+    /// Requests per client address per minute, for the API and, apart, for TAXII (default 1200).
+    pub address_per_minute: Option<u32>,
+    /// Requests per client address at once (default 200).
+    pub address_burst: Option<u32>,
 }
 
 /// `[correlation]`.
@@ -74,6 +90,8 @@ pub struct TaxiiSection {
     pub max_page: Option<u32>,
     /// Requests per credential per minute (default 1200).
     pub requests_per_minute: Option<u32>,
+    /// Requests per credential at once (default 100).
+    pub burst: Option<u32>,
     /// Bytes of checked envelopes waiting to be written (default 67108864).
     pub queue_bytes: Option<usize>,
     /// How long a POST waits for its objects to be written, to answer `complete` at once
@@ -266,6 +284,9 @@ impl FileConfig {
             if let Some(n) = t.requests_per_minute {
                 c.taxii.requests_per_minute = positive("requests_per_minute", n as usize)? as u32;
             }
+            if let Some(n) = t.burst {
+                c.taxii.burst = positive("burst", n as usize)? as u32;
+            }
             if let Some(n) = t.queue_bytes {
                 c.taxii.queue_bytes = positive("queue_bytes", n)?;
             }
@@ -278,6 +299,29 @@ impl FileConfig {
             if let Some(p) = &t.federation_poll {
                 c.federation_poll = Some(duration("taxii.federation_poll", p)?);
             }
+        }
+        if let Some(l) = &self.limits {
+            let positive = |name: &str, n: Option<u32>, into: &mut u32| {
+                match n {
+                    Some(0) => bail!("limits.{name} must be at least 1"),
+                    Some(n) => *into = n,
+                    None => {}
+                }
+                Ok(())
+            };
+            let api = &mut c.api_limits;
+            positive(
+                "api_per_minute",
+                l.api_per_minute,
+                &mut api.per_credential.per_minute,
+            )?;
+            positive("api_burst", l.api_burst, &mut api.per_credential.burst)?;
+            positive(
+                "address_per_minute",
+                l.address_per_minute,
+                &mut api.per_address.per_minute,
+            )?;
+            positive("address_burst", l.address_burst, &mut api.per_address.burst)?;
         }
         if let Some(cor) = &self.correlation {
             if let Some(k) = cor.k {
@@ -353,6 +397,22 @@ mod tests {
             file.database_url(&none, Path::new("unused")).expect("url"),
             "postgres://db/ciphub"
         );
+    }
+
+    #[test]
+    fn request_limits_are_rates_with_bursts() {
+        let file: FileConfig = toml::from_str(
+            "[limits]\napi_per_minute = 60\napi_burst = 5\naddress_burst = 7\n[taxii]\nrequests_per_minute = 30\nburst = 3\n",
+        )
+        .expect("toml");
+        let c = file.server().expect("server");
+        let rate = |per_minute, burst| ciphub_server::Rate { per_minute, burst };
+        assert_eq!(c.api_limits.per_credential, rate(60, 5));
+        assert_eq!(c.api_limits.per_address, rate(1_200, 7));
+        assert_eq!(c.taxii.rate(), rate(30, 3));
+        let zero: FileConfig = toml::from_str("[limits]\napi_burst = 0\n").expect("toml");
+        assert!(zero.server().is_err());
+        assert!(toml::from_str::<FileConfig>("[limits]\nper_minute = 1\n").is_err());
     }
 
     #[test]

@@ -101,6 +101,19 @@ pub async fn verify_password_async(hash: Option<String>, password: String) -> bo
 }
 
 /// The bearer token of a request, if it has one.
+/// The key a request's credential is rate-limited under: its bearer token, its basic user name
+/// and token, or its session, hashed so no secret is kept in the limiter. Read before the
+/// credential is checked, so a flood is refused without asking the store.
+pub(crate) fn credential_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(token) = bearer(headers) {
+        Some(hash_secret(&format!("bearer:{token}")))
+    } else if let Some((user, token)) = basic(headers) {
+        Some(hash_secret(&format!("basic:{user}:{token}")))
+    } else {
+        session_cookie(headers).map(|s| hash_secret(&format!("session:{s}")))
+    }
+}
+
 fn bearer(parts: &axum::http::HeaderMap) -> Option<&str> {
     let value = parts.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

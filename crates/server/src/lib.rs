@@ -48,6 +48,7 @@ pub async fn issue_token(
         .map(|(token, _)| token)
 }
 pub use error::AppError;
+pub use limits::{ApiLimits, Rate};
 pub use router::app;
 
 /// Settings the server needs at run time.
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     pub webhook_private_targets: bool,
     /// The limits of the TAXII interface.
     pub taxii: taxii::TaxiiLimits,
+    /// Requests to the REST API per credential and per client address.
+    pub api_limits: ApiLimits,
     /// This instance's name, which makes the STIX ids of its own records its own.
     pub instance_name: String,
     /// How often federations are checked for being due; `None` runs none in this process
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             attachment_limit: 4 * 1024 * 1024,
             webhook_private_targets: false,
             taxii: taxii::TaxiiLimits::default(),
+            api_limits: ApiLimits::default(),
             instance_name: "ciphub".to_owned(),
             federation_poll: Some(Duration::from_secs(5)),
             correlation_poll: Some(Duration::from_secs(2)),
@@ -147,8 +151,8 @@ pub struct AppState {
     http: reqwest::Client,
     /// Set when the server stops: live streams end so the shutdown need not wait for them.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
-    /// Requests per TAXII credential.
-    taxii_rate: Arc<taxii::RateLimiter>,
+    /// Token buckets of requests per credential and per address, for the API and TAXII.
+    limiters: Arc<limits::RequestLimiters>,
     /// One writer at a time exports new alerts to the alerts collection.
     alert_export: Arc<tokio::sync::Mutex<()>>,
     /// The client federations call other TAXII servers with.
@@ -187,7 +191,10 @@ impl AppState {
             mailer,
             http,
             closing: Arc::new(tokio::sync::watch::channel(false).0),
-            taxii_rate: Arc::default(),
+            limiters: Arc::new(limits::RequestLimiters::new(
+                config.api_limits,
+                config.taxii.rate(),
+            )),
             alert_export: Arc::default(),
             federation_http: federation::client(config.webhook_private_targets)?,
             taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
@@ -243,9 +250,13 @@ pub async fn serve(
         let _ = closing.send(true);
     };
     let intake = state.taxii_intake.clone();
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address is kept for the per-address request limits.
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     // Posted objects still queued are written before the server is done.
     intake.flush().await;
     listener_task.abort();

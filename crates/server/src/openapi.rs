@@ -118,13 +118,16 @@ impl Modify for Credentials {
 /// Adds to each operation the errors that follow from what it takes: 401 where it needs
 /// credentials, 403 where a session cookie needs its CSRF token, 400, 413 and 415 where it
 /// takes a JSON body, 400 where a path or query parameter may not parse, and 404 where a path
-/// names a resource. An answer an annotation already declares keeps its own words, and gets
-/// these causes after them.
+/// names a resource, and 429 with `Retry-After` where the request limits apply (every
+/// operation but the health probe and the public advisories). An answer an annotation already
+/// declares keeps its own words, and gets these causes after them.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // The routes outside `limits::limit_api` (see `router.rs`).
+            let limited = path != "/healthz" && !path.starts_with("/public/");
             let operations = [
                 (false, item.get.as_mut()),
                 (false, item.head.as_mut()),
@@ -136,14 +139,14 @@ impl Modify for CommonErrors {
             ];
             for (unsafe_method, op) in operations {
                 if let Some(op) = op {
-                    add_common_errors(op, unsafe_method);
+                    add_common_errors(op, unsafe_method, limited);
                 }
             }
         }
     }
 }
 
-fn add_common_errors(op: &mut Operation, unsafe_method: bool) {
+fn add_common_errors(op: &mut Operation, unsafe_method: bool, limited: bool) {
     let mut causes: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
     let public = op
         .security
@@ -201,6 +204,12 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool) {
             .or_default()
             .push("A query parameter is unknown or does not parse (the parameter is named).");
     }
+    if limited {
+        causes.entry(429).or_default().push(
+            "More requests than the credential's or the client address's limit allows; \
+             retry after the seconds Retry-After gives.",
+        );
+    }
     // Declared errors without words of their own say what the status means here.
     for (key, response) in op.responses.responses.iter_mut() {
         if let RefOr::T(r) = response
@@ -219,6 +228,11 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool) {
                 } else {
                     format!("{} {why}", declared.description)
                 };
+                if status == 429 {
+                    declared
+                        .headers
+                        .insert("Retry-After".to_owned(), retry_after());
+                }
             }
             Some(RefOr::Ref(_)) => {}
             None => {
@@ -228,6 +242,9 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool) {
                         .schema(Some(Ref::from_schema_name("ErrorBody")))
                         .build(),
                 );
+                if status == 429 {
+                    response = response.header("Retry-After", retry_after());
+                }
                 if status == 401 {
                     response = response.header(
                         "WWW-Authenticate",
@@ -243,6 +260,18 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool) {
             }
         }
     }
+}
+
+/// The header of a 429.
+fn retry_after() -> utoipa::openapi::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds until the next request is allowed."))
+        .build()
 }
 
 /// What a status means when an annotation declares it without a description.
@@ -423,8 +452,9 @@ pub async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
 mod tests {
     use super::*;
 
-    /// Every operation that needs credentials says it answers 401, and every one that takes a
-    /// body says it answers 400, 413 and 415, all with the error envelope.
+    /// Every operation that needs credentials says it answers 401, every limited one 429 with
+    /// `Retry-After`, and every one that takes a body 400, 413 and 415, all with the error
+    /// envelope.
     #[test]
     fn common_errors_are_documented() {
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
@@ -441,6 +471,17 @@ mod tests {
                     assert_eq!(
                         responses["401"]["content"]["application/json"]["schema"]["$ref"],
                         error_ref,
+                        "{method} {path}"
+                    );
+                }
+                if path != "/healthz" && !path.starts_with("/public/") {
+                    let limited = &responses["429"];
+                    assert_eq!(
+                        limited["content"]["application/json"]["schema"]["$ref"], error_ref,
+                        "{method} {path}"
+                    );
+                    assert!(
+                        limited["headers"].get("Retry-After").is_some(),
                         "{method} {path}"
                     );
                 }

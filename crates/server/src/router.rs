@@ -11,7 +11,7 @@ use crate::api::{
     organizations, reports, sectors, session, severity, stix, tokens, users,
 };
 use crate::error::AppError;
-use crate::{AppState, auth, metrics, openapi, public, taxii};
+use crate::{AppState, auth, limits, metrics, openapi, public, taxii};
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
@@ -131,6 +131,11 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
+        ))
+        // Outside authentication, so a refused request is not looked up in the store.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_api,
         ));
     // The unauthenticated routes: the health probe, the password login itself, and the
     // TLP:CLEAR advisories (the only data served without credentials).
@@ -138,7 +143,13 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::get_health))
         .route("/public/advisories", get(public::get_advisories))
         .route("/public/advisories.atom", get(public::get_advisories_feed))
-        .route("/api/v1/session", post(session::create_session));
+        .route(
+            "/api/v1/session",
+            post(session::create_session).layer(middleware::from_fn_with_state(
+                state.clone(),
+                limits::limit_api,
+            )),
+        );
     // TAXII 2.1: its own negotiation, authentication (basic as well as bearer) and limits,
     // and TAXII error resources for everything, unknown paths and methods included.
     let t = |p: &str| format!("/taxii2/{}{p}", taxii::API_ROOT);

@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -55,8 +54,10 @@ pub struct TaxiiLimits {
     pub max_content_length: usize,
     /// The largest page a GET returns (a larger `limit` is lowered to it).
     pub max_page: u32,
-    /// Requests per credential per minute.
+    /// Requests per credential per minute, in the long run.
     pub requests_per_minute: u32,
+    /// Requests per credential allowed at once after a quiet spell.
+    pub burst: u32,
     /// Bytes of checked envelopes waiting to be written (`crate::intake`); a POST that finds
     /// the queue full waits for room.
     pub queue_bytes: usize,
@@ -66,12 +67,23 @@ pub struct TaxiiLimits {
     pub complete_within: Duration,
 }
 
+impl TaxiiLimits {
+    /// The token bucket of each credential.
+    pub fn rate(&self) -> crate::Rate {
+        crate::Rate {
+            per_minute: self.requests_per_minute,
+            burst: self.burst,
+        }
+    }
+}
+
 impl Default for TaxiiLimits {
     fn default() -> Self {
         Self {
             max_content_length: 10 * 1024 * 1024,
             max_page: 1_000,
             requests_per_minute: 1_200,
+            burst: 100,
             queue_bytes: 64 * 1024 * 1024,
             complete_within: Duration::from_millis(500),
         }
@@ -123,7 +135,6 @@ pub struct TaxiiError {
     status: StatusCode,
     title: String,
     description: String,
-    retry_after: Option<u64>,
 }
 
 impl TaxiiError {
@@ -132,7 +143,6 @@ impl TaxiiError {
             status,
             title: title.into(),
             description: description.into(),
-            retry_after: None,
         }
     }
 
@@ -180,10 +190,6 @@ impl IntoResponse for TaxiiError {
                 HeaderValue::from_static("Basic realm=\"ciphub TAXII\""),
             );
         }
-        if let Some(s) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
         resp
     }
 }
@@ -211,35 +217,9 @@ fn is_taxii(media: &str) -> bool {
     })
 }
 
-/// Requests counted per credential in one-minute windows.
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    /// Counts a request by `key`; `Err(seconds)` when over `per_minute`.
-    fn hit(&self, key: &str, per_minute: u32) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
-        }
-        let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        if entry.1 >= per_minute {
-            let wait = 60u64.saturating_sub(now.duration_since(entry.0).as_secs());
-            return Err(wait.max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
-
-/// Middleware for every TAXII route: content negotiation (406), authentication (401, as a
-/// TAXII error with a Basic challenge) and the per-credential request limit (429).
+/// Middleware for every TAXII route: content negotiation (406), the token buckets per client
+/// address and per credential (429 with `Retry-After`, the body read so the connection stays
+/// usable) and authentication (401, as a TAXII error with a Basic challenge).
 pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let accept = req
         .headers()
@@ -254,31 +234,31 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         )
         .into_response();
     }
+    // The buckets come before the credential is looked up, so a flood costs the store nothing.
+    let limits = &state.limiters;
+    if let Err(e) = crate::limits::check(&req, &limits.taxii_address, &limits.taxii_credential) {
+        let rate = match &e {
+            crate::limits::Exceeded::Credential(_) => state.config.taxii.rate(),
+            crate::limits::Exceeded::Address(_) => state.config.api_limits.per_address,
+        };
+        let resp = TaxiiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            e.message(rate),
+        )
+        .into_response();
+        return crate::limits::refuse(
+            req.into_body(),
+            state.config.taxii.max_content_length,
+            resp,
+            e.wait(),
+        )
+        .await;
+    }
     let user = match crate::auth::authed_user(&state, req.method(), req.headers()).await {
         Ok(u) => u,
         Err(e) => return TaxiiError::from(e).into_response(),
     };
-    let key = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .or_else(|| req.headers().get(header::COOKIE))
-        .map(|v| crate::auth::hash_secret(&String::from_utf8_lossy(v.as_bytes())))
-        .unwrap_or_default();
-    if let Err(wait) = state
-        .taxii_rate
-        .hit(&key, state.config.taxii.requests_per_minute)
-    {
-        let mut e = TaxiiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too Many Requests",
-            format!(
-                "at most {} requests a minute per credential",
-                state.config.taxii.requests_per_minute
-            ),
-        );
-        e.retry_after = Some(wait);
-        return e.into_response();
-    }
     req.extensions_mut().insert(Authed(user));
     next.run(req).await
 }
@@ -1181,14 +1161,5 @@ mod tests {
         let key = CursorKey::new([0; 32]);
         assert!(parse_query(Some("limit=0"), &limits, &key).is_err());
         assert!(parse_query(Some("added_after=yesterday"), &limits, &key).is_err());
-    }
-
-    #[test]
-    fn the_rate_limit_counts_per_key() {
-        let r = RateLimiter::default();
-        assert!(r.hit("a", 2).is_ok());
-        assert!(r.hit("a", 2).is_ok());
-        assert!(r.hit("a", 2).is_err());
-        assert!(r.hit("b", 2).is_ok());
     }
 }

@@ -12,6 +12,7 @@ mod api {
     mod fuzz;
     mod helpers;
     mod ids;
+    mod limits;
     mod pages;
     mod public;
     mod registry;

@@ -318,6 +318,7 @@ async fn start_ciphub(
     .await?;
     let mut config = super::bench_config();
     config.taxii.requests_per_minute = u32::MAX;
+    config.taxii.burst = u32::MAX;
     config.taxii.max_page = load.page.max(100);
     let server = InProcess::start_with(&store, config).await?;
     let target = Target {

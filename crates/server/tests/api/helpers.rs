@@ -8,7 +8,8 @@ use chrono::{TimeZone, Utc};
 use ciphub_domain::Slug;
 use ciphub_domain::identity::{Role, UserName};
 use ciphub_domain::registry::{OrgKind, Organization, shipped_profile};
-use ciphub_server::{AppState, ServerConfig, hash_password, issue_token};
+use ciphub_server::taxii::TaxiiLimits;
+use ciphub_server::{ApiLimits, AppState, Rate, ServerConfig, hash_password, issue_token};
 use ciphub_store::testkit::TestDb;
 use ciphub_store::{By, ManualClock, NewUser};
 
@@ -78,10 +79,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config()).await
 }
 
-/// The configuration of test apps: jobs run only when a test runs them.
+/// The configuration of test apps: jobs run only when a test runs them, and the request limits
+/// are off, because every test client shares one address and some poll every few milliseconds
+/// (`limits.rs` tests the limits).
 pub fn test_config() -> ServerConfig {
     ServerConfig {
+        taxii: TaxiiLimits {
+            requests_per_minute: u32::MAX,
+            burst: u32::MAX,
+            ..TaxiiLimits::default()
+        },
         secure_cookies: false,
+        api_limits: ApiLimits {
+            per_credential: Rate::UNLIMITED,
+            per_address: Rate::UNLIMITED,
+        },
         job_poll: None,
         federation_poll: None,
         correlation_poll: None,

@@ -164,6 +164,7 @@ async fn discovery_collections_and_errors_are_taxii_resources() {
         max_content_length: 4_000,
         max_page: 1_000,
         requests_per_minute: 40,
+        burst: 40,
         // Room for one envelope: each POST waits until the one before it is written.
         queue_bytes: 1,
         ..TaxiiLimits::default()
