@@ -542,8 +542,9 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
         .map(|(h, _)| h["ciphub-delivery"].to_str().expect("ascii").to_owned())
         .collect();
     assert_eq!(deliveries.len(), 3);
+    let first = calls[0]["id"].to_string();
     assert!(
-        deliveries.iter().all(|d| *d == calls[0]["id"].to_string()),
+        deliveries.iter().all(|d| *d == first),
         "{deliveries:?} {}",
         calls[0]
     );
