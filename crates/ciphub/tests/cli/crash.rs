@@ -121,10 +121,42 @@ async fn write_until_gone(
     done
 }
 
+/// Sends `request` again while the server answers 429, after the `Retry-After` it gives: the
+/// checks read hundreds of items with one credential, past its rate limit.
+async fn patiently(request: reqwest::RequestBuilder) -> reqwest::Response {
+    loop {
+        let resp = request
+            .try_clone()
+            .expect("a request without a stream body")
+            .send()
+            .await
+            .expect("send");
+        if resp.status() != 429 {
+            return resp;
+        }
+        let wait = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+}
+
 #[tokio::test]
 async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     let db = TestDb::new().await.expect("db");
-    let (server, base, _) = start(&db.url, &["--demo"]);
+    // Rate limits high enough that the load and the checks are about durability, not limits.
+    let config = tempfile::NamedTempFile::new().expect("config");
+    std::fs::write(
+        config.path(),
+        "[limits]\napi_per_minute = 6000000\napi_burst = 100000\naddress_per_minute = 6000000\n\
+         address_burst = 100000\n[taxii]\nrequests_per_minute = 6000000\nburst = 100000\n",
+    )
+    .expect("write config");
+    let config = config.path().to_str().expect("path").to_owned();
+    let (server, base, _) = start(&db.url, &["--demo", "--config", &config]);
     let reporter = token(&db.url, "demo-reporter");
     let coordinator = token(&db.url, "demo-coordinator");
     let clients: Vec<_> = (0..4)
@@ -163,27 +195,27 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         all.acks.len(),
         all.objects.len()
     );
-    let (_server, base, _) = start(&db.url, &[]);
+    let (_server, base, _) = start(&db.url, &["--config", &config]);
     let client = reqwest::Client::new();
     for id in &all.reports {
-        let r = client
-            .get(format!("{base}/api/v1/reports/{id}"))
-            .bearer_auth(&reporter)
-            .send()
-            .await
-            .expect("get");
+        let r = patiently(
+            client
+                .get(format!("{base}/api/v1/reports/{id}"))
+                .bearer_auth(&reporter),
+        )
+        .await;
         assert_eq!(r.status(), 200, "report {id} was answered 201 and is gone");
     }
     for id in &all.alerts {
-        let a: Value = client
-            .get(format!("{base}/api/v1/alerts/{id}"))
-            .bearer_auth(&reporter)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let a: Value = patiently(
+            client
+                .get(format!("{base}/api/v1/alerts/{id}"))
+                .bearer_auth(&reporter),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         assert_eq!(a["id"], *id, "alert {id} was answered 201 and is gone: {a}");
         if all.acks.contains(id) {
             assert!(
@@ -193,15 +225,15 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         }
     }
     for id in &all.objects {
-        let r = client
-            .get(format!(
-                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{id}/"
-            ))
-            .basic_auth("demo-reporter", Some(&reporter))
-            .header("Accept", TAXII)
-            .send()
-            .await
-            .expect("get");
+        let r = patiently(
+            client
+                .get(format!(
+                    "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{id}/"
+                ))
+                .basic_auth("demo-reporter", Some(&reporter))
+                .header("Accept", TAXII),
+        )
+        .await;
         assert_eq!(
             r.status(),
             200,
