@@ -63,11 +63,50 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     // Syntax first, so its errors keep their line and column.
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| AppError::malformed("malformed_json", e.to_string(), None))?;
+    if let Some(path) = nul_at(&value, String::new()) {
+        // PostgreSQL stores no NUL in text, and no text of ours needs one: refused alike on
+        // both stores, before anything is written.
+        return Err(AppError::invalid(
+            path,
+            "text must not contain the NUL character (U+0000)",
+        ));
+    }
     serde_path_to_error::deserialize(Strict(&value)).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         AppError::malformed("invalid_json", e.inner().to_string(), field)
     })
+}
+
+/// Where the first NUL character is in `v` (a key or a string), as a path (`answers.x[2]`).
+fn nul_at(v: &Value, at: String) -> Option<String> {
+    let here = || {
+        if at.is_empty() {
+            ".".to_owned()
+        } else {
+            at.clone()
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(path)
+            } else {
+                nul_at(item, path)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// A parsed JSON value read the way the OpenAPI document's JSON Schema reads it. serde's
