@@ -1,7 +1,7 @@
 //! Reports: filing, stages, routing to recipients' queues, notifications, triage, notes,
 //! relays of sanitized copies, incidents, and the identifiers that flag identifying text.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use ciphub_domain::Slug;
@@ -326,11 +326,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(load_record(&mut conn, row).await?);
-        }
-        Ok(out)
+        load_records(&mut conn, rows).await
     }
 
     /// Files an update or the final report; a change of severity re-routes and notifies.
@@ -1124,33 +1120,116 @@ async fn load_record(
     conn: &mut sqlx::AnyConnection,
     row: ReportRow,
 ) -> Result<ReportRecord, StoreError> {
+    load_records(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a report read did not come back".into()))
+}
+
+/// Reports with their sectors, services, stages and recipients: four queries for all of them,
+/// not four each (over TCP to PostgreSQL, a list of 50 took 200 round trips).
+async fn load_records(
+    conn: &mut sqlx::AnyConnection,
+    rows: Vec<ReportRow>,
+) -> Result<Vec<ReportRecord>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let marks = (1..=ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sectors: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
+        "SELECT rs.report_id, rs.sector FROM report_sectors rs JOIN sectors s ON s.slug = rs.sector \
+         WHERE rs.report_id IN ({marks}) ORDER BY rs.report_id, s.position"
+    )));
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    for (id, sector) in q.fetch_all(&mut *conn).await? {
+        sectors.entry(id).or_default().push(sector);
+    }
+    let mut services: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
+        "SELECT report_id, service FROM report_services WHERE report_id IN ({marks}) \
+         ORDER BY report_id, service"
+    )));
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    for (id, service) in q.fetch_all(&mut *conn).await? {
+        services.entry(id).or_default().push(service);
+    }
+    type StageRow = (String, i64, String, String, i64);
+    let mut stages: HashMap<i64, Vec<StageRow>> = HashMap::new();
+    let mut q =
+        sqlx::query_as::<_, (i64, String, i64, String, String, i64)>(sqlx::AssertSqlSafe(format!(
+            "SELECT report_id, stage, filed_us, by_user, summary, level FROM report_stages \
+             WHERE report_id IN ({marks}) ORDER BY report_id, id"
+        )));
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    for (id, stage, filed, by_user, summary, level) in q.fetch_all(&mut *conn).await? {
+        stages
+            .entry(id)
+            .or_default()
+            .push((stage, filed, by_user, summary, level));
+    }
+    let mut recipients: HashMap<i64, Vec<RecipientRow>> = HashMap::new();
+    let mut q = sqlx::query_as::<
+        _,
+        (
+            i64,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            Option<String>,
+            Option<i64>,
+        ),
+    >(sqlx::AssertSqlSafe(format!(
+        "SELECT rr.report_id, o.slug, rr.reason, rr.urgent, rr.added_us, rr.status, rr.assignee, \
+         rr.incident_id FROM report_recipients rr JOIN organizations o ON o.id = rr.org_id \
+         WHERE rr.report_id IN ({marks}) ORDER BY rr.report_id, rr.added_us, o.slug"
+    )));
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    for (id, org, reason, urgent, added, status, assignee, incident) in
+        q.fetch_all(&mut *conn).await?
+    {
+        recipients
+            .entry(id)
+            .or_default()
+            .push((org, reason, urgent, added, status, assignee, incident));
+    }
+    rows.into_iter()
+        .map(|row| {
+            let id = row.id;
+            assemble(
+                row,
+                sectors.remove(&id).unwrap_or_default(),
+                services.remove(&id).unwrap_or_default(),
+                stages.remove(&id).unwrap_or_default(),
+                recipients.remove(&id).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A report from its row and the rows of its lists.
+fn assemble(
+    row: ReportRow,
+    sectors: Vec<String>,
+    services: Vec<String>,
+    stages: Vec<(String, i64, String, String, i64)>,
+    recipients: Vec<RecipientRow>,
+) -> Result<ReportRecord, StoreError> {
     let id = row.id;
-    let sectors: Vec<String> = sqlx::query_scalar(
-        "SELECT rs.sector FROM report_sectors rs JOIN sectors s ON s.slug = rs.sector WHERE rs.report_id = $1 ORDER BY s.position",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let services: Vec<String> = sqlx::query_scalar(
-        "SELECT service FROM report_services WHERE report_id = $1 ORDER BY service",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let stages: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
-        "SELECT stage, filed_us, by_user, summary, level FROM report_stages WHERE report_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let recipients: Vec<RecipientRow> = sqlx::query_as(
-        "SELECT o.slug, rr.reason, rr.urgent, rr.added_us, rr.status, rr.assignee, rr.incident_id \
-         FROM report_recipients rr JOIN organizations o ON o.id = rr.org_id WHERE rr.report_id = $1 \
-         ORDER BY rr.added_us, o.slug",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
     let scope = row
         .scope
         .split(',')
