@@ -92,7 +92,7 @@ pub struct TaxiiSection {
     pub requests_per_minute: Option<u32>,
     /// Requests per credential at once (default 100).
     pub burst: Option<u32>,
-    /// Bytes of checked envelopes waiting to be written (default 67108864).
+    /// Bytes of checked envelopes waiting to be written (default 8388608).
     pub queue_bytes: Option<usize>,
     /// How long a POST waits for its objects to be written, to answer `complete` at once
     /// (default 500ms; 0s always answers `pending`).

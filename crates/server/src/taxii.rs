@@ -84,7 +84,7 @@ impl Default for TaxiiLimits {
             max_page: 1_000,
             requests_per_minute: 1_200,
             burst: 100,
-            queue_bytes: 64 * 1024 * 1024,
+            queue_bytes: 8 * 1024 * 1024,
             complete_within: Duration::from_millis(500),
         }
     }
