@@ -6,7 +6,7 @@ use ciphub_domain::anonymize::{Identifier, IdentifierKind};
 use ciphub_domain::correlation::{Kind, Observable};
 use sqlx::Arguments as _;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// Values written per statement.
 const CHUNK: usize = 200;
@@ -95,27 +95,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::clock::to_us(self.clock.now());
         let sectors = item.sectors.join(",");
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
         let mut tx = self.begin_plain().await?;
         sqlx::query("DELETE FROM correlation_values WHERE item = $1")
             .bind(&item.item)
             .execute(&mut *tx)
             .await?;
         for chunk in values.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO correlation_values (kind, value, item, org_id, sectors, exercise, added_us) VALUES ",
+            let mut sql = self.insert_rows(
+                "INSERT INTO correlation_values (kind, value, item, org_id, sectors, exercise, added_us)",
+                chunk.len(),
+                7,
             );
             let mut args = sqlx::any::AnyArguments::default();
-            for (i, v) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(&self.placeholders_from(i * 7 + 1, 7));
-                sql.push(')');
+            for v in chunk {
                 (|| -> Result<(), sqlx::error::BoxDynError> {
                     args.add(v.kind.as_str())?;
                     args.add(v.value.as_str())?;
@@ -151,15 +143,11 @@ impl Store {
         value: &Observable,
         limit: u32,
     ) -> Result<Vec<CorrelationRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT item, org_id, sectors, added_us FROM correlation_values \
-             WHERE kind = $1 AND value = $2 AND exercise = 0 ORDER BY added_us DESC, item LIMIT $3",
-        )
-        .bind(value.kind.as_str())
-        .bind(&value.value)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(self
+            .items_holding_each(std::slice::from_ref(value), limit)
+            .await?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// For each of `values`, the items (exercises left out) that hold it, newest first, at
@@ -177,8 +165,7 @@ impl Store {
                 if i > 0 {
                     sql.push_str(" UNION ALL ");
                 }
-                let marks = self.placeholders_from(i * 2 + 1, 2);
-                let (kind_mark, value_mark) = marks.split_once(", ").unwrap_or(("?", "?"));
+                let (kind_mark, value_mark) = (self.marks(i * 2 + 1, 1), self.marks(i * 2 + 2, 1));
                 // The index and the limit are numbers this method makes, not input.
                 sql.push_str(&format!(
                     "SELECT {i} AS n, t{i}.* FROM (SELECT item, org_id, sectors, added_us \
@@ -409,15 +396,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    fn placeholders_from(&self, from: usize, n: usize) -> String {
-        match self.backend {
-            Backend::Sqlite => vec!["?"; n].join(", "),
-            Backend::Postgres => (from..from + n)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
     }
 }

@@ -534,10 +534,6 @@ impl Store {
         limit: u32,
         lease: chrono::TimeDelta,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
         let now = to_us(self.clock.now());
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -545,7 +541,7 @@ impl Store {
         };
         let free = "(jobs.lease_us IS NULL OR jobs.lease_us < $1 OR (jobs.worker IS NOT NULL \
              AND NOT EXISTS (SELECT 1 FROM workers k WHERE k.id = jobs.worker AND k.heartbeat_us >= $5)))";
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_plain().await?;
         beat(&mut tx, worker, now).await?;
         // A pending job that still has a lease was being run when its worker stopped.
         let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -564,7 +560,6 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        drop(_gate);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.job(id).await?);
@@ -584,10 +579,7 @@ impl Store {
 
     /// Marks a leased job done.
     pub async fn job_done(&self, id: i64) -> Result<(), StoreError> {
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
+        let _gate = self.queue_for_write().await;
         sqlx::query(
             "UPDATE jobs SET state = 'done', lease_us = NULL, last_error = NULL, updated_us = $2 \
              WHERE id = $1",
@@ -606,10 +598,7 @@ impl Store {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
+        let _gate = self.queue_for_write().await;
         let error: String = error.chars().take(1_000).collect();
         let (state, due) = match retry_at {
             Some(t) => ("pending", Some(to_us(t))),

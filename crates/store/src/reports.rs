@@ -1136,10 +1136,7 @@ async fn load_records(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let marks = (1..=ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let marks = crate::taxii::placeholders(1, ids.len());
     let mut sectors: HashMap<i64, Vec<String>> = HashMap::new();
     let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
         "SELECT rs.report_id, rs.sector FROM report_sectors rs JOIN sectors s ON s.slug = rs.sector \

@@ -862,7 +862,7 @@ impl Store {
     /// `?`s: binding numbered ones costs time that grows with the square of their number
     /// (each bind looks its name up in a list), which a 1,400-value INSERT feels.
     /// `head VALUES (...), (...)` with placeholders for `rows` rows of `per_row` values.
-    fn insert_rows(&self, head: &str, rows: usize, per_row: usize) -> String {
+    pub(crate) fn insert_rows(&self, head: &str, rows: usize, per_row: usize) -> String {
         let mut sql = String::with_capacity(head.len() + 8 + rows * (per_row * 4 + 3));
         sql.push_str(head);
         sql.push_str(" VALUES ");
@@ -877,7 +877,7 @@ impl Store {
         sql
     }
 
-    fn marks(&self, from: usize, n: usize) -> String {
+    pub(crate) fn marks(&self, from: usize, n: usize) -> String {
         match self.backend {
             crate::Backend::Sqlite => vec!["?"; n].join(", "),
             crate::Backend::Postgres => placeholders(from, n),
@@ -892,7 +892,7 @@ enum Bind {
 }
 
 /// `$from, $from+1, ...` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

@@ -25,6 +25,9 @@ pub(crate) struct WriteConn {
     conn: Option<PoolConnection<Any>>,
     fault: Fault,
     committed: bool,
+    /// On SQLite, this process's writers queue here rather than in SQLite's busy handler;
+    /// held until the transaction ends.
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteConn {
@@ -34,6 +37,7 @@ impl WriteConn {
         pool: &AnyPool,
         backend: Backend,
         fault: &Fault,
+        gate: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<Self, StoreError> {
         let mut conn = pool.acquire().await?;
         let begin = match backend {
@@ -44,6 +48,7 @@ impl WriteConn {
             conn: None,
             fault: fault.clone(),
             committed: false,
+            _gate: gate,
         };
         match sqlx::query(begin).execute(&mut *conn).await {
             Ok(_) => {

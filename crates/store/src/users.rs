@@ -794,10 +794,6 @@ impl Store {
         if due.is_empty() {
             return Ok(());
         }
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
         let mut tx = self.begin_plain().await?;
         for (id, at) in due {
             sqlx::query(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::clock::to_us;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// How often a worker beats.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -46,7 +46,7 @@ fn micros(d: Duration) -> i64 {
 
 /// Records that `worker` is alive now (inserting it on its first beat).
 pub(crate) async fn beat(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     worker: &WorkerId,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -56,7 +56,7 @@ pub(crate) async fn beat(
     )
     .bind(worker.as_str())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -69,12 +69,8 @@ pub(crate) fn alive_since(now: i64) -> i64 {
 impl Store {
     /// Records that `worker` is alive, and forgets workers silent for a week.
     pub async fn heartbeat(&self, worker: &WorkerId) -> Result<(), StoreError> {
-        let _gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.lock().await),
-            Backend::Postgres => None,
-        };
         let now = to_us(self.clock.now());
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_plain().await?;
         beat(&mut tx, worker, now).await?;
         sqlx::query("DELETE FROM workers WHERE heartbeat_us < $1")
             .bind(now - micros(FORGET_AFTER))

@@ -55,17 +55,11 @@ pub(crate) struct WriteTx {
     publish: tokio::sync::broadcast::Sender<crate::Event>,
     /// This process's cached credentials, dropped when the transaction changes some.
     tokens: std::sync::Arc<crate::users::TokenCache>,
-    /// Held until the transaction ends (SQLite only).
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
     /// Opens a writing transaction on behalf of `by`.
     pub(crate) async fn begin_write(&self, by: &By) -> Result<WriteTx, StoreError> {
-        let gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
         let mut tx = self.begin_plain().await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
@@ -81,7 +75,6 @@ impl Store {
             events: Vec::new(),
             publish: self.events.clone(),
             tokens: self.tokens.clone(),
-            _gate: gate,
         })
     }
 }
@@ -89,7 +82,17 @@ impl Store {
 impl Store {
     /// Opens a transaction on the write pool that records no audit entry (bookkeeping).
     pub(crate) async fn begin_plain(&self) -> Result<crate::txn::WriteConn, StoreError> {
-        crate::txn::WriteConn::begin(&self.write_pool, self.backend, &self.fault).await
+        let gate = self.queue_for_write().await;
+        crate::txn::WriteConn::begin(&self.write_pool, self.backend, &self.fault, gate).await
+    }
+
+    /// On SQLite, waits for this process's other writers (held until dropped), rather than
+    /// in SQLite's busy handler, which sleeps and retries; on PostgreSQL, nothing.
+    pub(crate) async fn queue_for_write(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// Why the store could not write the last time it tried, if no write succeeded since.
@@ -105,10 +108,6 @@ impl Store {
             return Ok(());
         }
         let probe = async {
-            let _gate = match self.backend {
-                Backend::Sqlite => Some(self.write_gate.lock().await),
-                Backend::Postgres => None,
-            };
             let mut tx = self.begin_plain().await?;
             sqlx::query("INSERT INTO health_probe (id, filler) VALUES (1, $1)")
                 .bind("x".repeat(64 * 1024))
