@@ -1,34 +1,48 @@
 //! The TAXII intake: checked envelopes wait in a bounded queue and one task writes them,
 //! several requests to a transaction (group commit), in the order they came.
 //!
+//! Before it is queued, an envelope is held in the store as it came (`Store::hold_envelope`),
+//! committed: nothing is answered 202 that a crash can lose. A store that cannot hold it
+//! answers 503 with `Retry-After`, and nothing is taken.
 //! A POST waits up to `TaxiiLimits::complete_within` for its objects to be written (the
 //! writer tells it through the channel `submit` returns) and answers the `complete` status;
 //! past that it answers `pending` (TAXII 2.1 section 5.4), and the status turns `complete` when
-//! the transaction holding the objects commits.
-//! Until then the status is answered from memory, afterwards from the store. The queue holds
-//! at most `TaxiiLimits::queue_bytes` of envelopes: a POST that finds it full waits.
-//! When the server stops, the queue is written out before `serve` returns; objects of a
-//! pending status are lost only if the process dies before its transaction commits, and the
-//! status is then unknown (404), which tells the client to send them again.
+//! the transaction holding the objects commits (and deletes the held envelope).
+//! Meanwhile this process answers the status from memory, and any process from the store.
+//! The queue holds at most `TaxiiLimits::queue_bytes` of envelopes: a POST that finds it full
+//! waits.
+//! When the server stops, it writes the queue for up to `STOP_WITHIN`; what is left stays
+//! held. Envelopes held by a process that stopped or died are taken over (`Intake::resume`,
+//! called by the job worker) once it has been silent for `ciphub_store::GONE_AFTER`, by another
+//! process or by the same instance started again, and written then; their statuses stay
+//! `pending` until they are.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ciphub_domain::Slug;
-use ciphub_store::{NewStixObject, StatusDetail, StatusRecord, StixAdd, Store};
+use ciphub_store::{
+    HeldEnvelope, NewStixObject, StatusDetail, StatusRecord, StixAdd, StixBatch, Store, WorkerId,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-/// Requests written in one transaction at most, counted in objects.
-const GROUP_OBJECTS: usize = 10_000;
+/// Requests written in one transaction at most, counted in objects: on SQLite every other
+/// writer waits for that transaction, so it stays short (about 60 ms here).
+const GROUP_OBJECTS: usize = 2_000;
+/// How long a stopping server goes on writing the queue; what is left is written at the
+/// next start.
+pub const STOP_WITHIN: Duration = Duration::from_secs(5);
+/// Held envelopes taken over at a time.
+const CLAIM_BATCH: u32 = 16;
 /// How long a status whose objects could not be stored at all is kept in memory.
 const FAILED_KEPT: Duration = Duration::from_secs(3600);
 
 /// A status the store does not hold yet.
 #[derive(Clone, Debug)]
 pub enum Held {
-    /// Waiting for its transaction: the objects still to be written.
-    Pending(StatusRecord, Vec<StatusDetail>),
+    /// Waiting for its transaction (its `pendings` are the objects still to be written).
+    Pending(StatusRecord),
     /// Neither the objects nor the status could be stored; every object is a failure.
     Failed(StatusRecord, Instant),
 }
@@ -42,6 +56,8 @@ enum Job {
 /// The queue and the statuses it holds.
 pub struct Intake {
     store: Store,
+    /// The worker the envelopes this process holds are held for.
+    worker: WorkerId,
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
     room: Arc<Semaphore>,
     room_bytes: usize,
@@ -49,11 +65,13 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// An intake writing to `store` that holds at most `queue_bytes` of envelopes.
-    pub fn new(store: Store, queue_bytes: usize) -> Self {
+    /// An intake writing to `store` for `worker` that holds at most `queue_bytes` of
+    /// envelopes in memory.
+    pub fn new(store: Store, worker: WorkerId, queue_bytes: usize) -> Self {
         let room_bytes = queue_bytes.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             store,
+            worker,
             queue: OnceLock::new(),
             room: Arc::new(Semaphore::new(room_bytes)),
             room_bytes,
@@ -70,24 +88,44 @@ impl Intake {
         })
     }
 
-    /// Queues a request's checked objects (`bytes`: the size of its envelope, for the room
-    /// the queue has left); returns its pending status, and a receiver told when the request
-    /// has been written (or has failed for good). Waits while the queue is full.
+    /// Holds a request's checked objects in the store (`envelope`: the body as it came) and
+    /// queues them; returns its pending status, and a receiver told when the request has been
+    /// written (or has failed for good). Waits while the queue is full. An error means nothing
+    /// was taken.
     pub async fn submit(
         &self,
         add: StixAdd,
-        bytes: usize,
-    ) -> Result<(Arc<Held>, oneshot::Receiver<()>), String> {
+        envelope: &[u8],
+    ) -> Result<(Arc<Held>, oneshot::Receiver<()>), Refused> {
+        let permit = self.room(envelope.len()).await?;
+        let status = pending_status(&add);
+        self.store
+            .hold_envelope(&status, &add.by, envelope, &self.worker)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a TAXII envelope could not be held");
+                Refused::Store(self.store.write_fault().unwrap_or_else(|| e.to_string()))
+            })?;
+        self.enqueue(add, status, permit)
+    }
+
+    /// Room in the queue for `bytes` of envelope, waited for.
+    async fn room(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Refused> {
         let permits = u32::try_from(bytes.clamp(1, self.room_bytes)).unwrap_or(u32::MAX);
-        let permit = self
-            .room
+        self.room
             .clone()
             .acquire_many_owned(permits)
             .await
-            .map_err(|_| "the server is stopping".to_owned())?;
-        let pendings = add.objects.iter().map(|o| detail(o, None)).collect();
-        let status = unwritten(&add, add.failures.clone());
-        let held = Arc::new(Held::Pending(status.clone(), pendings));
+            .map_err(|_| Refused::Stopping)
+    }
+
+    fn enqueue(
+        &self,
+        add: StixAdd,
+        status: StatusRecord,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(Arc<Held>, oneshot::Receiver<()>), Refused> {
+        let held = Arc::new(Held::Pending(status.clone()));
         lock(&self.held).insert(status.id.clone(), held.clone());
         let (tell, written) = oneshot::channel();
         if self
@@ -96,9 +134,83 @@ impl Intake {
             .is_err()
         {
             lock(&self.held).remove(&status.id);
-            return Err("the writer has stopped".to_owned());
+            return Err(Refused::Stopping);
         }
         Ok((held, written))
+    }
+
+    /// Takes over the envelopes held by workers that have gone silent (this instance before a
+    /// crash, or another process) and queues them; returns how many. `check` reads an
+    /// envelope again as a POST does.
+    pub async fn resume(
+        &self,
+        check: impl Fn(&[u8]) -> Result<(Vec<NewStixObject>, Vec<StatusDetail>), String>,
+    ) -> Result<usize, ciphub_store::StoreError> {
+        let mut taken = 0;
+        loop {
+            let claimed = self
+                .store
+                .claim_envelopes(&self.worker, CLAIM_BATCH)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(taken);
+            }
+            for held in claimed {
+                taken += 1;
+                let HeldEnvelope {
+                    status,
+                    by,
+                    envelope,
+                } = held;
+                tracing::info!(
+                    status = status.id,
+                    objects = status.pendings.len(),
+                    "writing a TAXII envelope held by a worker that stopped"
+                );
+                let batch = StixBatch {
+                    collection: status.collection.clone(),
+                    owner: status.owner.clone(),
+                    origin: "taxii".to_owned(),
+                    alert_id: None,
+                    status_id: Some(status.id.clone()),
+                };
+                let add = match check(&envelope) {
+                    Ok((objects, failures)) => StixAdd {
+                        batch,
+                        objects,
+                        failures,
+                        by,
+                        requested_us: Some(status.created_us),
+                    },
+                    // It was taken once; if this version reads it otherwise, each object
+                    // waiting fails with the reason, and the client knows what to send again.
+                    Err(e) => {
+                        let mut failures = status.failures.clone();
+                        failures.extend(status.pendings.iter().map(|p| StatusDetail {
+                            message: Some(format!(
+                                "the server could not read the envelope again after a restart: {e}"
+                            )),
+                            ..p.clone()
+                        }));
+                        StixAdd {
+                            batch,
+                            objects: Vec::new(),
+                            failures,
+                            by,
+                            requested_us: Some(status.created_us),
+                        }
+                    }
+                };
+                let permit = match self.room(envelope.len()).await {
+                    Ok(p) => p,
+                    Err(_) => return Ok(taken),
+                };
+                // The status as it was held: the same that any process answers meanwhile.
+                if self.enqueue(add, status, permit).is_err() {
+                    return Ok(taken);
+                }
+            }
+        }
     }
 
     /// A status not yet in the store, for the organization that posted it.
@@ -106,7 +218,7 @@ impl Intake {
         lock(&self.held)
             .get(id)
             .filter(|h| match h.as_ref() {
-                Held::Pending(s, _) | Held::Failed(s, _) => &s.owner == viewer,
+                Held::Pending(s) | Held::Failed(s, _) => &s.owner == viewer,
             })
             .cloned()
     }
@@ -125,9 +237,13 @@ fn detail(o: &NewStixObject, message: Option<String>) -> StatusDetail {
     }
 }
 
-/// The status of a request none of whose objects is written yet: `failures` so far, and no
-/// successes.
-fn unwritten(add: &StixAdd, failures: Vec<StatusDetail>) -> StatusRecord {
+/// The status of a request none of whose objects is written yet: `failures` so far, no
+/// successes, and `pendings`.
+fn unwritten(
+    add: &StixAdd,
+    failures: Vec<StatusDetail>,
+    pendings: Vec<StatusDetail>,
+) -> StatusRecord {
     StatusRecord {
         id: add.batch.status_id.clone().unwrap_or_default(),
         collection: add.batch.collection.clone(),
@@ -136,10 +252,41 @@ fn unwritten(add: &StixAdd, failures: Vec<StatusDetail>) -> StatusRecord {
         total: (add.objects.len() + add.failures.len()) as i64,
         successes: Vec::new(),
         failures,
+        pendings,
     }
 }
 
+/// The status of a request just accepted: every checked object pending.
+fn pending_status(add: &StixAdd) -> StatusRecord {
+    let pendings = add.objects.iter().map(|o| detail(o, None)).collect();
+    unwritten(add, add.failures.clone(), pendings)
+}
+
+/// Why an envelope was not taken.
+#[derive(Debug)]
+pub enum Refused {
+    /// The server is stopping.
+    Stopping,
+    /// The store could not hold it (why).
+    Store(String),
+}
+
 impl Intake {
+    /// Writes the queue for up to `STOP_WITHIN`, as the server stops; what is left stays
+    /// held in the store for the next start.
+    pub async fn stop(&self) {
+        if tokio::time::timeout(STOP_WITHIN, self.flush())
+            .await
+            .is_err()
+        {
+            let held = self.store.held_envelopes().await.unwrap_or_default();
+            tracing::warn!(
+                held,
+                "the TAXII queue was not written out in time; the envelopes stay held and are written after the next start"
+            );
+        }
+    }
+
     /// Waits until everything queued before the call is written.
     pub async fn flush(&self) {
         let Some(queue) = self.queue.get() else {
@@ -195,7 +342,9 @@ async fn write_loop(
 }
 
 /// Writes a group in one transaction; if that fails, each request alone, so one request's
-/// trouble does not fail the others.
+/// trouble does not fail the others. While the store cannot write (a full disk, a lost
+/// database), the group waits and is tried again: its envelopes are held, and their statuses
+/// stay `pending`.
 async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc<Held>>>) {
     if adds.is_empty() {
         return;
@@ -209,8 +358,8 @@ async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc
         }
         map.retain(|_, h| !matches!(h.as_ref(), Held::Failed(_, at) if at.elapsed() > FAILED_KEPT));
     };
-    match store.add_stix_batches(adds).await {
-        Ok(_) => return done(adds),
+    match write_while_unavailable(store, adds).await {
+        Ok(()) => return done(adds),
         Err(e) if adds.len() > 1 => {
             tracing::warn!(error = %e, requests = adds.len(), "TAXII group write failed; writing each request alone");
         }
@@ -218,8 +367,8 @@ async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc
     }
     for add in adds {
         let one = std::slice::from_ref(add);
-        let error = match store.add_stix_batches(one).await {
-            Ok(_) => {
+        let error = match write_while_unavailable(store, one).await {
+            Ok(()) => {
                 done(one);
                 continue;
             }
@@ -235,15 +384,35 @@ async fn write(store: &Store, adds: &[StixAdd], held: &Mutex<HashMap<String, Arc
             failures,
             ..add.clone()
         };
-        match store.add_stix_batches(std::slice::from_ref(&failed)).await {
-            Ok(_) => done(one),
+        match write_while_unavailable(store, std::slice::from_ref(&failed)).await {
+            Ok(()) => done(one),
             Err(_) => {
-                let status = unwritten(add, failed.failures);
+                let status = unwritten(add, failed.failures, Vec::new());
                 lock(held).insert(
                     status.id.clone(),
                     Arc::new(Held::Failed(status, Instant::now())),
                 );
             }
+        }
+    }
+}
+
+/// Writes `adds` in one transaction, trying again for as long as the store cannot write;
+/// an error is the write's own.
+async fn write_while_unavailable(
+    store: &Store,
+    adds: &[StixAdd],
+) -> Result<(), ciphub_store::StoreError> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.add_stix_batches(adds).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the store cannot write TAXII objects now; they stay held");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -87,6 +87,10 @@ async fn heartbeat(state: &AppState) {
 async fn work_loop(state: &AppState, every: Duration) {
     let mut events = state.store.subscribe();
     loop {
+        // TAXII envelopes a stopped process accepted but did not write.
+        if let Err(e) = state.taxii_intake.resume(crate::taxii::recheck).await {
+            tracing::error!(error = %e, "taking over held TAXII envelopes");
+        }
         match run_due(state).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}

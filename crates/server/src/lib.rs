@@ -186,6 +186,7 @@ impl AppState {
             .user_agent(concat!("ciphub/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+        let worker = ciphub_store::WorkerId::random();
         Ok(Self {
             login_limiter,
             mailer,
@@ -197,8 +198,12 @@ impl AppState {
             )),
             alert_export: Arc::default(),
             federation_http: federation::client(config.webhook_private_targets)?,
-            taxii_intake: Arc::new(intake::Intake::new(store.clone(), config.taxii.queue_bytes)),
-            worker: ciphub_store::WorkerId::random(),
+            taxii_intake: Arc::new(intake::Intake::new(
+                store.clone(),
+                worker.clone(),
+                config.taxii.queue_bytes,
+            )),
+            worker,
             store,
             config: Arc::new(config),
         })
@@ -257,8 +262,9 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    // Posted objects still queued are written before the server is done.
-    intake.flush().await;
+    // Posted objects still queued are written before the server is done, for a few seconds;
+    // the rest stays held in the store and is written after the next start.
+    intake.stop().await;
     listener_task.abort();
     if let Some(w) = worker {
         w.abort();

@@ -135,6 +135,8 @@ pub struct TaxiiError {
     status: StatusCode,
     title: String,
     description: String,
+    /// Seconds for `Retry-After`, if the request may be sent again as it is.
+    retry_after: Option<u32>,
 }
 
 impl TaxiiError {
@@ -143,7 +145,13 @@ impl TaxiiError {
             status,
             title: title.into(),
             description: description.into(),
+            retry_after: None,
         }
+    }
+
+    fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     fn bad(parameter: &str, description: impl Into<String>) -> Self {
@@ -184,6 +192,10 @@ impl IntoResponse for TaxiiError {
             "http_status": self.status.as_u16().to_string(),
         });
         let mut resp = (self.status, taxii_json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -853,9 +865,9 @@ pub async fn post_objects(
     let status_id = add.batch.status_id.clone().unwrap_or_default();
     let (held, written) = state
         .taxii_intake
-        .submit(add, body.len())
+        .submit(add, &body)
         .await
-        .map_err(|e| TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", e))?;
+        .map_err(refused)?;
     // Written within the bound (the usual case: one group commit), the answer is the complete
     // status; a backed-up queue answers pending, and so does a client that asks not to wait
     // (`Prefer: respond-async`, RFC 7240), so its envelopes share group commits.
@@ -875,6 +887,26 @@ pub async fn post_objects(
         return Ok((StatusCode::ACCEPTED, answer).into_response());
     }
     Ok((StatusCode::ACCEPTED, held_json(&held)).into_response())
+}
+
+/// The answer to an envelope the intake did not take: 503, to be sent again later.
+fn refused(r: crate::intake::Refused) -> TaxiiError {
+    let (description, retry) = match r {
+        crate::intake::Refused::Stopping => {
+            ("the server is stopping; nothing was taken".to_owned(), 5)
+        }
+        crate::intake::Refused::Store(why) => (
+            format!("the server cannot store the envelope now ({why}); nothing was taken"),
+            30,
+        ),
+    };
+    TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", description).retry_after(retry)
+}
+
+/// An envelope held by a worker that stopped, read again as its POST read it (for
+/// `crate::intake::Intake::resume`).
+pub fn recheck(body: &[u8]) -> Result<(Vec<NewStixObject>, Vec<StatusDetail>), String> {
+    check_envelope(body).map_err(|e| e.description)
 }
 
 /// The envelope `{"objects": [...]}` of a POST, each object checked: the valid ones, and a
@@ -937,7 +969,8 @@ fn too_large(description: String) -> TaxiiError {
     )
 }
 
-fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
+fn status_json(s: &StatusRecord) -> Response {
+    let pendings = &s.pendings;
     /// A status resource, serialized straight from the record (it can list thousands of
     /// objects, which a `Value` would first copy).
     #[derive(serde::Serialize)]
@@ -978,8 +1011,7 @@ fn status_json(s: &StatusRecord, pendings: &[StatusDetail]) -> Response {
 
 fn held_json(h: &Held) -> Response {
     match h {
-        Held::Pending(s, pendings) => status_json(s, pendings),
-        Held::Failed(s, _) => status_json(s, &[]),
+        Held::Pending(s) | Held::Failed(s, _) => status_json(s),
     }
 }
 
@@ -1004,7 +1036,7 @@ async fn status_response(
         return Ok(held_json(&h));
     }
     match state.store.stix_status(id, &authed.0.org).await? {
-        Some(s) => Ok(status_json(&s, &[])),
+        Some(s) => Ok(status_json(&s)),
         None => Err(TaxiiError::new(
             StatusCode::NOT_FOUND,
             "Status not found",

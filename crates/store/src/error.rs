@@ -39,6 +39,39 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not do the work just now (no space, an I/O error, a
+    /// read-only file, a lost connection, a conflict with another transaction), so the same
+    /// write may succeed later, as opposed to a write that is itself at fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect(..) | StoreError::NotWritable { .. } => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|code| match code.parse::<i32>() {
+                        // SQLite (an extended code keeps the primary one in its low byte): BUSY,
+                        // LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+                        Ok(n) => matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+                        // PostgreSQL: connection exceptions, insufficient resources (a full
+                        // disk), operator intervention, system errors, a read-only transaction,
+                        // serialization failures and deadlocks.
+                        Err(_) => {
+                            ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))
+                                || matches!(code.as_ref(), "25006" | "40001" | "40P01")
+                        }
+                    })
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         StoreError::Invalid {
             field: field.into(),

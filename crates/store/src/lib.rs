@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod intake;
 mod nodelay;
 mod public_ids;
 mod registry;
@@ -46,6 +47,7 @@ pub use delivery::{
 };
 pub use error::StoreError;
 pub use events::{Event, LISTENER_NAME, STREAM_RETENTION};
+pub use intake::HeldEnvelope;
 pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;
 pub use reports::{

@@ -116,6 +116,8 @@ pub struct StatusRecord {
     pub total: i64,
     pub successes: Vec<StatusDetail>,
     pub failures: Vec<StatusDetail>,
+    /// Objects accepted but not written yet (`pending` while there are any).
+    pub pendings: Vec<StatusDetail>,
 }
 
 /// Which versions of each object to return (`match[version]`).
@@ -221,6 +223,10 @@ pub struct NewFederation {
 const ROW_COLUMNS: &str = "o.seq, o.object_id, o.object_type, o.spec_version, o.version_us, \
                            o.version_text, o.added_us, o.tlp, o.origin";
 
+/// The advisory lock (PostgreSQL) that writers of STIX objects hold, instead of the audit
+/// head, while they read which versions are held and write theirs: "ciphub" and 1.
+pub(crate) const STIX_WRITERS: i64 = 0x6369_7068_7562_0001;
+
 /// Rows per multi-row INSERT: 14 values each stays well under both engines' bind limits.
 const INSERT_CHUNK: usize = 500;
 /// Objects per statement when adding objects, and keys per lookup of the versions held. One
@@ -272,7 +278,9 @@ impl Store {
                 owner_ids.insert(&a.batch.owner, self.org_id(&a.batch.owner).await?);
             }
         }
-        let mut w = self.begin_write(&first_by).await?;
+        // The audit head is taken only to append the audit entries at the end: other writers
+        // wait for this transaction only while it does that.
+        let mut w = self.begin_write_late(&first_by, Some(STIX_WRITERS)).await?;
         let now = w.now_us;
         // Keys borrow the requests' own strings: no copies per object.
         type Key<'k> = (&'k str, &'k str);
@@ -373,6 +381,7 @@ impl Store {
                 total: (successes.len() + failures.len()) as i64,
                 successes,
                 failures,
+                pendings: Vec::new(),
             });
         }
         // Objects whose newest or oldest version changed lose the flag on the old row.
@@ -465,10 +474,15 @@ impl Store {
             .map(|(s, _)| s)
             .collect();
         for chunk in recorded.chunks(INSERT_CHUNK) {
-            let sql = self.insert_rows(
-                "INSERT INTO taxii_status (id, collection, owner_org_id, created_us, total, successes, failures)",
-                chunk.len(),
-                7,
+            // A status already recorded is kept: a process that took over an envelope whose
+            // writer was only slow may write it a second time (its versions are held by then).
+            let sql = format!(
+                "{} ON CONFLICT (id) DO NOTHING",
+                self.insert_rows(
+                    "INSERT INTO taxii_status (id, collection, owner_org_id, created_us, total, successes, failures)",
+                    chunk.len(),
+                    7,
+                )
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
@@ -480,6 +494,16 @@ impl Store {
                     .bind(s.total)
                     .bind(serde_json::to_string(&s.successes).unwrap_or_default())
                     .bind(serde_json::to_string(&s.failures).unwrap_or_default());
+            }
+            q.execute(&mut *w.tx).await?;
+            // The envelopes held for these statuses are written now.
+            let sql = format!(
+                "DELETE FROM taxii_intake WHERE status_id IN ({})",
+                self.marks(1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q.bind(&s.id);
             }
             q.execute(&mut *w.tx).await?;
         }
@@ -504,34 +528,45 @@ impl Store {
         Ok(statuses)
     }
 
-    /// A status resource, for the organization that posted it.
+    /// A status resource, for the organization that posted it: recorded once its objects are
+    /// written, and `pending` while its envelope is held (`hold_envelope`). One statement reads
+    /// both, so an envelope written meanwhile is found in one or the other.
     pub async fn stix_status(
         &self,
         id: &str,
         viewer: &Slug,
     ) -> Result<Option<StatusRecord>, StoreError> {
-        let row: Option<(String, String, String, i64, i64, String, String)> = sqlx::query_as(
-            "SELECT s.id, s.collection, o.slug, s.created_us, s.total, s.successes, s.failures \
+        type Row = (String, String, String, i64, i64, String, String, String);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT s.id, s.collection, o.slug, s.created_us, s.total, s.successes, s.failures, '[]' \
              FROM taxii_status s JOIN organizations o ON o.id = s.owner_org_id \
-             WHERE s.id = $1 AND o.slug = $2",
+             WHERE s.id = $1 AND o.slug = $2 \
+             UNION ALL \
+             SELECT h.status_id, h.collection, o.slug, h.requested_us, h.total, '[]', h.failures, h.pendings \
+             FROM taxii_intake h JOIN organizations o ON o.id = h.owner_org_id \
+             WHERE h.status_id = $1 AND o.slug = $2",
         )
         .bind(id)
         .bind(viewer.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(id, collection, owner, created_us, total, ok, failed)| {
-            Ok(StatusRecord {
-                id,
-                collection,
-                owner: Slug::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                created_us,
-                total,
-                successes: serde_json::from_str(&ok)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                failures: serde_json::from_str(&failed)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            })
-        })
+        let json = |text: &str| -> Result<Vec<StatusDetail>, StoreError> {
+            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        row.map(
+            |(id, collection, owner, created_us, total, ok, failed, pending)| {
+                Ok(StatusRecord {
+                    id,
+                    collection,
+                    owner: Slug::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_us,
+                    total,
+                    successes: json(&ok)?,
+                    failures: json(&failed)?,
+                    pendings: json(&pending)?,
+                })
+            },
+        )
         .transpose()
     }
 
@@ -587,7 +622,7 @@ impl Store {
         by: &By,
     ) -> Result<Option<u64>, StoreError> {
         let owner_id = self.org_id(owner).await?;
-        let mut w = self.begin_write(by).await?;
+        let mut w = self.begin_write_late(by, Some(STIX_WRITERS)).await?;
         let held: Vec<(i64, i64, i64)> = sqlx::query_as(
             "SELECT version_us, is_first, is_last FROM stix_objects \
              WHERE id_key = $4 AND collection = $1 AND object_id = $2 AND owner_org_id = $3",

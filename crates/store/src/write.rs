@@ -1,6 +1,7 @@
-//! Writing transactions. Each one takes the audit chain's head first, which serializes writers
-//! on both backends (and, on SQLite, takes the write lock up front so a reader never has to
-//! upgrade), then appends one audit entry per change before it commits.
+//! Writing transactions. Each one takes the audit chain's head, which serializes writers on
+//! both backends, appends one audit entry per change, and commits. Most take the head first;
+//! one that writes much before it has anything to audit (a TAXII group commit) takes it when
+//! it appends its first entry, so other writers wait for it only that long.
 
 use ciphub_domain::audit::{AuditEntry, entry_hash};
 use ciphub_domain::policy::Actor;
@@ -45,9 +46,14 @@ pub struct AuditEvent {
 /// An open writing transaction with the audit head in hand.
 pub(crate) struct WriteTx {
     pub(crate) tx: crate::txn::WriteConn,
-    seq: i64,
-    hash: String,
+    /// The audit head: `None` until it is taken.
+    head: Option<(i64, String)>,
+    /// When the transaction began: the time of the rows it writes.
     pub(crate) now_us: i64,
+    /// The time of its audit entries and stream events: when it took the head, so that the
+    /// chain's times grow with its order.
+    head_us: i64,
+    clock: std::sync::Arc<dyn crate::Clock>,
     by: By,
     backend: Backend,
     /// Events to publish once the transaction commits.
@@ -60,16 +66,36 @@ pub(crate) struct WriteTx {
 impl Store {
     /// Opens a writing transaction on behalf of `by`.
     pub(crate) async fn begin_write(&self, by: &By) -> Result<WriteTx, StoreError> {
+        let mut w = self.begin_write_late(by, None).await?;
+        w.take_head().await?;
+        Ok(w)
+    }
+
+    /// Opens a writing transaction on behalf of `by` that takes the audit head only when it
+    /// appends its first entry (or commits). Writers of one kind that must not interleave
+    /// name a `serial` lock: on PostgreSQL a transaction-scoped advisory lock, taken before
+    /// anything else, which only writers naming the same lock wait for (on SQLite every writer
+    /// is serialized already). Such a writer must not take it after the head, or two of them
+    /// could wait for each other.
+    pub(crate) async fn begin_write_late(
+        &self,
+        by: &By,
+        serial: Option<i64>,
+    ) -> Result<WriteTx, StoreError> {
         let mut tx = self.begin_plain().await?;
-        let (seq, hash): (i64, String) =
-            sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *tx)
+        if let (Some(key), Backend::Postgres) = (serial, self.backend) {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *tx)
                 .await?;
+        }
+        let now_us = to_us(self.clock.now());
         Ok(WriteTx {
             tx,
-            seq,
-            hash,
-            now_us: to_us(self.clock.now()),
+            head: None,
+            now_us,
+            head_us: now_us,
+            clock: self.clock.clone(),
             by: by.clone(),
             backend: self.backend,
             events: Vec::new(),
@@ -139,6 +165,20 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Takes the audit head (the lock every writer waits for), if not yet taken.
+    async fn take_head(&mut self) -> Result<(i64, String), StoreError> {
+        if let Some(head) = &self.head {
+            return Ok(head.clone());
+        }
+        let head: (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        self.head_us = self.now_us.max(to_us(self.clock.now()));
+        self.head = Some(head.clone());
+        Ok(head)
+    }
+
     /// Who makes the change.
     pub(crate) fn by(&self) -> &By {
         &self.by
@@ -216,22 +256,23 @@ impl WriteTx {
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
             hex::encode(bytes)
         });
+        let (seq, prev_hash) = self.take_head().await?;
         let mut entry = AuditEntry {
-            seq: self.seq + 1,
-            at_us: self.now_us,
+            seq: seq + 1,
+            at_us: self.head_us,
             actor_user: self.by.user.clone(),
             actor_org: self.by.org.clone(),
             action: action.to_owned(),
             object_type: object_type.to_owned(),
             object_id: object_id.to_owned(),
             detail: detail.to_string(),
-            prev_hash: self.hash.clone(),
+            prev_hash,
             hash: String::new(),
             restricted,
             subject_org: subject_org.map(str::to_owned),
             salt,
         };
-        entry.hash = entry_hash(&entry, &self.hash);
+        entry.hash = entry_hash(&entry, &entry.prev_hash);
         sqlx::query(
             "INSERT INTO audit_log (seq, at_us, actor_user, actor_org, action, object_type, \
              object_id, detail, prev_hash, hash, restricted, subject_org, salt) \
@@ -252,8 +293,7 @@ impl WriteTx {
         .bind(&entry.salt)
         .execute(&mut *self.tx)
         .await?;
-        self.seq = entry.seq;
-        self.hash = entry.hash;
+        self.head = Some((entry.seq, entry.hash));
         Ok(())
     }
 
@@ -274,13 +314,13 @@ impl WriteTx {
                  SELECT CASE WHEN COALESCE(MAX(id), 0) >= $1 THEN MAX(id) + 1 ELSE $1 END, $2 \
                  FROM stream_events",
             )
-            .bind(self.now_us)
+            .bind(self.head_us)
             .bind(e.to_string())
             .execute(&mut *self.tx)
             .await?;
         }
         sqlx::query("DELETE FROM stream_events WHERE id < $1")
-            .bind(crate::events::stream_horizon(self.now_us))
+            .bind(crate::events::stream_horizon(self.head_us))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -288,12 +328,13 @@ impl WriteTx {
 
     /// Moves the audit head to the last entry appended and commits.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        let (seq, hash) = self.take_head().await?;
         if self.events.iter().any(crate::Event::streamed) {
             self.log_stream_events().await?;
         }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(self.seq)
-            .bind(&self.hash)
+            .bind(seq)
+            .bind(&hash)
             .execute(&mut *self.tx)
             .await?;
         if self.backend == Backend::Postgres {

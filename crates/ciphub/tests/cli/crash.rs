@@ -1,6 +1,7 @@
 //! A crash under load: `ciphub serve` is killed with SIGKILL while clients file reports, send
 //! and acknowledge alerts and add STIX objects; after a restart, everything that was answered
-//! with success is there, and the audit chain verifies.
+//! with success is there (TAXII envelopes answered `pending` are written once the restarted
+//! server takes them over), and the audit chain verifies.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ struct Acknowledged {
     alerts: Vec<i64>,
     acks: Vec<i64>,
     objects: Vec<String>,
+    /// Envelopes answered `pending`: the status, and the objects it promises.
+    pending: Vec<(String, Vec<String>)>,
 }
 
 /// One client's mixed writes until the server goes away; what was answered with success.
@@ -85,37 +88,55 @@ async fn write_until_gone(
                 done.acks.push(id);
             }
         }
-        let objects: Vec<Value> = (0..10)
+        // Envelopes that ask not to wait are larger, so that some are still queued at the kill.
+        let (size, asynchronous) = if i.is_multiple_of(2) {
+            (200, true)
+        } else {
+            (10, false)
+        };
+        let objects: Vec<Value> = (0..size)
             .map(|k| {
                 json!({
                     "type": "indicator", "spec_version": "2.1",
-                    "id": format!("indicator--00000000-0000-4000-8{n:03}-{:012}", i * 10 + k),
+                    "id": format!("indicator--00000000-0000-4000-8{n:03}-{:012}", i * 1000 + k),
                     "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
-                    "pattern": format!("[ipv4-addr:value = '45.77.{n}.{k}']"),
+                    "pattern": format!("[ipv4-addr:value = '45.77.{n}.{}']", k % 250),
                     "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
                     "object_marking_refs": [GREEN],
                 })
             })
             .collect();
-        let posted = client
+        let mut post = client
             .post(format!(
                 "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"
             ))
             .basic_auth("demo-reporter", Some(&reporter))
             .header("Accept", TAXII)
-            .header("Content-Type", TAXII)
+            .header("Content-Type", TAXII);
+        if asynchronous {
+            post = post.header("Prefer", "respond-async");
+        }
+        let posted = post
             .body(json!({ "objects": objects }).to_string())
             .send()
             .await;
         let Ok(posted) = posted else { break };
+        if posted.status() != 202 {
+            continue;
+        }
         let Ok(status) = posted.json::<Value>().await else {
             break;
         };
-        // Only a `complete` status says the objects are written.
-        if status["status"] == "complete" {
-            for o in &objects {
-                done.objects.push(o["id"].as_str().expect("id").to_owned());
-            }
+        let ids: Vec<String> = objects
+            .iter()
+            .map(|o| o["id"].as_str().expect("id").to_owned())
+            .collect();
+        match status["status"].as_str() {
+            Some("complete") => done.objects.extend(ids),
+            Some("pending") => done
+                .pending
+                .push((status["id"].as_str().expect("status id").to_owned(), ids)),
+            _ => panic!("a 202 with no status: {status}"),
         }
     }
     done
@@ -157,21 +178,28 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         all.alerts.extend(done.alerts);
         all.acks.extend(done.acks);
         all.objects.extend(done.objects);
+        all.pending.extend(done.pending);
     }
     assert!(
-        !all.reports.is_empty() && !all.acks.is_empty() && !all.objects.is_empty(),
-        "the load wrote too little to test: {} reports, {} acks, {} objects",
+        !all.reports.is_empty()
+            && !all.acks.is_empty()
+            && !all.objects.is_empty()
+            && !all.pending.is_empty(),
+        "the load wrote too little to test: {} reports, {} acks, {} objects, {} pending envelopes",
         all.reports.len(),
         all.acks.len(),
-        all.objects.len()
+        all.objects.len(),
+        all.pending.len()
     );
 
     println!(
-        "acknowledged before the kill: {} reports, {} alerts, {} acknowledgements, {} objects",
+        "acknowledged before the kill: {} reports, {} alerts, {} acknowledgements, {} objects \
+         complete and {} envelopes pending",
         all.reports.len(),
         all.alerts.len(),
         all.acks.len(),
-        all.objects.len()
+        all.objects.len(),
+        all.pending.len()
     );
     let (_server, base, _) = start(&db.url, &["--config", &config]);
     let client = reqwest::Client::new();
@@ -202,6 +230,54 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
             );
         }
     }
+    // Each envelope answered pending has a status that tells the truth after the restart, and
+    // turns complete once the restarted server has taken the envelope over (its first worker
+    // was silent for `GONE_AFTER`).
+    let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(45);
+    let mut held_at_restart = 0;
+    for (status_id, ids) in &all.pending {
+        let mut first = true;
+        loop {
+            let status: Value = client
+                .get(format!("{base}/taxii2/ciphub/status/{status_id}/"))
+                .basic_auth("demo-reporter", Some(&reporter))
+                .header("Accept", TAXII)
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("status json");
+            let counted = ["success_count", "failure_count", "pending_count"]
+                .iter()
+                .filter_map(|k| status[k].as_u64())
+                .sum::<u64>();
+            assert_eq!(
+                counted,
+                ids.len() as u64,
+                "status {status_id} after the restart: {status}"
+            );
+            if status["status"] == "complete" {
+                assert_eq!(status["success_count"], ids.len(), "{status}");
+                break;
+            }
+            assert_eq!(status["status"], "pending", "{status}");
+            if first {
+                held_at_restart += 1;
+                first = false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status {status_id} still pending long after the restart: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        all.objects.extend(ids.iter().cloned());
+    }
+    println!(
+        "envelopes still held at the restart, then written: {held_at_restart} of {}",
+        all.pending.len()
+    );
     for id in &all.objects {
         let r = client
             .get(format!(

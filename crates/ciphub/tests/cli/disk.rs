@@ -10,6 +10,31 @@ use serde_json::{Value, json};
 
 use super::serve::start;
 
+const TAXII: &str = "application/taxii+json;version=2.1";
+const COMMUNITY: &str = "2f4e3d1c-9b8a-4c7d-8e6f-5a4b3c2d1e01";
+
+/// An envelope of 20 indicators, the `n`th.
+fn envelope(n: usize) -> (Vec<String>, String) {
+    let objects: Vec<Value> = (0..20)
+        .map(|k| {
+            json!({
+                "type": "indicator", "spec_version": "2.1",
+                "id": format!("indicator--00000000-0000-4000-8000-{:012}", n * 100 + k),
+                "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
+                "pattern": format!("[ipv4-addr:value = '203.0.{n}.{k}']"),
+                "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
+                "description": "x".repeat(2_000),
+                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+            })
+        })
+        .collect();
+    let ids = objects
+        .iter()
+        .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (ids, json!({ "objects": objects }).to_string())
+}
+
 /// A tmpfs mounted for one test, unmounted when dropped.
 struct Mount(PathBuf);
 
@@ -100,8 +125,40 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
     let filler = fill(&data);
     let mut kept = Vec::new();
     let mut tokens = Vec::new();
+    // TAXII envelopes answered 202: their statuses and objects.
+    let mut envelopes = Vec::new();
     let mut refused = 0;
     for n in 0..40 {
+        // Every other one asks not to wait: answered pending, it must be held before that.
+        let (ids, body) = envelope(n);
+        let mut req = client
+            .post(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"
+            ))
+            .basic_auth("demo-reporter", Some(&token))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII);
+        if n.is_multiple_of(2) {
+            req = req.header("Prefer", "respond-async");
+        }
+        let r = req.body(body).send().await.expect("taxii post");
+        match r.status().as_u16() {
+            202 => {
+                let status: Value = r.json().await.expect("status");
+                envelopes.push((status["id"].as_str().expect("id").to_owned(), ids));
+            }
+            503 => {
+                assert!(
+                    r.headers().contains_key("retry-after"),
+                    "a refused envelope says when to send it again"
+                );
+                refused += 1;
+            }
+            other => panic!(
+                "envelope {n} answered {other}: {}",
+                r.text().await.unwrap_or_default()
+            ),
+        }
         let r = post(n).await.expect("post");
         match r.status().as_u16() {
             201 => kept.push(
@@ -166,9 +223,47 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
         );
     }
 
-    // After a restart, every report that was answered 201 is there, and the chain holds.
+    // After a restart, every report that was answered 201 is there, every envelope answered
+    // 202 is written (taken over from the killed process if it had not written it), and the
+    // chain holds.
     drop(server);
     let (_server, base, _) = start(&url, &[]);
+    let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(45);
+    for (status, ids) in &envelopes {
+        loop {
+            let s: Value = client
+                .get(format!("{base}/taxii2/ciphub/status/{status}/"))
+                .basic_auth("demo-reporter", Some(&token))
+                .header("Accept", TAXII)
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("json");
+            if s["status"] == "complete" {
+                assert_eq!(s["success_count"], 20, "envelope {status}: {s}");
+                break;
+            }
+            assert_eq!(s["status"], "pending", "envelope {status}: {s}");
+            assert!(
+                Instant::now() < deadline,
+                "envelope {status} never written: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let r = client
+            .get(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{}/",
+                ids[19]
+            ))
+            .basic_auth("demo-reporter", Some(&token))
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .expect("object");
+        assert_eq!(r.status(), 200, "an object of envelope {status} is gone");
+    }
     for id in &kept {
         let r = client
             .get(format!("{base}/api/v1/reports/{id}"))

@@ -1987,3 +1987,97 @@ async fn ids_are_each_instances_own_and_identities_keep_one_version() {
     let later = named_report_bundle(&one).await;
     assert_eq!(of_type(&a, "identity")[0], of_type(&later, "identity")[0]);
 }
+
+/// An envelope answered `pending` by a process that then died is held in the store: any
+/// process answers its status (`pending`, the objects listed), and the job worker of a live
+/// one takes it over and writes it.
+#[tokio::test]
+async fn envelopes_held_by_a_process_that_died_are_taken_over_and_written() {
+    let app = spawn_app().await;
+    let objects = vec![
+        indicator(950, "2026-01-01T00:00:00.000Z", GREEN),
+        indicator(951, "2026-01-01T00:00:00.000Z", GREEN),
+        json!({"type": "bogus"}),
+    ];
+    let envelope = json!({ "objects": objects }).to_string();
+    let (accepted, failures) = ciphub_server::taxii::recheck(envelope.as_bytes()).expect("checked");
+    let status = ciphub_store::StatusRecord {
+        id: "5b0c7a4e-8f3d-4c2a-9e1b-6d5f4a3c2b10".into(),
+        collection: "community".into(),
+        owner: ciphub_domain::Slug::parse("tokyo-water").expect("slug"),
+        created_us: 1_767_225_600_000_000,
+        total: 3,
+        successes: Vec::new(),
+        failures,
+        pendings: accepted
+            .iter()
+            .map(|o| ciphub_store::StatusDetail {
+                id: o.object_id.clone(),
+                version: o.version_text.clone().expect("version"),
+                message: None,
+            })
+            .collect(),
+    };
+    let by = By {
+        user: Some("reporter".into()),
+        org: Some("tokyo-water".into()),
+    };
+    // The process that answered it: its worker never beats again.
+    app.db
+        .store
+        .hold_envelope(
+            &status,
+            &by,
+            envelope.as_bytes(),
+            &ciphub_store::WorkerId::random(),
+        )
+        .await
+        .expect("hold");
+    let held = status_of(&app, "reporter", &json!({"id": status.id})).await;
+    assert_eq!(held["status"], "pending", "{held}");
+    assert_eq!(
+        (
+            &held["total_count"],
+            &held["success_count"],
+            &held["failure_count"],
+            &held["pending_count"]
+        ),
+        (&json!(3), &json!(0), &json!(1), &json!(2))
+    );
+    assert_eq!(held["request_timestamp"], "2026-01-01T00:00:00.000000Z");
+    assert_eq!(held["pendings"][0]["id"], objects[0]["id"]);
+    // Nobody else reads it: the same answer as for a status that does not exist.
+    let other = taxii(
+        &app,
+        "mhlw-admin",
+        Method::GET,
+        &format!("{}/status/{}/", root(&app), status.id),
+        None,
+    )
+    .await;
+    assert_eq!(other.status(), 404);
+    let taken = app
+        .state
+        .taxii_intake
+        .resume(ciphub_server::taxii::recheck)
+        .await
+        .expect("resume");
+    assert_eq!(taken, 1);
+    let done = wait_complete(&app, "reporter", held).await;
+    assert_eq!(
+        (&done["success_count"], &done["failure_count"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(done["request_timestamp"], "2026-01-01T00:00:00.000000Z");
+    let (all, _) = read_all(&app, "mhlw-analyst", "community", "").await;
+    assert_eq!(ids(&all), ids(&objects[..2]));
+    // Written once: nothing is left to take over.
+    let again = app
+        .state
+        .taxii_intake
+        .resume(ciphub_server::taxii::recheck)
+        .await
+        .expect("resume");
+    assert_eq!(again, 0);
+    assert_eq!(app.db.store.held_envelopes().await.expect("count"), 0);
+}

@@ -508,3 +508,101 @@ async fn instance_secrets_are_made_once_and_shared() {
     );
     assert_ne!(first, [0u8; 32]);
 }
+
+/// An envelope answered before its objects are written is held: its status reads `pending` for
+/// the organization that posted it (and no other), one worker at a time takes it over once
+/// its holder is silent, and the write records the status and lets it go, even twice.
+#[tokio::test]
+async fn held_envelopes_answer_pending_until_written_and_go_to_one_worker() {
+    use ciphub_store::{StatusDetail, StatusRecord, WorkerId};
+    let db = jp_db().await;
+    let s = &db.store;
+    let o = object(7, 1_700_000_000_000_000, Some(Tlp::Green));
+    let status = StatusRecord {
+        id: "0a6f1c5e-5a51-4d8e-9b1e-2f7d1c3b4a01".into(),
+        collection: C.into(),
+        owner: slug("nisc"),
+        created_us: 1_700_000_000_000_001,
+        total: 2,
+        successes: Vec::new(),
+        failures: vec![StatusDetail {
+            id: "bogus".into(),
+            version: String::new(),
+            message: Some("objects[1]: not a STIX object".into()),
+        }],
+        pendings: vec![StatusDetail {
+            id: o.object_id.clone(),
+            version: "2023-11-14T22:13:20.000Z".into(),
+            message: None,
+        }],
+    };
+    let envelope = br#"{"objects": [{"type": "indicator"}, {"type": "bogus"}]}"#;
+    // Held by a worker that never beat: a process that died at once.
+    s.hold_envelope(&status, &By::system(), envelope, &WorkerId::random())
+        .await
+        .expect("hold");
+    assert_eq!(s.held_envelopes().await.expect("count"), 1);
+    assert_eq!(
+        s.stix_status(&status.id, &slug("nisc"))
+            .await
+            .expect("status"),
+        Some(status.clone())
+    );
+    assert_eq!(
+        s.stix_status(&status.id, &slug("mhlw"))
+            .await
+            .expect("status"),
+        None,
+        "another organization's status is not there for it"
+    );
+    // Two workers look at once: one of them takes it.
+    let (a, b) = (WorkerId::random(), WorkerId::random());
+    let (x, y) = tokio::join!(s.claim_envelopes(&a, 10), s.claim_envelopes(&b, 10));
+    let claimed: Vec<_> = x
+        .expect("claim")
+        .into_iter()
+        .chain(y.expect("claim"))
+        .collect();
+    assert_eq!(claimed.len(), 1, "one worker takes the envelope");
+    assert_eq!(claimed[0].status, status);
+    assert_eq!(claimed[0].envelope, envelope);
+    assert_eq!(claimed[0].by, By::system());
+    // Its new worker is alive (claiming beats), so a third finds nothing.
+    assert!(
+        s.claim_envelopes(&WorkerId::random(), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let add = StixAdd {
+        batch: StixBatch {
+            status_id: Some(status.id.clone()),
+            ..batch("nisc", "taxii")
+        },
+        objects: vec![o],
+        failures: status.failures.clone(),
+        by: By::system(),
+        requested_us: Some(status.created_us),
+    };
+    // Written (twice, as by a worker that was only slow and the one that took over): one
+    // status, complete; one version; nothing held.
+    for _ in 0..2 {
+        s.add_stix_batches(std::slice::from_ref(&add))
+            .await
+            .expect("write");
+        let done = s
+            .stix_status(&status.id, &slug("nisc"))
+            .await
+            .expect("status")
+            .expect("recorded");
+        assert_eq!(done.pendings, Vec::new());
+        assert_eq!((done.successes.len(), done.failures.len()), (1, 1));
+        assert_eq!(done.created_us, status.created_us);
+        assert_eq!(s.held_envelopes().await.expect("count"), 0);
+    }
+    let page = s
+        .stix_page(C, &slug("nisc"), &versions(false, false, true), false)
+        .await
+        .expect("page");
+    assert_eq!(page.rows.len(), 1);
+}
