@@ -297,3 +297,140 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     let verify = super::helpers::ciphub(&db.url, &["audit", "verify"], None);
     assert!(verify.status.success(), "{}", super::helpers::err(&verify));
 }
+
+/// Posts envelopes of 500 indicators that ask not to wait until the server goes away;
+/// returns each status answered and the objects it promises.
+async fn post_until_gone(base: String, reporter: String, n: u32) -> Vec<(String, Vec<String>)> {
+    let client = reqwest::Client::new();
+    let mut answered = Vec::new();
+    for i in 0u32.. {
+        let objects: Vec<Value> = (0..500)
+            .map(|k| {
+                json!({
+                    "type": "indicator", "spec_version": "2.1",
+                    "id": format!("indicator--00000000-0000-4000-9{n:03}-{:012}", i * 1000 + k),
+                    "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
+                    "pattern": format!("[ipv4-addr:value = '45.78.{n}.{}']", k % 250),
+                    "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
+                    "object_marking_refs": [GREEN],
+                })
+            })
+            .collect();
+        let posted = client
+            .post(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"
+            ))
+            .basic_auth("demo-reporter", Some(&reporter))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .header("Prefer", "respond-async")
+            .body(json!({ "objects": objects }).to_string())
+            .send()
+            .await;
+        let Ok(posted) = posted else { break };
+        if posted.status() != 202 {
+            break;
+        }
+        let Ok(status) = posted.json::<Value>().await else {
+            break;
+        };
+        answered.push((
+            status["id"].as_str().expect("status id").to_owned(),
+            objects
+                .iter()
+                .map(|o| o["id"].as_str().expect("id").to_owned())
+                .collect(),
+        ));
+    }
+    answered
+}
+
+/// A stop (SIGTERM) while TAXII envelopes are queued: the server writes what it can for a few
+/// seconds and ends; what it did not write stays held, and after a restart every envelope it
+/// answered is written.
+#[tokio::test]
+async fn a_stop_while_taxii_envelopes_are_queued_ends_soon_and_loses_nothing() {
+    let db = TestDb::new().await.expect("db");
+    let config = tempfile::NamedTempFile::new().expect("config");
+    std::fs::write(
+        config.path(),
+        "[limits]\napi_per_minute = 6000000\napi_burst = 100000\naddress_per_minute = 6000000\n\
+         address_burst = 100000\n[taxii]\nrequests_per_minute = 6000000\nburst = 100000\n",
+    )
+    .expect("write config");
+    let config = config.path().to_str().expect("path").to_owned();
+    let (mut server, base, _) = start(&db.url, &["--demo", "--config", &config]);
+    let reporter = token(&db.url, "demo-reporter");
+    let clients: Vec<_> = (0..4)
+        .map(|n| tokio::spawn(post_until_gone(base.clone(), reporter.clone(), n)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let took = tokio::task::spawn_blocking(move || {
+        let took = server.terminate(Duration::from_secs(120));
+        (server, took)
+    });
+    let (server, took) = took.await.expect("stop");
+    let took = took.expect("the server did not stop within two minutes of SIGTERM");
+    drop(server);
+    let mut answered = Vec::new();
+    for c in clients {
+        answered.extend(c.await.expect("client"));
+    }
+    assert!(!answered.is_empty(), "no envelope was answered");
+    println!(
+        "stopped {} ms after SIGTERM, with {} envelopes of 500 answered pending",
+        took.as_millis(),
+        answered.len()
+    );
+    let (_server, base, _) = start(&db.url, &["--config", &config]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(90);
+    let mut held_at_restart = 0;
+    for (status_id, ids) in &answered {
+        let mut first = true;
+        loop {
+            let status: Value = client
+                .get(format!("{base}/taxii2/ciphub/status/{status_id}/"))
+                .basic_auth("demo-reporter", Some(&reporter))
+                .header("Accept", TAXII)
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("status json");
+            if status["status"] == "complete" {
+                assert_eq!(status["success_count"], 500, "{status}");
+                break;
+            }
+            assert_eq!(status["status"], "pending", "{status_id}: {status}");
+            assert_eq!(status["pending_count"], 500, "{status}");
+            if first {
+                held_at_restart += 1;
+                first = false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status {status_id} still pending long after the restart: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let r = client
+            .get(format!(
+                "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{}/",
+                ids[499]
+            ))
+            .basic_auth("demo-reporter", Some(&reporter))
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "an object of status {status_id} is gone");
+    }
+    println!(
+        "envelopes held at the stop, written after the restart: {held_at_restart} of {}",
+        answered.len()
+    );
+    let verify = super::helpers::ciphub(&db.url, &["audit", "verify"], None);
+    assert!(verify.status.success(), "{}", super::helpers::err(&verify));
+}

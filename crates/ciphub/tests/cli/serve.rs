@@ -9,6 +9,26 @@ use serde_json::Value;
 
 pub struct Server(Child);
 
+impl Server {
+    /// Asks the server to stop (SIGTERM) and waits for it to exit, for up to `within`;
+    /// returns how long it took, or `None` if it had not exited by then (it is then killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let asked = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM could not be sent");
+        while asked.elapsed() < within {
+            if self.0.try_wait().expect("wait").is_some() {
+                return Some(asked.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
