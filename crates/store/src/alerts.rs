@@ -321,6 +321,8 @@ impl Store {
         w.emit(crate::Event::Alert { id });
         w.emit(crate::Event::Jobs);
         w.commit().await?;
+        self.grew("alert_deliveries", recipient_ids.len());
+        self.grew("alerts", 1);
         self.alert(id).await
     }
 

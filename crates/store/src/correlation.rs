@@ -125,6 +125,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.grew("correlation_values", values.len());
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod events;
 mod ids;
 mod intake;
 mod nodelay;
+mod planner;
 mod public_ids;
 mod registry;
 mod reports;
@@ -190,6 +191,8 @@ pub struct Store {
     acks: Arc<alerts::AckQueue>,
     /// Recently read alerts, which never change.
     alert_cache: Arc<std::sync::Mutex<std::collections::HashMap<i64, AlertRecord>>>,
+    /// Rows added to large tables since they were analyzed (PostgreSQL; see `planner.rs`).
+    growth: Arc<planner::Growth>,
 }
 
 impl std::fmt::Debug for Store {
@@ -286,6 +289,7 @@ impl Store {
             org_ids: Arc::default(),
             acks: Arc::default(),
             alert_cache: Arc::default(),
+            growth: Arc::default(),
         })
     }
 

@@ -289,6 +289,7 @@ impl Store {
                 .await?;
         }
         w.commit().await?;
+        self.grew("reports", 1);
         self.report(id).await
     }
 

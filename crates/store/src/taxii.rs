@@ -449,6 +449,7 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
         }
+        let new_rows_len = new_rows.len();
         // Rows of touched objects that are still the newest or oldest get the flag back.
         for key in &touched {
             let (collection, id) = key;
@@ -525,6 +526,7 @@ impl Store {
             .await?;
         }
         w.commit().await?;
+        self.grew("stix_objects", new_rows_len);
         Ok(statuses)
     }
 

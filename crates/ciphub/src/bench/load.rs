@@ -32,7 +32,12 @@ const MIX: [&str; 10] = [
     "TAXII read",
 ];
 
-async fn user(store: &Store, org: &Slug, name: &str, role: Role) -> anyhow::Result<String> {
+pub(super) async fn user(
+    store: &Store,
+    org: &Slug,
+    name: &str,
+    role: Role,
+) -> anyhow::Result<String> {
     let name = UserName::parse(name)?;
     store
         .create_user(
@@ -183,16 +188,9 @@ async fn send(ctx: Arc<Ctx>, i: usize) -> (&'static str, bool) {
 }
 
 /// Runs `rate` requests a second for `duration` and prints what it measured.
-pub async fn load(
-    rate: u32,
-    duration: Duration,
-    database_url: Option<String>,
-) -> anyhow::Result<()> {
-    if rate == 0 || rate > 2_000 || duration.is_zero() || duration > Duration::from_secs(600) {
-        bail!("--rate must be 1 to 2,000 requests a second and --duration at most 10m");
-    }
-    let (store, _profile, _scratch) = scratch_store(database_url).await?;
-    let org = Slug::parse(&format!("bench-load-{}", std::process::id()))?;
+/// A water operator of the water CEPTOAR, new for this run, named after `prefix`.
+pub(super) async fn water_operator(store: &Store, prefix: &str) -> anyhow::Result<Slug> {
+    let org = Slug::parse(&format!("{prefix}-{}", std::process::id()))?;
     store
         .add_organizations(
             &[Organization {
@@ -211,6 +209,19 @@ pub async fn load(
             &By::system(),
         )
         .await?;
+    Ok(org)
+}
+
+pub async fn load(
+    rate: u32,
+    duration: Duration,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    if rate == 0 || rate > 2_000 || duration.is_zero() || duration > Duration::from_secs(600) {
+        bail!("--rate must be 1 to 2,000 requests a second and --duration at most 10m");
+    }
+    let (store, _profile, _scratch) = scratch_store(database_url).await?;
+    let org = water_operator(&store, "bench-load").await?;
     let reporter = user(&store, &org, &format!("{org}-rep"), Role::Reporter).await?;
     let coordinator = user(
         &store,

@@ -2,6 +2,7 @@
 //! reference server, memory backend) in one run on this machine, over loopback, with the same
 //! client and the same bytes; then 100-object pages from a collection of a million objects.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -149,6 +150,13 @@ async fn add_then_read(
     // A server that answers `pending` has added the objects when the status says complete.
     // Its writer keeps the order requests came in, so the last status is waited for, then
     // (after the clock stops) every status is checked.
+    if std::env::var_os("CIPHUB_BENCH_PHASES").is_some() {
+        eprintln!(
+            "  {}: every POST answered after {:.3} s",
+            t.name,
+            started.elapsed().as_secs_f64()
+        );
+    }
     if let Some(last) = pending.last() {
         while status_of(client, t, last).await?["status"] != "complete" {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -193,6 +201,44 @@ async fn add_then_read(
         }
     }
     Ok((add, started.elapsed().as_secs_f64(), read))
+}
+
+/// Files a report every 25 ms until `stop`; returns the seconds each took.
+async fn file_reports(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut took = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    for i in 0.. {
+        tick.tick().await;
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let started = Instant::now();
+        let resp = client
+            .post(format!("{base}/api/v1/reports"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "title": format!("Filed during a TAXII add {i}"), "description": "Pumps stopped.",
+                "sectors": ["water"], "cause": "system-failure", "scope": ["ot"],
+                "detected_at": "2026-04-01T08:00:00Z", "formation": "ministry",
+                "answers": {"people-society": "none", "systems": "none"},
+            }))
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!(
+                "filing a report answered {}: {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+        took.push(started.elapsed().as_secs_f64());
+    }
+    Ok(took)
 }
 
 /// A status resource of `t`.
@@ -433,11 +479,29 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
         store.close().await;
         drop(dir);
     }
+    // Meanwhile an operator files a report every 25 ms: how long other writers wait while
+    // the TAXII writer drains.
+    let org = super::load::water_operator(&store, "bench-taxii").await?;
+    let reporter = super::load::user(&store, &org, &format!("{org}-rep"), Role::Reporter).await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let filing = tokio::spawn(file_reports(
+        client.clone(),
+        server.base.clone(),
+        reporter,
+        stop.clone(),
+    ));
     let (c_add, c_read, c_n) = add_then_read(&client, &ours, &envelopes, Some(load.page)).await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut filed = filing.await??;
     if c_n != load.objects {
         bail!("ciphub read back {c_n} of {}", load.objects);
     }
-    ours_adds.push(c_add);
+    // The throwaway instances are on scratch SQLite files; with --database-url the last one
+    // is on that database, and is shown apart.
+    let on_database = load.database_url.is_some().then_some(c_add);
+    if on_database.is_none() {
+        ours_adds.push(c_add);
+    }
     let show = |name: &str, adds: &[f64], read: f64| {
         let each: Vec<String> = adds.iter().map(|t| format!("{t:.3}")).collect();
         println!(
@@ -460,8 +524,27 @@ pub async fn run(load: TaxiiLoad) -> anyhow::Result<()> {
             fold(m_adds, f64::max) / fold(&ours_adds, f64::min),
             m_read / c_read
         );
+    } else if let Some(add) = on_database {
+        if !ours_adds.is_empty() {
+            show("ciphub, SQLite", &ours_adds, f64::NAN);
+        }
+        println!(
+            "  ciphub, --database-url: add {add:.3}s ({:.0} objects/s), read all {c_read:.3}s",
+            load.objects as f64 / add
+        );
     } else {
         show("ciphub", &ours_adds, c_read);
+    }
+
+    filed.sort_by(f64::total_cmp);
+    if !filed.is_empty() {
+        println!(
+            "  reports filed every 25 ms meanwhile: {}, median {:.1} ms, p99 {:.1} ms, worst {:.1} ms",
+            filed.len(),
+            percentile(&filed, 0.5) * 1e3,
+            percentile(&filed, 0.99) * 1e3,
+            filed.last().copied().unwrap_or_default() * 1e3
+        );
     }
 
     // The client users run, at its defaults (it sleeps a second before polling a pending
