@@ -65,11 +65,23 @@ impl Mailer {
 }
 
 /// Runs jobs as they fall due until the task is dropped: woken by new jobs, or every `every`.
-/// Beats all the while, so that other workers know this one is alive.
+/// Beats all the while, so that other workers know this one is alive, and takes over, every
+/// `every`, the TAXII envelopes that a stopped process accepted but did not write (apart from
+/// the jobs, which may take a minute each).
 pub async fn work(state: AppState, every: Duration) {
     tokio::select! {
         () = heartbeat(&state) => {}
         () = work_loop(&state, every) => {}
+        () = resume_envelopes(&state, every) => {}
+    }
+}
+
+async fn resume_envelopes(state: &AppState, every: Duration) {
+    loop {
+        if let Err(e) = state.taxii_intake.resume(crate::taxii::recheck).await {
+            tracing::error!(error = %e, "taking over held TAXII envelopes");
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -87,10 +99,6 @@ async fn heartbeat(state: &AppState) {
 async fn work_loop(state: &AppState, every: Duration) {
     let mut events = state.store.subscribe();
     loop {
-        // TAXII envelopes a stopped process accepted but did not write.
-        if let Err(e) = state.taxii_intake.resume(crate::taxii::recheck).await {
-            tracing::error!(error = %e, "taking over held TAXII envelopes");
-        }
         match run_due(state).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}

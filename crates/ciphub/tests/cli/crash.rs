@@ -3,6 +3,8 @@
 //! with success is there (TAXII envelopes answered `pending` are written once the restarted
 //! server takes them over), and the audit chain verifies.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ciphub_store::testkit::TestDb;
@@ -18,6 +20,62 @@ fn token(url: &str, user: &str) -> String {
     let issued = super::helpers::ciphub(url, &["token", "issue", "--user", user], None);
     assert!(issued.status.success(), "{}", super::helpers::err(&issued));
     super::helpers::out(&issued).trim().to_owned()
+}
+
+/// A real SMTP server on a loopback port that keeps the `Message-ID` of every message it takes.
+#[derive(Clone, Default)]
+struct Inbox {
+    ids: Arc<Mutex<Vec<String>>>,
+    current: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Inbox {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        _to: &[String],
+    ) -> mailin_embedded::Response {
+        self.current.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let text = String::from_utf8_lossy(&self.current);
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or("none")
+            .trim()
+            .to_owned();
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.push(id);
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+fn smtp_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let inbox = Inbox::default();
+    let ids = inbox.ids.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut server = mailin_embedded::Server::new(inbox);
+    // A connection a thread: enough for every connection the sender's pool opens at once.
+    server
+        .with_name("mail.test")
+        .with_num_threads(64)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (format!("smtp://{addr}"), ids)
 }
 
 /// What the clients were told was written.
@@ -146,16 +204,43 @@ async fn write_until_gone(
 async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     let db = TestDb::new().await.expect("db");
     // Rate limits high enough that the load and the checks (hundreds of reads with one
-    // credential) are about durability, not limits.
+    // credential) are about durability, not limits. Alerts are e-mailed to a real SMTP server.
+    let (smtp, mails) = smtp_server();
     let config = tempfile::NamedTempFile::new().expect("config");
     std::fs::write(
         config.path(),
-        "[limits]\napi_per_minute = 6000000\napi_burst = 100000\naddress_per_minute = 6000000\n\
-         address_burst = 100000\n[taxii]\nrequests_per_minute = 6000000\nburst = 100000\n",
+        format!(
+            "[limits]\napi_per_minute = 6000000\napi_burst = 100000\naddress_per_minute = 6000000\n\
+             address_burst = 100000\n[taxii]\nrequests_per_minute = 6000000\nburst = 100000\n\
+             [mail]\nsmtp_url = \"{smtp}\"\nfrom = \"ciphub <alerts@ciphub.test>\"\n"
+        ),
     )
     .expect("write config");
     let config = config.path().to_str().expect("path").to_owned();
     let (server, base, _) = start(&db.url, &["--demo", "--config", &config]);
+    // Every organization of the water sector, which each alert goes to, has a contact.
+    let water = db
+        .store
+        .list_organizations(&ciphub_store::OrgFilter {
+            kind: None,
+            sector: Some(ciphub_domain::Slug::parse("water").expect("slug")),
+        })
+        .await
+        .expect("organizations");
+    for o in &water {
+        db.store
+            .set_contacts(
+                &o.org.slug,
+                &[ciphub_store::Contact {
+                    rank: 1,
+                    name: "Duty officer".into(),
+                    email: format!("duty@{}.test", o.org.slug),
+                }],
+                &ciphub_store::By::system(),
+            )
+            .await
+            .expect("contacts");
+    }
     let reporter = token(&db.url, "demo-reporter");
     let coordinator = token(&db.url, "demo-coordinator");
     let clients: Vec<_> = (0..4)
@@ -294,6 +379,65 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
             "object {id} was answered complete and is gone"
         );
     }
+    // Every e-mail sent with an alert (step 0; later steps are reminders, due in hours) is done
+    // in the end: each message reached the mail server, and none more
+    // than twice: a crash repeats only a message in flight (README, "Delivery"), under the same
+    // Message-ID.
+    let jobs: i64 = loop {
+        let (waiting, all): (i64, i64) = {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::AnyConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            sqlx::query_as(
+                "SELECT COUNT(*) - COUNT(CASE WHEN state = 'done' THEN 1 END), COUNT(*) \
+                 FROM jobs WHERE kind = 'email' AND step = 0",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+        };
+        if waiting == 0 {
+            break all;
+        }
+        if Instant::now() > deadline + Duration::from_secs(30) {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::AnyConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            let states: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(
+                "SELECT state, attempts, last_error, COUNT(*) FROM jobs \
+                 WHERE kind = 'email' AND step = 0 GROUP BY state, attempts, last_error",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("states");
+            panic!("{waiting} e-mail jobs still not done: {states:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(jobs > 0, "no alert was e-mailed");
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for id in mails.lock().expect("lock").iter() {
+        assert!(
+            id.starts_with("<ciphub.job.") && id.ends_with("@ciphub.test>"),
+            "a message without the job's Message-ID: {id}"
+        );
+        *copies.entry(id.clone()).or_default() += 1;
+    }
+    // One Message-ID a job: as many as there are jobs, none lost.
+    assert_eq!(
+        copies.len() as i64,
+        jobs,
+        "e-mail jobs and messages received"
+    );
+    for (id, n) in &copies {
+        assert!(*n <= 2, "{id} reached the mail server {n} times");
+    }
+    println!(
+        "e-mail jobs: {jobs}, sent twice after the kill: {}",
+        copies.values().filter(|n| **n > 1).count()
+    );
     let verify = super::helpers::ciphub(&db.url, &["audit", "verify"], None);
     assert!(verify.status.success(), "{}", super::helpers::err(&verify));
 }
