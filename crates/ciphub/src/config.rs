@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// The jurisdiction profile loaded into an empty registry.
     pub profile: Option<String>,
+    /// The time zone pages show times in for users who have not chosen one (IANA name).
+    pub time_zone: Option<String>,
     /// Largest request body in bytes.
     pub body_limit: Option<usize>,
     /// Session lifetime, such as "12h".
@@ -262,6 +264,10 @@ impl FileConfig {
             if let Some(b) = d.webhook_private_targets {
                 c.webhook_private_targets = b;
             }
+        }
+        if let Some(z) = &self.time_zone {
+            c.time_zone = ciphub_server::web::time::parse_zone(z)
+                .map_err(|e| anyhow::anyhow!("time_zone: {e}"))?;
         }
         if let Some(t) = &self.taxii {
             let positive = |name: &str, n: usize| {

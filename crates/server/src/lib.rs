@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub api_limits: ApiLimits,
     /// This instance's name, which makes the STIX ids of its own records its own.
     pub instance_name: String,
+    /// The time zone pages show times in for users who have not chosen one.
+    pub time_zone: chrono_tz::Tz,
     /// How often federations are checked for being due; `None` runs none in this process
     /// (tests then call `federation::run_due`).
     pub federation_poll: Option<Duration>,
@@ -132,6 +134,7 @@ impl Default for ServerConfig {
             taxii: taxii::TaxiiLimits::default(),
             api_limits: ApiLimits::default(),
             instance_name: "ciphub".to_owned(),
+            time_zone: chrono_tz::Asia::Tokyo,
             federation_poll: Some(Duration::from_secs(5)),
             correlation_poll: Some(Duration::from_secs(2)),
             correlation_k: ciphub_domain::policy::correlation::DEFAULT_K,

@@ -811,12 +811,55 @@ impl Store {
 
     /// A user's chosen language for the pages, if any.
     pub async fn user_locale(&self, user_id: i64) -> Result<Option<String>, StoreError> {
-        let locale: Option<Option<String>> =
-            sqlx::query_scalar("SELECT locale FROM users WHERE id = $1")
+        Ok(self.user_preferences(user_id).await?.0)
+    }
+
+    /// A user's chosen language and time zone for the pages, each if chosen.
+    pub async fn user_preferences(
+        &self,
+        user_id: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT locale, time_zone FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(locale.flatten())
+        Ok(row.unwrap_or_default())
+    }
+
+    /// Sets a user's time zone for the pages (an IANA name the caller has checked), or takes
+    /// it back to the instance's (`None`).
+    pub async fn set_user_time_zone(
+        &self,
+        user: &UserRecord,
+        zone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(z) = zone
+            && (z.is_empty()
+                || z.len() > 64
+                || !z
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)))
+        {
+            return Err(StoreError::invalid(
+                "time_zone",
+                "an IANA time zone name, such as Asia/Tokyo",
+            ));
+        }
+        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
+        sqlx::query("UPDATE users SET time_zone = $2 WHERE id = $1")
+            .bind(user.id)
+            .bind(zone)
+            .execute(&mut *w.tx)
+            .await?;
+        w.audit(
+            "user.time_zone",
+            "user",
+            user.name.as_str(),
+            json!({"time_zone": zone}),
+        )
+        .await?;
+        w.commit().await
     }
 
     /// Sets a user's language for the pages (`en` or `ja`).

@@ -133,7 +133,38 @@ impl Browser {
             .expect("click");
     }
 
+    /// Fails on a time shown raw (RFC 3339, as the API gives it) in the page's text: times are
+    /// shown in the user's zone.
+    async fn no_raw_times(&self) {
+        let text = self
+            .c
+            .execute("return document.body.innerText;", vec![])
+            .await
+            .expect("script");
+        let text = text.as_str().unwrap_or_default();
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b[i].is_ascii_digit());
+        for i in 0..b.len().saturating_sub(16) {
+            if digits(i..i + 4)
+                && b[i + 4] == b'-'
+                && digits(i + 5..i + 7)
+                && b[i + 7] == b'-'
+                && digits(i + 8..i + 10)
+                && b[i + 10] == b'T'
+                && digits(i + 11..i + 13)
+                && b[i + 13] == b':'
+            {
+                panic!(
+                    "a raw timestamp on {:?}: {:?}",
+                    self.c.current_url().await.map(|u| u.to_string()),
+                    &text[i..(i + 32).min(text.len())]
+                );
+            }
+        }
+    }
+
     async fn shot(&mut self, name: &str) {
+        self.no_raw_times().await;
         self.step += 1;
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::write(shots().join(format!("{:02}-{name}.png", self.step)), png)
@@ -215,6 +246,18 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     .await;
     b.click("input[name=sectors][value=water]").await;
     b.click("input[name=scope][value=ot]").await;
+    // The time is typed as the operator's clock shows it, in Tokyo.
+    assert!(
+        b.text("label:has(#detected_at)")
+            .await
+            .contains("Asia/Tokyo")
+    );
+    b.c.execute(
+        "document.getElementById('detected_at').value = '2026-04-01T09:30';",
+        vec![],
+    )
+    .await
+    .expect("script");
     assert_eq!(
         b.text("#level").await,
         "Answer every question to see the level."
@@ -244,6 +287,11 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     })
     .await;
     let report_url = b.c.current_url().await.expect("url").to_string();
+    // Shown as it was typed, in the reporter's zone (stored as 00:30 UTC).
+    assert!(
+        b.text("main").await.contains("2026-04-01 09:30 JST"),
+        "the detection time in Tokyo time"
+    );
     b.shot("report-filed").await;
     b.logout().await;
 

@@ -8,6 +8,7 @@
 //! another site cannot know.
 
 pub mod i18n;
+pub mod time;
 
 mod admin;
 mod alerts;
@@ -67,6 +68,7 @@ pub fn routes(alert_limit: usize) -> Router<AppState> {
         .route("/admin/tokens/{id}/revoke", post(admin::remove_token))
         .route("/settings", get(settings::show))
         .route("/settings/relay-rule", post(settings::relay_rule))
+        .route("/settings/time-zone", post(settings::time_zone))
         .route("/settings/contacts", post(settings::contacts))
         .route("/settings/identifiers", post(settings::identifiers))
         .route("/settings/webhooks", post(settings::add_webhook))
@@ -86,6 +88,8 @@ pub struct WebUser {
     pub user: UserRecord,
     session: String,
     pub lang: Lang,
+    /// The time zone the pages show times in: the user's, else the instance's.
+    pub tz: chrono_tz::Tz,
 }
 
 impl WebUser {
@@ -104,6 +108,8 @@ impl WebUser {
         let u = &self.user;
         Ctx {
             lang: self.lang,
+            tz: self.tz,
+            now: chrono::Utc::now(),
             user: u.name.to_string(),
             org: u.org.to_string(),
             csrf: self.csrf(),
@@ -158,15 +164,22 @@ impl FromRequestParts<AppState> for WebUser {
             Ok(_) => return Err(to_login()),
             Err(e) => return Err(AppError::from(e).into_response()),
         };
-        let lang = match state.store.user_locale(user.id).await {
-            Ok(Some(tag)) => Lang::from_tag(&tag),
-            Ok(None) => browser_lang(&parts.headers),
+        let (locale, zone) = match state.store.user_preferences(user.id).await {
+            Ok(p) => p,
             Err(e) => return Err(AppError::from(e).into_response()),
         };
+        let lang = match locale {
+            Some(tag) => Lang::from_tag(&tag),
+            None => browser_lang(&parts.headers),
+        };
+        let tz = zone
+            .and_then(|z| time::parse_zone(&z).ok())
+            .unwrap_or(state.config.time_zone);
         Ok(Self {
             user,
             session,
             lang,
+            tz,
         })
     }
 }
@@ -174,6 +187,9 @@ impl FromRequestParts<AppState> for WebUser {
 /// What every page shows around its content: the user, the menu, the language, messages.
 pub struct Ctx {
     pub lang: Lang,
+    /// The zone times are shown in, and the time the page was made.
+    pub tz: chrono_tz::Tz,
+    pub now: chrono::DateTime<chrono::Utc>,
     pub user: String,
     pub org: String,
     pub csrf: String,
@@ -494,6 +510,9 @@ struct LoginPage {
 fn anonymous_ctx(lang: Lang) -> Ctx {
     Ctx {
         lang,
+        // The login page shows no times.
+        tz: chrono_tz::UTC,
+        now: chrono::Utc::now(),
         user: String::new(),
         org: String::new(),
         csrf: String::new(),
@@ -605,6 +624,7 @@ pub struct Line {
     pub href: String,
     pub label: String,
     pub tag: String,
+    /// A time (RFC 3339, shown in the user's zone) or other text.
     pub note: String,
 }
 

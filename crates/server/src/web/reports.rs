@@ -220,7 +220,7 @@ pub async fn wizard(
         .unwrap_or_else(|| "seed-draft".into());
     let draft = Draft {
         schema,
-        detected_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
+        detected_at: super::time::input_value(chrono::Utc::now(), user.tz),
         cause: "unknown".into(),
         formation: "ceptoar-anonymous".into(),
         tlp: "TLP:AMBER".into(),
@@ -248,16 +248,18 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
             .filter(|s| schema_ids().contains(&s.as_str()))
             .unwrap_or_else(|| "seed-draft".into()),
     };
-    // The browser's datetime-local has no zone or seconds: the form says UTC.
-    let utc = |t: &str| {
-        if t.len() == 16 {
-            format!("{t}:00Z")
-        } else {
-            t.to_owned()
+    // The browser's datetime-local has no zone: the form is in the user's zone, and says so.
+    let (detected, occurred) = match (
+        super::time::from_input(&draft.detected_at, user.tz),
+        super::time::from_input(&draft.occurred_at, user.tz),
+    ) {
+        (Ok(d), Ok(o)) => (d, Some(o).filter(|t| !t.is_empty())),
+        (Err(_), _) | (_, Err(_)) => {
+            let mut ctx = user.ctx();
+            ctx.error = Some(ctx.t1("time-invalid", "zone", user.tz.name()));
+            return wizard_page(&state, ctx, draft).await;
         }
     };
-    let detected = utc(&draft.detected_at);
-    let occurred = Some(utc(&draft.occurred_at)).filter(|t| !t.is_empty());
     let answers = match serde_json::from_value(serde_json::json!(draft.answers)) {
         Ok(a) => a,
         Err(e) => {

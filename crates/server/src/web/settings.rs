@@ -20,6 +20,10 @@ use crate::path::ApiPath;
 #[template(path = "web/settings.html")]
 struct SettingsPage {
     ctx: Ctx,
+    /// The user's own time zone, if chosen, and the instance's.
+    time_zone: Option<String>,
+    default_zone: &'static str,
+    zones: Vec<&'static str>,
     /// A CEPTOAR's relay rule, for its secretariat and admins.
     relay: Option<(bool, String)>,
     /// Contacts as editable lines, for the organization's admins.
@@ -84,8 +88,15 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
     if secret.is_some() {
         ctx.flash = Some(ctx.t("settings-secret-once"));
     }
+    let time_zone = match state.store.user_preferences(user.user.id).await {
+        Ok((_, zone)) => zone,
+        Err(e) => return app_error(&ctx, &e.into()),
+    };
     render(&SettingsPage {
         ctx,
+        time_zone,
+        default_zone: state.config.time_zone.name(),
+        zones: super::time::zone_names().collect(),
         relay,
         contacts,
         identifiers,
@@ -103,6 +114,32 @@ fn done(ctx: &Ctx, result: Result<(), AppError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/settings").into_response(),
         Err(e) => app_error(ctx, &e),
+    }
+}
+
+/// The user's own time zone (empty: the instance's).
+pub async fn time_zone(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
+    let name = form.get("time_zone");
+    let name = name.trim();
+    let zone = if name.is_empty() {
+        None
+    } else {
+        match super::time::parse_zone(name) {
+            Ok(z) => Some(z),
+            Err(e) => {
+                let mut ctx = user.ctx();
+                ctx.error = Some(format!("{}: {e}", ctx.t("settings-time-zone")));
+                return page(&state, &user, ctx, None).await;
+            }
+        }
+    };
+    match state
+        .store
+        .set_user_time_zone(&user.user, zone.map(|z| z.name()))
+        .await
+    {
+        Ok(()) => Redirect::to("/settings").into_response(),
+        Err(e) => app_error(&user.ctx(), &e.into()),
     }
 }
 

@@ -427,3 +427,100 @@ async fn mistakes_are_named_in_the_users_language_and_nothing_is_sent() {
     assert!(html.contains("value=\"Gateways\""));
     assert_eq!(app.db.store.audit_len().await.expect("len"), before);
 }
+
+/// Times are shown and typed in the user's zone: the instance's (Asia/Tokyo by default) until
+/// the user picks another in the settings; a zone that does not exist is refused by name.
+#[tokio::test]
+async fn times_are_shown_and_typed_in_the_users_time_zone() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (_, wizard) = page(&app, &c, "/reports/new").await;
+    assert!(
+        wizard.contains("Asia/Tokyo time"),
+        "the wizard names the zone"
+    );
+    let (_, html) = page(&app, &c, "/settings").await;
+    assert!(html.contains("id=\"time-zone\""));
+    let csrf = csrf_of(&html);
+    // A wizard form typed at 09:30 in Tokyo is 00:30 UTC.
+    let resp = c
+        .post(app.url("/reports/new"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("title", "Clock test"),
+            ("description", "Filed from the page."),
+            ("detected_at", "2026-04-01T09:30"),
+            ("cause", "system-failure"),
+            ("scope", "ot"),
+            ("sectors", "water"),
+            ("schema", "seed-draft"),
+            ("answer-people-society", "none"),
+            ("answer-systems", "none"),
+            ("formation", "ministry"),
+            ("tlp", "TLP:AMBER"),
+        ])
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(
+        resp.status(),
+        303,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let id = location.trim_start_matches("/reports/");
+    let report: serde_json::Value = app
+        .get("reporter", &format!("/api/v1/reports/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        report["detected_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-04-01T00:30:00")),
+        "{report}"
+    );
+    let (_, shown) = page(&app, &c, &location).await;
+    assert!(
+        shown.contains("2026-04-01 09:30 JST"),
+        "shown in Tokyo time"
+    );
+    assert!(shown.contains("datetime=\"2026-04-01T00:30:00Z\""));
+
+    // An unknown zone is named and nothing changes; a real one moves every time shown.
+    let resp = c
+        .post(app.url("/settings/time-zone"))
+        .form(&[("csrf", csrf.as_str()), ("time_zone", "Mars/Olympus")])
+        .send()
+        .await
+        .expect("zone");
+    assert!(resp.text().await.expect("text").contains("Mars/Olympus"));
+    let resp = c
+        .post(app.url("/settings/time-zone"))
+        .form(&[("csrf", csrf.as_str()), ("time_zone", "Europe/London")])
+        .send()
+        .await
+        .expect("zone");
+    assert_eq!(resp.status(), 303);
+    let (_, shown) = page(&app, &c, &location).await;
+    assert!(
+        shown.contains("2026-04-01 01:30 BST"),
+        "shown in London time"
+    );
+    // Empty takes the instance's zone again.
+    let resp = c
+        .post(app.url("/settings/time-zone"))
+        .form(&[("csrf", csrf.as_str()), ("time_zone", "")])
+        .send()
+        .await
+        .expect("zone");
+    assert_eq!(resp.status(), 303);
+    let (_, shown) = page(&app, &c, &location).await;
+    assert!(shown.contains("2026-04-01 09:30 JST"));
+}
