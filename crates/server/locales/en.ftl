@@ -274,3 +274,5 @@ settings-preferences = Your preferences
 settings-time-zone = Time zone
 settings-time-zone-help = Times on these pages are shown, and typed, in this zone. Leave it empty for this instance's zone ({ $zone }).
 time-invalid = Give the date and time as they are in { $zone } (a time the clocks skip does not exist).
+error-no-page = There is no page at this address. Check the link, or start again from the dashboard.
+error-back = Go back

@@ -274,3 +274,5 @@ settings-preferences = 個人設定
 settings-time-zone = タイムゾーン
 settings-time-zone-help = この画面の日時はこのタイムゾーンで表示・入力します。空欄にすると、このインスタンスのタイムゾーン（{ $zone }）になります。
 time-invalid = 日時は { $zone } の日付と時刻で入力してください（時計の切り替えで存在しない時刻は使えません）。
+error-no-page = このアドレスのページはありません。リンクを確かめるか、ダッシュボードからやり直してください。
+error-back = 前の画面に戻る

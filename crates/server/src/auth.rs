@@ -216,6 +216,20 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
+    // Past every route of this router, an address outside the API is no page of ours: a
+    // browser is told so in a page, whoever asks.
+    let path = req.uri().path();
+    let api = ["/api/", "/misp/", "/metrics"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let html = req
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !api && html {
+        return Ok(crate::web::not_found_page(req.headers()));
+    }
     let user = authed_user(&state, req.method(), req.headers()).await?;
     req.extensions_mut().insert(Authed(user));
     Ok(next.run(req).await)

@@ -17,7 +17,7 @@ mod settings;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -155,7 +155,20 @@ impl FromRequestParts<AppState> for WebUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let to_login = || Redirect::to("/login").into_response();
+        // Back to this page once signed in (a link from an alert's e-mail, say).
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let to_login = || {
+            if parts.method == axum::http::Method::GET && here != "/" && here != "/dashboard" {
+                let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+                Redirect::to(&format!("/login?next={next}")).into_response()
+            } else {
+                Redirect::to("/login").into_response()
+            }
+        };
         let Some(session) = session_cookie(&parts.headers) else {
             return Err(to_login());
         };
@@ -505,6 +518,23 @@ pub fn app_error(ctx: &Ctx, e: &AppError) -> Response {
 struct LoginPage {
     ctx: Ctx,
     user: String,
+    /// The page to go to once signed in.
+    next: String,
+}
+
+/// Where to go after signing in: `next` if it is a page of this site, else the dashboard.
+fn after_login(next: &str) -> String {
+    if crate::markdown::same_site_path(next) && !next.starts_with("/login") {
+        next.to_owned()
+    } else {
+        "/dashboard".to_owned()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
 }
 
 fn anonymous_ctx(lang: Lang) -> Ctx {
@@ -524,11 +554,19 @@ fn anonymous_ctx(lang: Lang) -> Ctx {
     }
 }
 
-async fn login_page(headers: HeaderMap) -> Response {
+async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     render(&LoginPage {
         ctx: anonymous_ctx(browser_lang(&headers)),
         user: String::new(),
+        next: after_login(&q.next),
     })
+}
+
+/// A page for an address that is none of ours, in the browser's language.
+pub fn not_found_page(headers: &HeaderMap) -> Response {
+    let ctx = anonymous_ctx(browser_lang(headers));
+    let message = ctx.t("error-no-page");
+    error_page(&ctx, StatusCode::NOT_FOUND, message)
 }
 
 /// Whether a form comes from this site: browsers send `Origin` with every form post, and a
@@ -562,9 +600,10 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormData
             .unwrap_or_default(),
     };
     let user = body.user.clone();
+    let next = after_login(&form.get("next"));
     match crate::api::session::create_session(State(state), crate::json::ApiJson(body)).await {
         Ok(resp) => {
-            let mut out = Redirect::to("/dashboard").into_response();
+            let mut out = Redirect::to(&next).into_response();
             if let Some(cookie) = resp.headers().get(header::SET_COOKIE) {
                 out.headers_mut().insert(header::SET_COOKIE, cookie.clone());
             }
@@ -580,7 +619,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormData
             } else {
                 "login-failed"
             }));
-            let mut resp = render(&LoginPage { ctx, user });
+            let mut resp = render(&LoginPage { ctx, user, next });
             *resp.status_mut() = status;
             resp
         }

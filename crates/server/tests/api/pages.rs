@@ -524,3 +524,70 @@ async fn times_are_shown_and_typed_in_the_users_time_zone() {
     let (_, shown) = page(&app, &c, &location).await;
     assert!(shown.contains("2026-04-01 09:30 JST"));
 }
+
+/// A link into the pages (from an alert's e-mail) returns to its page after signing in, never
+/// to another site; an address that is no page answers a page that says so, with a way back.
+#[tokio::test]
+async fn deep_links_survive_the_login_and_unknown_addresses_get_a_page() {
+    let app = spawn_app().await;
+    let c = browser();
+    let resp = c
+        .get(app.url("/alerts/7?tab=delivery"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 303);
+    let to = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert_eq!(to, "/login?next=%2Falerts%2F7%3Ftab%3Ddelivery");
+    let (_, html) = page(&app, &c, &to).await;
+    assert!(
+        html.contains("name=\"next\" value=\"/alerts/7?tab=delivery\""),
+        "{html}"
+    );
+    for (next, expected) in [
+        ("/alerts/7?tab=delivery", "/alerts/7?tab=delivery"),
+        ("https://evil.example/", "/dashboard"),
+        ("//evil.example/", "/dashboard"),
+        ("/login", "/dashboard"),
+    ] {
+        let c = browser();
+        let resp = c
+            .post(app.url("/login"))
+            .header("Origin", app.base.as_str())
+            .form(&[("user", "reporter"), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 303, "{next}");
+        assert_eq!(resp.headers()["location"], expected, "{next}");
+    }
+    // An address that is no page: a page, in the browser's language, with a way back.
+    let resp = c
+        .get(app.url("/no/such/page"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .header("Accept-Language", "ja")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 404);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html")
+    );
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("このアドレスのページはありません"), "{html}");
+    assert!(html.contains("id=\"go-back\""));
+    // A program still gets the API's JSON error.
+    let resp = c
+        .get(app.url("/api/v1/no-such-thing"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 401);
+}
