@@ -1,6 +1,6 @@
 //! Sectors, services and organizations: loading profiles, adding organizations, reading the registry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ciphub_domain::Slug;
 use ciphub_domain::registry::{OrgKind, Organization, Profile, RegistryView, Sector, Service};
@@ -500,6 +500,34 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         name.ok_or_else(|| StoreError::not_found("organization", slug_))
+    }
+
+    /// The English and Japanese names of the organizations among `slugs` (others are left out),
+    /// for pages that show names rather than ids. Names are not secret: the registry shows
+    /// them to every signed-in user.
+    pub async fn organization_names(
+        &self,
+        slugs: &[&str],
+    ) -> Result<HashMap<String, (String, Option<String>)>, StoreError> {
+        let mut wanted: Vec<&str> = slugs.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = HashMap::with_capacity(wanted.len());
+        for chunk in wanted.chunks(500) {
+            let sql = format!(
+                "SELECT slug, name_en, name_ja FROM organizations WHERE slug IN ({})",
+                self.marks(1, chunk.len())
+            );
+            let mut q =
+                sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q.bind(*s);
+            }
+            for (slug, en, ja) in q.fetch_all(&self.pool).await? {
+                out.insert(slug, (en, ja));
+            }
+        }
+        Ok(out)
     }
 
     /// An organization's English name and when it was registered: what its STIX identity

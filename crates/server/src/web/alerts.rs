@@ -24,16 +24,20 @@ struct InboxPage {
 }
 
 pub async fn inbox(State(state): State<AppState>, user: WebUser) -> Response {
-    let ctx = user.ctx();
+    let mut ctx = user.ctx();
     let query = AlertQuery {
         before: None,
         limit: Some(100),
     };
-    match list_alerts(State(state), user.authed(), Ok(Query(query))).await {
-        Ok(alerts) => render(&InboxPage {
-            ctx,
-            alerts: alerts.0,
-        }),
+    match list_alerts(State(state.clone()), user.authed(), Ok(Query(query))).await {
+        Ok(alerts) => {
+            ctx.name_orgs(&state, alerts.0.iter().map(|a| a.sender_org.as_str()))
+                .await;
+            render(&InboxPage {
+                ctx,
+                alerts: alerts.0,
+            })
+        }
         Err(e) => app_error(&ctx, &e),
     }
 }
@@ -80,6 +84,12 @@ pub async fn detail(
     if done.done.is_some() {
         ctx.flash = Some(ctx.t("alert-ack"));
     }
+    let mut named = vec![alert.sender_org.as_str()];
+    if let Some(rows) = &delivery {
+        named.extend(rows.iter().map(|r| r.org.as_str()));
+        named.extend(rows.iter().filter_map(|r| r.via.as_deref()));
+    }
+    ctx.name_orgs(&state, named).await;
     let summary = delivery.as_ref().map(|rows| {
         (
             rows.len(),

@@ -110,6 +110,7 @@ impl WebUser {
             lang: self.lang,
             tz: self.tz,
             now: chrono::Utc::now(),
+            names: Default::default(),
             user: u.name.to_string(),
             org: u.org.to_string(),
             csrf: self.csrf(),
@@ -203,6 +204,8 @@ pub struct Ctx {
     /// The zone times are shown in, and the time the page was made.
     pub tz: chrono_tz::Tz,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// Names of the organizations the page names, by id (see `Ctx::org`).
+    pub names: std::collections::HashMap<String, (String, Option<String>)>,
     pub user: String,
     pub org: String,
     pub csrf: String,
@@ -216,6 +219,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Loads the names of the organizations `ids` for `Ctx::org` (a failure leaves the ids).
+    pub async fn name_orgs<'a>(
+        &mut self,
+        state: &AppState,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        if let Ok(names) = state.store.organization_names(&ids).await {
+            self.names.extend(names);
+        }
+    }
+
+    /// An organization's name in the page's language (its Japanese name where it has one),
+    /// or the text itself when it names no organization loaded by `name_orgs`.
+    pub fn org(&self, id: &str) -> String {
+        match self.names.get(id) {
+            Some((_, Some(ja))) if self.lang == Lang::Ja => ja.clone(),
+            Some((en, _)) => en.clone(),
+            None => id.to_owned(),
+        }
+    }
+
     /// The message `key` in the page's language.
     pub fn t(&self, key: &str) -> String {
         i18n::t(self.lang, key)
@@ -543,6 +568,7 @@ fn anonymous_ctx(lang: Lang) -> Ctx {
         // The login page shows no times.
         tz: chrono_tz::UTC,
         now: chrono::Utc::now(),
+        names: Default::default(),
         user: String::new(),
         org: String::new(),
         csrf: String::new(),
@@ -663,7 +689,8 @@ pub struct Line {
     pub href: String,
     pub label: String,
     pub tag: String,
-    /// A time (RFC 3339, shown in the user's zone) or other text.
+    /// A time (RFC 3339, shown in the user's zone), an organization's id (shown by its name),
+    /// or other text.
     pub note: String,
 }
 
@@ -913,6 +940,12 @@ async fn dashboard_data(
             },
         );
     }
+    let mut ctx = ctx;
+    let notes: Vec<String> = sections
+        .iter()
+        .flat_map(|s| s.lines.iter().map(|l| l.note.clone()))
+        .collect();
+    ctx.name_orgs(state, notes.iter().map(String::as_str)).await;
     Ok(DashboardPage {
         sections,
         chart,

@@ -89,6 +89,16 @@ impl Ctx {
         )
     }
 
+    /// A dashboard line's note as HTML: a time in the user's zone, an organization by its
+    /// name, or the text as it is.
+    pub fn note(&self, text: &str) -> String {
+        if DateTime::parse_from_rfc3339(text).is_ok() {
+            self.time(text)
+        } else {
+            escape(&self.org(text))
+        }
+    }
+
     /// An optional stored time as HTML (nothing when there is none).
     pub fn time_opt(&self, rfc3339: &Option<String>) -> String {
         rfc3339.as_deref().map(|t| self.time(t)).unwrap_or_default()

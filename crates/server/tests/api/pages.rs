@@ -591,3 +591,69 @@ async fn deep_links_survive_the_login_and_unknown_addresses_get_a_page() {
         .expect("get");
     assert_eq!(resp.status(), 401);
 }
+
+/// Pages name organizations by name, in the page's language, and keep the id only where a
+/// user copies it (the title shown on hover).
+#[tokio::test]
+async fn pages_name_organizations_not_ids() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            reqwest::Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            serde_json::json!({"title": "Patch the HMI", "body": "Now.", "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": ["water"]}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let names = app
+        .db
+        .store
+        .organization_names(&["nisc", "tokyo-water"])
+        .await
+        .expect("names");
+    let (nisc_en, nisc_ja) = names["nisc"].clone();
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (_, inbox) = page(&app, &c, "/alerts").await;
+    assert!(
+        inbox.contains(&format!("title=\"nisc\">{nisc_en}<")),
+        "{inbox}"
+    );
+    let (_, alert) = page(&app, &c, &format!("/alerts/{id}")).await;
+    assert!(alert.contains(&format!(">{nisc_en}</span>")), "{alert}");
+    // In Japanese, the Japanese name where there is one.
+    if let Some(ja) = nisc_ja {
+        let j = browser();
+        let resp = j
+            .post(app.url("/login"))
+            .header("Accept-Language", "ja")
+            .header("Origin", app.base.as_str())
+            .form(&[("user", "reporter"), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 303);
+        let resp = j
+            .get(app.url(&format!("/alerts/{id}")))
+            .header("Accept-Language", "ja")
+            .send()
+            .await
+            .expect("page");
+        let html = resp.text().await.expect("text");
+        assert!(html.contains(&format!(">{ja}</span>")), "{html}");
+    }
+    // The sender's delivery table names each recipient.
+    let s = browser();
+    login(&app, &s, "coordinator").await;
+    let (_, sent) = page(&app, &s, &format!("/alerts/{id}")).await;
+    let (water_en, _) = names["tokyo-water"].clone();
+    assert!(
+        sent.contains(&format!("title=\"tokyo-water\">{water_en}<")),
+        "{sent}"
+    );
+}
