@@ -276,3 +276,6 @@ settings-time-zone-help = Times on these pages are shown, and typed, in this zon
 time-invalid = Give the date and time as they are in { $zone } (a time the clocks skip does not exist).
 error-no-page = There is no page at this address. Check the link, or start again from the dashboard.
 error-back = Go back
+compose-bad-number = "{ $value }" is not a report or incident number; give numbers separated by commas, such as 12, 15.
+compose-confirm-many = This alert goes to { $count } organizations. Check the recipients below, then confirm and send again.
+compose-confirm-tick = Yes, send it to all { $count } organizations

@@ -276,3 +276,6 @@ settings-time-zone-help = この画面の日時はこのタイムゾーンで表
 time-invalid = 日時は { $zone } の日付と時刻で入力してください（時計の切り替えで存在しない時刻は使えません）。
 error-no-page = このアドレスのページはありません。リンクを確かめるか、ダッシュボードからやり直してください。
 error-back = 前の画面に戻る
+compose-bad-number = 「{ $value }」は報告・インシデントの番号ではありません。12, 15 のように番号をカンマで区切って入力してください。
+compose-confirm-many = このアラートは { $count } 組織に届きます。下の宛先を確かめてから、確認して再度送信してください。
+compose-confirm-tick = はい、{ $count } 組織すべてに送信します

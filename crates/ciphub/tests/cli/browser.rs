@@ -332,9 +332,24 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     b.fill("#body", "Apply the vendor's fix **today**.").await;
     b.click("input[name=tlp][value='TLP:GREEN']").await;
     b.fill("#values", "water").await;
+    let report_id = report_url.rsplit('/').next().expect("id").to_owned();
+    b.fill("#reports", &report_id).await;
     b.click("#preview-button").await;
-    b.until("#preview", |p| p.contains("demo-water-op-0001"))
-        .await;
+    // Recipients by name; every field kept, the related report too.
+    b.until("#preview", |p| {
+        p.contains("Demo Water supply operator 0001")
+    })
+    .await;
+    let kept =
+        b.c.find(Locator::Css("#reports"))
+            .await
+            .expect("reports")
+            .prop("value")
+            .await
+            .expect("value");
+    assert_eq!(kept.as_deref(), Some(report_id.as_str()));
+    // The coordinator may not cite the operator's own (anonymous) report: it goes without it.
+    b.fill("#reports", "").await;
     b.shot("alert-preview").await;
     // With a file of indicators attached.
     let file = shots().join("iocs.csv");

@@ -166,7 +166,13 @@ pub struct Draft {
     pub ack_within: String,
     pub exercise: bool,
     pub clients_permitted: bool,
+    /// Related reports and incidents as typed ("12, 15").
+    pub reports: String,
+    pub incidents: String,
 }
+
+/// An alert to more organizations than this asks the sender to confirm first.
+const CONFIRM_ABOVE: usize = 100;
 
 impl Draft {
     fn from_form(f: &FormData) -> Self {
@@ -180,6 +186,8 @@ impl Draft {
             ack_within: f.get("ack_within"),
             exercise: f.has("exercise"),
             clients_permitted: f.has("clients_permitted"),
+            reports: f.get("reports"),
+            incidents: f.get("incidents"),
         }
     }
 
@@ -212,6 +220,8 @@ struct ComposePage {
     roles: Vec<&'static str>,
     /// The preview: how many organizations, and the first of them.
     reach: Option<(usize, Vec<String>)>,
+    /// The send waits for the sender to confirm this many recipients.
+    confirm: Option<usize>,
 }
 
 impl ComposePage {
@@ -237,6 +247,7 @@ pub async fn composer(user: WebUser) -> Response {
         labels: super::tlp_labels(),
         roles: super::role_names(),
         reach: None,
+        confirm: None,
     })
 }
 
@@ -244,23 +255,50 @@ pub async fn composer(user: WebUser) -> Response {
 pub async fn send(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let draft = Draft::from_form(&form);
     let mut ctx = user.ctx();
-    let page = |ctx: Ctx, draft: Draft, reach| {
+    let page = |ctx: Ctx, draft: Draft, reach, confirm| {
         render(&ComposePage {
             ctx,
             draft,
             labels: super::tlp_labels(),
             roles: super::role_names(),
             reach,
+            confirm,
         })
     };
     if form.get("action") == "preview" {
         return match preview(&state, &user, &draft).await {
-            Ok(reach) => page(ctx, draft, Some(reach)),
+            Ok(reach) => {
+                ctx.name_orgs(&state, reach.1.iter().map(String::as_str))
+                    .await;
+                page(ctx, draft, Some(reach), None)
+            }
             Err(e) => {
                 ctx.error = Some(ctx.describe(&e));
-                page(ctx, draft, None)
+                page(ctx, draft, None, None)
             }
         };
+    }
+    let (reports, incidents) = match (parse_ids(&draft.reports), parse_ids(&draft.incidents)) {
+        (Ok(r), Ok(i)) => (r, i),
+        (Err(bad), _) => {
+            ctx.error = Some(ctx.t1("compose-bad-number", "value", bad));
+            return page(ctx, draft, None, None);
+        }
+        (_, Err(bad)) => {
+            ctx.error = Some(ctx.t1("compose-bad-number", "value", bad));
+            return page(ctx, draft, None, None);
+        }
+    };
+    // Many recipients: the sender sees how many and confirms before anything is sent.
+    if !form.has("confirm_many")
+        && let Ok(reach) = preview(&state, &user, &draft).await
+        && reach.0 > CONFIRM_ABOVE
+    {
+        let count = reach.0;
+        ctx.name_orgs(&state, reach.1.iter().map(String::as_str))
+            .await;
+        ctx.error = Some(ctx.t1("compose-confirm-many", "count", count));
+        return page(ctx, draft, Some(reach), Some(count));
     }
     let body = NewAlertJson {
         title: draft.title.clone(),
@@ -270,8 +308,8 @@ pub async fn send(State(state): State<AppState>, Posted(user, form): Posted) -> 
         clients_permitted: draft.clients_permitted,
         acknowledge_within: (!draft.ack_within.is_empty()).then(|| draft.ack_within.clone()),
         exercise: draft.exercise,
-        reports: parse_ids(&form.get("reports")),
-        incidents: parse_ids(&form.get("incidents")),
+        reports,
+        incidents,
         attachments: form
             .files()
             .iter()
@@ -289,15 +327,23 @@ pub async fn send(State(state): State<AppState>, Posted(user, form): Posted) -> 
         Ok((_, sent)) => Redirect::to(&format!("/alerts/{}", sent.0.id)).into_response(),
         Err(e) => {
             ctx.error = Some(ctx.describe(&e));
-            page(ctx, draft, None)
+            page(ctx, draft, None, None)
         }
     }
 }
 
-/// Report numbers typed as "12, 15".
-fn parse_ids(text: &str) -> Vec<i64> {
+/// Numbers typed as "12, 15" (or "#12"); an entry that is not one is given back.
+fn parse_ids(text: &str) -> Result<Vec<i64>, String> {
     text.split(',')
-        .filter_map(|t| t.trim().trim_start_matches('#').parse().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.trim_start_matches('#')
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| t.to_owned())
+        })
         .collect()
 }
 

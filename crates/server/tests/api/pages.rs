@@ -657,3 +657,96 @@ async fn pages_name_organizations_not_ids() {
         "{sent}"
     );
 }
+
+/// The composer keeps every field through a refusal, names a bad report number inline, and
+/// asks the sender to confirm an alert to more than a hundred organizations before sending.
+#[tokio::test]
+async fn the_composer_keeps_its_fields_and_confirms_a_large_audience() {
+    use ciphub_domain::Slug;
+    use ciphub_domain::registry::{OrgKind, Organization};
+    let app = spawn_app().await;
+    let orgs: Vec<Organization> = (0..101)
+        .map(|n| Organization {
+            slug: Slug::parse(&format!("pump-op-{n:03}")).expect("slug"),
+            kind: OrgKind::Operator,
+            name_en: format!("Pump operator {n}"),
+            name_ja: None,
+            abbrev: None,
+            sectors: vec![Slug::parse("water").expect("slug")],
+            services: vec![],
+            responsible_for: vec![],
+            member_of: vec![],
+            members_published: None,
+            members_count: None,
+        })
+        .collect();
+    app.db
+        .store
+        .add_organizations(&orgs, &ciphub_store::By::system())
+        .await
+        .expect("organizations");
+    let c = browser();
+    login(&app, &c, "coordinator").await;
+    let (_, html) = page(&app, &c, "/alerts/new").await;
+    let csrf = csrf_of(&html);
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("title", "Pumps: patch now".to_owned()),
+            ("body", "Firmware 2.1 fixes it.".to_owned()),
+            ("tlp", "TLP:GREEN".to_owned()),
+            ("kind", "sectors".to_owned()),
+            ("values", "water".to_owned()),
+            ("ack_within", "4h".to_owned()),
+            ("incidents", "".to_owned()),
+            ("action", "send".to_owned()),
+        ];
+        f.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        f
+    };
+    let sent = || async {
+        app.get("coordinator", "/api/v1/alerts")
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = sent().await;
+    // A report number that is none: named inline, every field kept, nothing sent.
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&form(&[("reports", "12, twelve")]))
+        .send()
+        .await
+        .expect("post");
+    let html = resp.text().await.expect("text");
+    assert!(
+        html.contains("twelve&#34; is not a report or incident number"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"12, twelve\""));
+    assert!(html.contains("Firmware 2.1 fixes it."));
+    assert_eq!(sent().await, before);
+    // More than a hundred recipients: shown, and confirmed before anything goes.
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&form(&[]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"confirm-many\""), "{html}");
+    assert!(html.contains("Pump operator 0<"), "recipients by name");
+    assert_eq!(sent().await, before);
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&form(&[("confirm_many", "on")]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(sent().await, before + 1);
+}
