@@ -248,6 +248,17 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
             .filter(|s| schema_ids().contains(&s.as_str()))
             .unwrap_or_else(|| "seed-draft".into()),
     };
+    // Another severity schema: the same form again, every field kept but the answers, which
+    // belong to the schema's own questions.
+    let switch = form.get("switch_schema");
+    if !switch.is_empty() {
+        let mut draft = draft;
+        if schema_ids().contains(&switch.as_str()) {
+            draft.schema = switch;
+            draft.answers.clear();
+        }
+        return wizard_page(&state, user.ctx(), draft).await;
+    }
     // The browser's datetime-local has no zone: the form is in the user's zone, and says so.
     let (detected, occurred) = match (
         super::time::from_input(&draft.detected_at, user.tz),

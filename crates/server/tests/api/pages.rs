@@ -711,7 +711,8 @@ async fn the_composer_keeps_its_fields_and_confirms_a_large_audience() {
             .await
             .expect("json")
             .as_array()
-            .map_or(0, Vec::len)
+            .expect("a list")
+            .len()
     };
     let before = sent().await;
     // A report number that is none: named inline, every field kept, nothing sent.
@@ -749,4 +750,48 @@ async fn the_composer_keeps_its_fields_and_confirms_a_large_audience() {
         .expect("post");
     assert_eq!(resp.status(), 303);
     assert_eq!(sent().await, before + 1);
+}
+
+/// Switching the wizard's severity schema keeps what was typed (its answers belong to the
+/// old schema's questions and go) and files nothing.
+#[tokio::test]
+async fn switching_the_wizards_schema_keeps_the_other_fields() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (_, html) = page(&app, &c, "/reports/new").await;
+    assert!(html.contains("name=\"switch_schema\" value=\"us-nciss\""));
+    let resp = c
+        .post(app.url("/reports/new"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Chlorine dosing offline"),
+            ("description", "Since 07:10."),
+            ("detected_at", "2026-04-01T09:30"),
+            ("sectors", "water"),
+            ("scope", "ot"),
+            ("schema", "seed-draft"),
+            ("answer-people-society", "none"),
+            ("switch_schema", "us-nciss"),
+        ])
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("value=\"Chlorine dosing offline\""), "{html}");
+    assert!(html.contains("Since 07:10."));
+    assert!(html.contains("value=\"2026-04-01T09:30\""));
+    assert!(html.contains("<strong>us-nciss</strong>"));
+    let filed: serde_json::Value = app
+        .get("reporter", "/api/v1/reports")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        filed.as_array().expect("a list").len(),
+        0,
+        "nothing filed: {filed}"
+    );
 }
