@@ -279,3 +279,5 @@ error-back = Go back
 compose-bad-number = "{ $value }" is not a report or incident number; give numbers separated by commas, such as 12, 15.
 compose-confirm-many = This alert goes to { $count } organizations. Check the recipients below, then confirm and send again.
 compose-confirm-tick = Yes, send it to all { $count } organizations
+relay-flags-left = { $count } flagged passages are still in the text. Edit them out, or tick "keep" beside each one you mean to pass on, then relay again.
+error-server = The server failed; the error is logged. Nothing was changed; try again in a moment.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::report::{Cause, Formation, TechScope, TriageStatus};
 use ciphub_domain::severity::shipped_schema;
@@ -327,10 +328,61 @@ struct ReportPage {
     statuses: Vec<&'static str>,
     /// Values it shares with other items the caller may read.
     related: Vec<crate::api::correlations::ClusterJson>,
+    /// The relay form as the secretariat left it, after a refusal.
+    relay_draft: Option<RelayDraft>,
+}
+
+/// What a secretariat typed into the relay form.
+pub struct RelayDraft {
+    pub title: String,
+    pub description: String,
+    pub also_to: String,
+    pub accepted: Vec<String>,
+}
+
+impl ReportPage {
+    /// The relay form's title: as typed, else the report's.
+    fn relay_title(&self) -> String {
+        match &self.relay_draft {
+            Some(d) => d.title.clone(),
+            None => self.report.title.clone().unwrap_or_default(),
+        }
+    }
+
+    fn relay_description(&self) -> String {
+        match &self.relay_draft {
+            Some(d) => d.description.clone(),
+            None => self.report.description.clone().unwrap_or_default(),
+        }
+    }
+
+    fn relay_also_to(&self) -> String {
+        self.relay_draft
+            .as_ref()
+            .map(|d| d.also_to.clone())
+            .unwrap_or_default()
+    }
+
+    fn relay_accepted(&self, text: &str) -> bool {
+        self.relay_draft
+            .as_ref()
+            .is_some_and(|d| d.accepted.iter().any(|a| a == text))
+    }
 }
 
 pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
-    let ctx = user.ctx();
+    report_page(&state, &user, id, user.ctx(), None).await
+}
+
+/// A report's page; after a refused relay, with the form as it was left and the reason.
+async fn report_page(
+    state: &AppState,
+    user: &WebUser,
+    id: i64,
+    ctx: Ctx,
+    relay_draft: Option<RelayDraft>,
+) -> Response {
+    let state = state.clone();
     let report = match get_report(State(state.clone()), user.authed(), ApiPath(id)).await {
         Ok(r) => r.0,
         Err(e) => return app_error(&ctx, &e),
@@ -384,6 +436,7 @@ pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path
         own,
         statuses: triage_statuses(),
         related,
+        relay_draft,
     })
 }
 
@@ -503,9 +556,24 @@ pub async fn relay(
             .collect(),
         accept: form.all("accept"),
     };
-    let ctx = user.ctx();
+    let draft = RelayDraft {
+        title: body.title.clone(),
+        description: body.description.clone(),
+        also_to: form.get("also_to"),
+        accepted: body.accept.clone(),
+    };
+    let mut ctx = user.ctx();
+    // A refusal shows on the report's page, beside the form, with what was typed kept.
+    let refused = |ctx: &Ctx, status: StatusCode, message: String| {
+        if status.is_server_error() {
+            tracing::error!(status = %status, "relay failed");
+            ctx.t("error-server")
+        } else {
+            message
+        }
+    };
     match create_relay(
-        State(state),
+        State(state.clone()),
         user.authed(),
         ApiPath(id),
         crate::json::ApiJson(body),
@@ -521,13 +589,38 @@ pub async fn relay(
                 .await
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            super::error_page(&ctx, status, message)
+            let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+            let left = value
+                .as_ref()
+                .and_then(|v| v["flags"].as_array().map(Vec::len))
+                .or_else(|| {
+                    value
+                        .as_ref()
+                        .and_then(|v| v["error"]["flags"].as_array().map(Vec::len))
+                });
+            let message = match left {
+                Some(n) => ctx.t1("relay-flags-left", "count", n),
+                None => value
+                    .as_ref()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                    .unwrap_or(text),
+            };
+            ctx.error = Some(refused(&ctx, status, message));
+            let mut page = report_page(&state, &user, id, ctx, Some(draft)).await;
+            *page.status_mut() = status;
+            page
         }
-        Err(e) => app_error(&ctx, &e),
+        Err(e) => {
+            ctx.error = Some(ctx.describe(&e));
+            let status = match &e {
+                crate::error::AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+                crate::error::AppError::NotFound(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let mut page = report_page(&state, &user, id, ctx, Some(draft)).await;
+            *page.status_mut() = status;
+            page
+        }
     }
 }
 

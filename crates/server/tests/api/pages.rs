@@ -795,3 +795,61 @@ async fn switching_the_wizards_schema_keeps_the_other_fields() {
         "nothing filed: {filed}"
     );
 }
+
+/// A relay refused because identifying text is left shows on the report's page, beside the
+/// form, in the page's language, with everything the secretariat typed and ticked kept.
+#[tokio::test]
+async fn a_refused_relay_keeps_the_secretariats_edits() {
+    let app = spawn_app().await;
+    let names = app
+        .db
+        .store
+        .organization_names(&["tokyo-water"])
+        .await
+        .expect("names");
+    let reporter_name = names["tokyo-water"].0.clone();
+    let resp = app
+        .send(
+            Method::POST,
+            "reporter",
+            "/api/v1/reports",
+            json!({
+                "title": "Pump telemetry lost",
+                "description": format!("{reporter_name} lost two pump stations at 08:00."),
+                "cause": "cyberattack", "sectors": ["water"], "scope": ["ot"],
+                "detected_at": "2026-04-01T08:00:00Z",
+                "answers": {"people-society": "none", "systems": "none"},
+                "formation": "ceptoar-anonymous", "tlp": "TLP:GREEN",
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let c = browser();
+    login(&app, &c, "secretariat").await;
+    let (_, html) = page(&app, &c, &format!("/reports/{id}")).await;
+    assert!(html.contains("id=\"relay\""), "{html}");
+    let resp = c
+        .post(app.url(&format!("/reports/{id}/relay")))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Telemetry lost at a water operator"),
+            (
+                "description",
+                &format!("{reporter_name} lost two pump stations. Edited by the CEPTOAR."),
+            ),
+            ("also_to", ""),
+        ])
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status(), 409);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"relay-error\""), "{html}");
+    assert!(html.contains("still in the text"), "{html}");
+    assert!(html.contains("value=\"Telemetry lost at a water operator\""));
+    assert!(html.contains("Edited by the CEPTOAR."));
+    assert!(!html.contains("Something is wrong"));
+}
