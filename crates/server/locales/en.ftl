@@ -281,3 +281,5 @@ compose-confirm-many = This alert goes to { $count } organizations. Check the re
 compose-confirm-tick = Yes, send it to all { $count } organizations
 relay-flags-left = { $count } flagged passages are still in the text. Edit them out, or tick "keep" beside each one you mean to pass on, then relay again.
 error-server = The server failed; the error is logged. Nothing was changed; try again in a moment.
+alert-relay-not-allowed = This alert is { $tlp }: it cannot be passed on to your members (TLP:AMBER only when the sender allowed it to reach clients; TLP:AMBER+STRICT and TLP:RED never).
+compose-not-allowed = Your role does not send alerts. Alerts come from the coordinator, the ministries, the agencies and the CEPTOARs; to warn others of something, file a report.

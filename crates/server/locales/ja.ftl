@@ -281,3 +281,5 @@ compose-confirm-many = このアラートは { $count } 組織に届きます。
 compose-confirm-tick = はい、{ $count } 組織すべてに送信します
 relay-flags-left = 指摘された箇所が { $count } 件、まだ本文に残っています。削除するか、そのまま伝える箇所の「残す」にチェックを入れてから、もう一度転送してください。
 error-server = サーバーで障害が発生しました（記録済みです）。何も変更されていません。しばらくしてからもう一度お試しください。
+alert-relay-not-allowed = このアラートは { $tlp } のため、会員へ転送できません（TLP:AMBER は送信者が顧客への共有を許可した場合のみ、TLP:AMBER+STRICT と TLP:RED は転送不可）。
+compose-not-allowed = あなたの役割ではアラートを送信できません。アラートは NISC、所管省庁、関係機関、セプターから送られます。何かを知らせたいときは、報告を提出してください。

@@ -55,6 +55,25 @@ struct AlertPage {
     related: Vec<crate::api::correlations::ClusterJson>,
 }
 
+impl AlertPage {
+    /// For a secretariat the alert was delivered to: whether its label lets it be passed on
+    /// (`Ok`), or why not, in the page's language. `None`: not this user's to pass on.
+    fn pass_on(&self) -> Option<Result<(), String>> {
+        if !self.ctx.is_secretariat || self.alert.my_delivery.is_none() {
+            return None;
+        }
+        let tlp: ciphub_domain::report::Tlp = self.alert.tlp.parse().ok()?;
+        Some(
+            ciphub_domain::policy::alerts::may_relay(tlp, self.alert.clients_permitted).map_err(
+                |_| {
+                    self.ctx
+                        .t1("alert-relay-not-allowed", "tlp", self.alert.tlp.as_str())
+                },
+            ),
+        )
+    }
+}
+
 /// Whether a message was asked for after a redirect.
 #[derive(Deserialize)]
 pub struct Done {
@@ -235,6 +254,12 @@ impl ComposePage {
 }
 
 pub async fn composer(user: WebUser) -> Response {
+    let ctx = user.ctx();
+    // Not offered to whoever may not send: the page says so instead of a form that fails.
+    if !ctx.can_send {
+        let message = ctx.t("compose-not-allowed");
+        return super::error_page(&ctx, axum::http::StatusCode::FORBIDDEN, message);
+    }
     let draft = Draft {
         tlp: "TLP:GREEN".into(),
         kind: "sectors".into(),

@@ -853,3 +853,42 @@ async fn a_refused_relay_keeps_the_secretariats_edits() {
     assert!(html.contains("Edited by the CEPTOAR."));
     assert!(!html.contains("Something is wrong"));
 }
+
+/// What a user may not do is not offered: a reporter opening the composer is told why, in a
+/// page; a secretariat is offered to pass on an alert only when its label allows it.
+#[tokio::test]
+async fn actions_that_would_be_refused_are_not_offered() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (status, html) = page(&app, &c, "/alerts/new").await;
+    assert_eq!(status, 403);
+    assert!(html.contains("Your role does not send alerts"), "{html}");
+    assert!(!html.contains("id=\"send\""));
+    let mut ids = Vec::new();
+    for (tlp, clients) in [("TLP:GREEN", false), ("TLP:AMBER", false)] {
+        let resp = app
+            .send(
+                Method::POST,
+                "coordinator",
+                "/api/v1/alerts",
+                json!({"title": format!("Advisory {tlp}"), "body": "Patch.", "tlp": tlp,
+                    "clients_permitted": clients,
+                    "audience": {"kind": "sectors", "values": ["water"]}}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        ids.push(
+            resp.json::<serde_json::Value>().await.expect("json")["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    let s = browser();
+    login(&app, &s, "secretariat").await;
+    let (_, green) = page(&app, &s, &format!("/alerts/{}", ids[0])).await;
+    assert!(green.contains("id=\"relay-alert\""), "{green}");
+    let (_, amber) = page(&app, &s, &format!("/alerts/{}", ids[1])).await;
+    assert!(!amber.contains("id=\"relay-alert\""), "{amber}");
+    assert!(amber.contains("id=\"relay-not-allowed\""));
+}
