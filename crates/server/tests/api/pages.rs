@@ -892,3 +892,114 @@ async fn actions_that_would_be_refused_are_not_offered() {
     assert!(!amber.contains("id=\"relay-alert\""), "{amber}");
     assert!(amber.contains("id=\"relay-not-allowed\""));
 }
+
+/// The text of a page without its tags, scripts and styles.
+fn visible_text(html: &str) -> String {
+    let mut without = html.to_owned();
+    for (open, close) in [("<script", "</script>"), ("<style", "</style>")] {
+        while let Some(at) = without.find(open) {
+            let end = without[at..]
+                .find(close)
+                .map_or(without.len(), |e| at + e + close.len());
+            without.replace_range(at..end, " ");
+        }
+    }
+    let mut text = String::with_capacity(without.len());
+    let mut in_tag = false;
+    for ch in without.chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}
+
+/// Pages in Japanese hold no sentence of the English catalogue: every message a page shows is
+/// translated, and no English wording of the server leaks through.
+#[tokio::test]
+async fn japanese_pages_hold_no_english_message() {
+    let app = spawn_app().await;
+    let en = include_str!("../../locales/en.ftl");
+    let ja = include_str!("../../locales/ja.ftl");
+    let value = |text: &str, key: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
+    };
+    // Each English message of some length without placeables, unless Japanese uses the same
+    // words (a product name, a label such as TLP:GREEN).
+    let english: Vec<(String, String)> = en
+        .lines()
+        .filter_map(|l| l.split_once(" = "))
+        .filter(|(k, v)| {
+            !k.starts_with('#')
+                && !v.contains('{')
+                && v.split_whitespace().count() >= 2
+                && value(ja, k).as_deref() != Some(v)
+        })
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert!(
+        english.len() > 50,
+        "the catalogue was read: {}",
+        english.len()
+    );
+    let mut found = Vec::new();
+    for user in [
+        "admin",
+        "coordinator",
+        "mhlw-analyst",
+        "secretariat",
+        "reporter",
+        "water-exec",
+    ] {
+        let c = browser();
+        let resp = c
+            .post(app.url("/login"))
+            .header("Accept-Language", "ja")
+            .header("Origin", app.base.as_str())
+            .form(&[("user", user), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 303);
+        for path in [
+            "/dashboard",
+            "/reports",
+            "/alerts",
+            "/registry",
+            "/audit",
+            "/admin/users",
+            "/settings",
+            "/reports/new",
+            "/alerts/new",
+        ] {
+            let resp = c
+                .get(app.url(path))
+                .header("Accept-Language", "ja")
+                .send()
+                .await
+                .expect("page");
+            let html = resp.text().await.expect("text");
+            assert!(html.contains("lang=\"ja\""), "{user} {path}");
+            let text = visible_text(&html);
+            for (k, v) in &english {
+                if text.contains(v.as_str()) {
+                    found.push(format!("{user} {path}: {k} = {v}"));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    assert!(
+        found.is_empty(),
+        "English on Japanese pages:\n{}",
+        found.join("\n")
+    );
+}
