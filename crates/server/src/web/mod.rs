@@ -69,6 +69,7 @@ pub fn routes(alert_limit: usize) -> Router<AppState> {
         .route("/settings", get(settings::show))
         .route("/settings/relay-rule", post(settings::relay_rule))
         .route("/settings/time-zone", post(settings::time_zone))
+        .route("/settings/password", post(settings::password))
         .route("/settings/contacts", post(settings::contacts))
         .route("/settings/identifiers", post(settings::identifiers))
         .route("/settings/webhooks", post(settings::add_webhook))
@@ -367,6 +368,15 @@ impl FormData {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The first value of `name` exactly as sent (a password: spaces count).
+    pub fn get_raw(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
 

@@ -117,6 +117,44 @@ fn done(ctx: &Ctx, result: Result<(), AppError>) -> Response {
     }
 }
 
+/// The user's own password: the current one, and the new one twice. A change ends every
+/// session of the user, so the next page is the login.
+pub async fn password(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
+    let mut ctx = user.ctx();
+    let new = form.get_raw("new_password");
+    if new != form.get_raw("confirm_password") {
+        ctx.error = Some(ctx.t("settings-password-mismatch"));
+        return page(&state, &user, ctx, None).await;
+    }
+    let body = crate::api::me::PasswordChangeJson {
+        current_password: form.get_raw("current_password"),
+        new_password: new,
+    };
+    match crate::api::me::put_my_password(
+        State(state.clone()),
+        user.authed(),
+        crate::json::ApiJson(body),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/login").into_response(),
+        Err(e) => {
+            ctx.error = Some(match &e {
+                AppError::BadRequest { field: Some(f), .. } if f == "current_password" => {
+                    ctx.t("settings-password-wrong")
+                }
+                AppError::BadRequest { field: Some(f), .. } if f == "new_password" => ctx.t1(
+                    "settings-password-weak",
+                    "min",
+                    ciphub_domain::identity::Password::MIN_CHARS,
+                ),
+                _ => ctx.describe(&e),
+            });
+            page(&state, &user, ctx, None).await
+        }
+    }
+}
+
 /// The user's own time zone (empty: the instance's).
 pub async fn time_zone(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let name = form.get("time_zone");

@@ -1003,3 +1003,60 @@ async fn japanese_pages_hold_no_english_message() {
         found.join("\n")
     );
 }
+
+/// Every user changes their own password from the settings: a mistake is named in the page's
+/// language and changes nothing; a change signs them out, and the new password works.
+#[tokio::test]
+async fn users_change_their_own_password_in_the_pages() {
+    let app = spawn_app().await;
+    let c = browser();
+    login(&app, &c, "water-exec").await;
+    let (_, html) = page(&app, &c, "/settings").await;
+    assert!(html.contains("id=\"password-form\""));
+    let csrf = csrf_of(&html);
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let c = c.clone();
+        let url = app.url("/settings/password");
+        let csrf = csrf.clone();
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("current_password", current),
+                    ("new_password", new),
+                    ("confirm_password", again),
+                ])
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let new = "a new and long passphrase";
+    for (current, fresh, again, says) in [
+        (PASSWORD, new, "something else entirely", "differ"),
+        (
+            "not the password",
+            new,
+            new,
+            "current password is not correct",
+        ),
+        (PASSWORD, "short", "short", "at least 12 characters"),
+    ] {
+        let resp = change(current, fresh, again).await;
+        let html = resp.text().await.expect("text");
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    let resp = change(PASSWORD, new, new).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/login");
+    let (status, _) = page(&app, &c, "/settings").await;
+    assert_eq!(status, 303, "signed out everywhere");
+    let resp = browser()
+        .post(app.url("/login"))
+        .form(&[("user", "water-exec"), ("password", new)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/dashboard");
+}
