@@ -292,3 +292,5 @@ settings-password-change = Change password
 settings-password-mismatch = The new password and its repetition differ. Nothing was changed.
 settings-password-wrong = The current password is not correct. Nothing was changed.
 settings-password-weak = The new password must have at least { $min } characters. Nothing was changed.
+severity-emergency = Emergency
+severity-emergency-banner = Emergency: this incident is at or above the level its severity schema calls an emergency.

@@ -292,3 +292,5 @@ settings-password-change = パスワードを変更
 settings-password-mismatch = 新しいパスワードと確認用の入力が一致しません。変更していません。
 settings-password-wrong = 現在のパスワードが正しくありません。変更していません。
 settings-password-weak = 新しいパスワードは { $min } 文字以上にしてください。変更していません。
+severity-emergency = 緊急
+severity-emergency-banner = 緊急：この事案は、深刻度スキーマが緊急と定めるレベル以上です。

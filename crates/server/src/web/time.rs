@@ -104,6 +104,34 @@ impl Ctx {
         rfc3339.as_deref().map(|t| self.time(t)).unwrap_or_default()
     }
 
+    /// A severity level as an HTML badge in its schema's colour (text in black or white,
+    /// whichever reads better on it), marked when the level is an emergency.
+    pub fn severity(&self, s: &crate::api::reports::SeverityJson) -> String {
+        let name = self.level(&s.schema, s.level, &s.name_en);
+        // Only a plain #rrggbb colour goes into the style.
+        let colour = Some(s.colour.as_str()).filter(|c| {
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|h| h.is_ascii_hexdigit())
+        });
+        let style = colour.map_or_else(String::new, |c| {
+            let channel = |i: usize| u32::from_str_radix(&c[i..i + 2], 16).unwrap_or(0) as f64;
+            let luminance = 0.299 * channel(1) + 0.587 * channel(3) + 0.114 * channel(5);
+            let text = if luminance > 150.0 { "#000" } else { "#fff" };
+            format!(" style=\"background:{c};color:{text}\"")
+        });
+        let emergency = if s.emergency {
+            format!(
+                " <strong class=\"emergency\">⚠ {}</strong>",
+                escape(&self.t("severity-emergency"))
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<span class=\"sev\"{style}>{}</span>{emergency}",
+            escape(&name)
+        )
+    }
+
     /// The user's time zone's name, for labels of time inputs.
     pub fn zone(&self) -> &'static str {
         self.tz.name()
@@ -140,6 +168,30 @@ pub fn from_input(value: &str, tz: Tz) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn severity_shows_in_its_colour_and_says_emergency() {
+        let ctx = super::super::anonymous_ctx(Lang::En);
+        let mut s = crate::api::reports::SeverityJson {
+            schema: "seed-draft".into(),
+            level: 5,
+            name_en: "Critical".into(),
+            colour: "#000000".into(),
+            emergency: true,
+            score: None,
+        };
+        let html = ctx.severity(&s);
+        assert!(html.contains("background:#000000;color:#fff"), "{html}");
+        assert!(html.contains("Emergency"), "{html}");
+        s.colour = "#f9a825".into();
+        s.emergency = false;
+        let html = ctx.severity(&s);
+        assert!(html.contains("background:#f9a825;color:#000"), "{html}");
+        assert!(!html.contains("Emergency"));
+        // Anything but #rrggbb stays out of the style.
+        s.colour = "red;background-image:url(x)".into();
+        assert!(!ctx.severity(&s).contains("style"));
+    }
 
     #[test]
     fn local_inputs_are_read_in_the_users_zone() {
