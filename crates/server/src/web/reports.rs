@@ -303,7 +303,7 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
     )
     .await
     {
-        Ok((_, r)) => Redirect::to(&format!("/reports/{}", r.0.id)).into_response(),
+        Ok((_, r)) => Redirect::to(&format!("/reports/{}?filed=1", r.0.id)).into_response(),
         Err(e) => {
             let mut ctx = user.ctx();
             ctx.error = Some(ctx.describe(&e));
@@ -370,8 +370,24 @@ impl ReportPage {
     }
 }
 
-pub async fn detail(State(state): State<AppState>, user: WebUser, Path(id): Path<i64>) -> Response {
-    report_page(&state, &user, id, user.ctx(), None).await
+/// Whether the page follows the report's filing.
+#[derive(serde::Deserialize)]
+pub struct Filed {
+    #[serde(default)]
+    filed: Option<String>,
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Query(filed): Query<Filed>,
+) -> Response {
+    let mut ctx = user.ctx();
+    if filed.filed.is_some() {
+        ctx.flash = Some(ctx.t1("report-filed-next", "id", id));
+    }
+    report_page(&state, &user, id, ctx, None).await
 }
 
 /// A report's page; after a refused relay, with the form as it was left and the reason.
@@ -410,7 +426,7 @@ async fn report_page(
         Vec::new()
     };
     let notes = if report.my_triage.is_some() {
-        match list_notes(State(state), user.authed(), ApiPath(id)).await {
+        match list_notes(State(state.clone()), user.authed(), ApiPath(id)).await {
             Ok(n) => Some(n.0),
             // Notes on an anonymous report are the relaying secretariat's alone.
             Err(crate::error::AppError::Forbidden(_)) => None,
@@ -420,6 +436,11 @@ async fn report_page(
         None
     };
     let own = report.reporter.as_ref().is_some_and(|r| r.org == ctx.org);
+    let mut ctx = ctx;
+    if own {
+        ctx.name_orgs(&state, report.recipients.iter().map(|r| r.org.as_str()))
+            .await;
+    }
     let questions = if own {
         shipped_schema(&report.severity.schema)
             .map(|s| questions_of(&s, ctx.lang == super::i18n::Lang::Ja))
