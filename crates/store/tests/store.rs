@@ -9,6 +9,7 @@ mod store {
     mod jobs;
     mod policy;
     mod registry;
+    mod reports;
     mod taxii;
     mod users;
 }
