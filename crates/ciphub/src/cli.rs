@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ciphub_domain::identity::Role;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ciphub: information sharing for critical-infrastructure protection.
@@ -108,6 +109,16 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+/// The help of `user add --role`, made from the domain's list of roles so that it names every
+/// role there is.
+fn role_help() -> String {
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    format!(
+        "A role: {}. Repeat the flag or separate with commas for several.",
+        roles.join(", ")
+    )
+}
+
 /// Demo data sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DemoScale {
@@ -127,13 +138,12 @@ pub enum UserCommand {
         /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
         #[arg(long, value_name = "NAME")]
         name: String,
-        /// A role: admin, coordinator, analyst, secretariat, reporter, viewer, executive.
-        /// Repeat the flag or separate with commas for several.
         #[arg(
             long = "role",
             value_name = "ROLE",
             required = true,
-            value_delimiter = ','
+            value_delimiter = ',',
+            help = role_help()
         )]
         roles: Vec<String>,
         /// A display name (default: the login name).

@@ -1,11 +1,22 @@
-//! What a new user meets in the first hour at the command line: logs without colour codes in a
-//! file.
+//! What a new user meets in the first hour at the command line: help that names every role and
+//! logs without colour codes in a file.
 
 use std::process::{Command, Stdio};
 
+use ciphub_domain::identity::Role;
 use ciphub_store::testkit::TestDb;
 
-use super::helpers::err;
+use super::helpers::{ciphub, err, out};
+
+#[test]
+fn user_add_help_names_every_role() {
+    let help = ciphub("sqlite::memory:", &["user", "add", "--help"], None);
+    assert!(help.status.success(), "{}", err(&help));
+    let text = out(&help);
+    for role in Role::ALL {
+        assert!(text.contains(role.as_str()), "{role} missing from:\n{text}");
+    }
+}
 
 #[tokio::test]
 async fn text_logs_to_a_file_have_no_colour_codes() {
