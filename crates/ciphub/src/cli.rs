@@ -180,7 +180,16 @@ pub enum TokenCommand {
         #[arg(long, value_name = "TEXT", default_value = "cli")]
         label: String,
     },
-    /// Revoke an API token by its id.
+    /// List API tokens: id, user, label, created, expires, last used and state (never the
+    /// token or its hash).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this user's tokens.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// Revoke an API token by its id (see `token list`).
     Revoke {
         #[command(flatten)]
         db: DbArgs,

@@ -1,5 +1,5 @@
-//! What a new user meets in the first hour at the command line: help that names every role and
-//! logs without colour codes in a file.
+//! What a new user meets in the first hour at the command line: help that names every role,
+//! tokens that can be listed and revoked and logs without colour codes in a file.
 
 use std::process::{Command, Stdio};
 
@@ -16,6 +16,81 @@ fn user_add_help_names_every_role() {
     for role in Role::ALL {
         assert!(text.contains(role.as_str()), "{role} missing from:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_revoked_by_their_listed_id() {
+    let db = TestDb::new().await.expect("db");
+    assert!(ciphub(&db.url, &["init"], None).status.success());
+    for name in ["ops", "auditor"] {
+        let add = ciphub(
+            &db.url,
+            &[
+                "user", "add", "--org", "nisc", "--name", name, "--role", "viewer",
+            ],
+            None,
+        );
+        assert!(add.status.success(), "{}", err(&add));
+    }
+    let issue = |user: &str, label: &str| {
+        let o = ciphub(
+            &db.url,
+            &["token", "issue", "--user", user, "--label", label],
+            None,
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        out(&o).trim().to_owned()
+    };
+    let secret = issue("ops", "nightly-sync");
+    issue("auditor", "audit-script");
+
+    let list = ciphub(&db.url, &["token", "list"], None);
+    assert!(list.status.success(), "{}", err(&list));
+    let text = out(&list);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id\tuser\tlabel\tcreated\texpires\tlast_used\tstate")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        !text.contains(&secret),
+        "the token itself is listed:\n{text}"
+    );
+    assert!(!text.contains("chp_"), "{text}");
+
+    // One user's tokens, as `token revoke` wants their id.
+    let mine = ciphub(&db.url, &["token", "list", "--user", "ops"], None);
+    assert!(mine.status.success(), "{}", err(&mine));
+    let mine = out(&mine);
+    let row: Vec<&str> = mine.lines().nth(1).expect("a row").split('\t').collect();
+    assert_eq!(mine.lines().count(), 2, "{mine}");
+    assert_eq!(row[1], "ops");
+    assert_eq!(row[2], "nightly-sync");
+    assert_eq!(row[5], "-", "never used: {mine}");
+    assert_eq!(row[6], "active");
+    let id = row[0];
+    let revoke = ciphub(&db.url, &["token", "revoke", id], None);
+    assert!(revoke.status.success(), "{}", err(&revoke));
+    let after = out(&ciphub(&db.url, &["token", "list", "--user", "ops"], None));
+    let row: Vec<&str> = after.lines().nth(1).expect("a row").split('\t').collect();
+    assert_eq!((row[0], row[6]), (id, "revoked"), "{after}");
+    // The other user's token is untouched.
+    let theirs = out(&ciphub(
+        &db.url,
+        &["token", "list", "--user", "auditor"],
+        None,
+    ));
+    assert!(theirs.lines().nth(1).expect("a row").ends_with("\tactive"));
+
+    let ghost = ciphub(&db.url, &["token", "list", "--user", "ghost"], None);
+    assert!(!ghost.status.success());
+    assert!(
+        err(&ghost).contains("user \"ghost\" does not exist"),
+        "{}",
+        err(&ghost)
+    );
 }
 
 #[tokio::test]
