@@ -464,3 +464,49 @@ pub enum MispCommand {
         dir: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The README's list of commands, after "describe every command:", up to the next blank line.
+    fn readme_commands() -> String {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("describe every command:")
+            .expect("the README lists the commands");
+        let rest = &readme[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+    }
+
+    #[test]
+    fn the_readme_lists_every_command() {
+        let listed = readme_commands();
+        // clap's own `help` subcommands are not ciphub's commands.
+        let ours = |c: &clap::Command| c.get_name() != "help";
+        for command in Cli::command().get_subcommands().filter(|c| ours(c)) {
+            let name = command.get_name();
+            let mut subs: Vec<&str> = command
+                .get_subcommands()
+                .filter(|c| ours(c))
+                .map(|s| s.get_name())
+                .collect();
+            if subs.is_empty() {
+                assert!(
+                    listed.contains(&format!("`{name}`")),
+                    "{name} in:\n{listed}"
+                );
+                continue;
+            }
+            let item = listed
+                .split('`')
+                .find_map(|item| item.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} is not in the README's list:\n{listed}"));
+            let mut in_readme: Vec<&str> = item.split('|').collect();
+            subs.sort_unstable();
+            in_readme.sort_unstable();
+            assert_eq!(in_readme, subs, "the README's `{name} ...`");
+        }
+    }
+}
