@@ -74,7 +74,8 @@ pub enum Command {
         /// is given), then print how to log in.
         #[arg(long)]
         demo: bool,
-        /// How many demo operators: small (3 per CEPTOAR) or full (one per published member, about 4,300).
+        /// How many demo operators: small (3 per CEPTOAR) or full (one per published member:
+        /// 4,245 with the jp-cip-4 profile).
         #[arg(long, value_enum, default_value = "small", requires = "demo")]
         demo_scale: DemoScale,
     },

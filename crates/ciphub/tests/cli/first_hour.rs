@@ -1,9 +1,13 @@
 //! What a new user meets in the first hour at the command line: help that names every role,
-//! tokens that can be listed and revoked and logs without colour codes in a file.
+//! tokens that can be listed and revoked, logs without colour codes in a file and a restarted
+//! demo that counts what is really there.
 
 use std::process::{Command, Stdio};
 
+use ciphub_domain::Slug;
 use ciphub_domain::identity::Role;
+use ciphub_domain::registry::{OrgKind, Organization};
+use ciphub_store::By;
 use ciphub_store::testkit::TestDb;
 
 use super::helpers::{ciphub, err, out};
@@ -108,4 +112,35 @@ async fn text_logs_to_a_file_have_no_colour_codes() {
     let logs = err(&o);
     assert!(logs.contains("DEBUG"), "no log lines to check:\n{logs}");
     assert!(!logs.contains('\u{1b}'), "colour codes in:\n{logs}");
+}
+
+/// Data seeded earlier with more demo operators than the scale asked for now (here one more
+/// than the small scale's 57): the demo counts the operators the store holds.
+#[tokio::test]
+async fn a_restarted_demo_counts_the_operators_that_are_there() {
+    let db = TestDb::new().await.expect("db");
+    assert!(ciphub(&db.url, &["init"], None).status.success());
+    let slug = |s: &str| Slug::parse(s).expect("slug");
+    let extra = Organization {
+        slug: slug("demo-water-op-0004"),
+        kind: OrgKind::Operator,
+        name_en: "Demo Water operator 0004".into(),
+        name_ja: None,
+        abbrev: None,
+        sectors: vec![slug("water")],
+        services: vec![],
+        responsible_for: vec![],
+        member_of: vec![slug("water-ceptoar")],
+        members_published: None,
+        members_count: None,
+    };
+    db.store
+        .add_organizations(&[extra], &By::system())
+        .await
+        .expect("extra operator");
+    let (_server, _base, printed) = super::serve::start(&db.url, &["--demo"]);
+    assert!(
+        printed.contains("ciphub demo: 58 demo operators;"),
+        "{printed}"
+    );
 }
