@@ -1,6 +1,6 @@
 //! What a new user meets in the first hour at the command line: help that names every role,
-//! tokens that can be listed and revoked, logs without colour codes in a file and a restarted
-//! demo that counts what is really there.
+//! tokens that can be listed and revoked, logs without colour codes in a file, a MISP export
+//! that says what it leaves out, and a restarted demo that counts what is really there.
 
 use std::process::{Command, Stdio};
 
@@ -112,6 +112,23 @@ async fn text_logs_to_a_file_have_no_colour_codes() {
     let logs = err(&o);
     assert!(logs.contains("DEBUG"), "no log lines to check:\n{logs}");
     assert!(!logs.contains('\u{1b}'), "colour codes in:\n{logs}");
+}
+
+#[tokio::test]
+async fn misp_export_says_alerts_are_left_out() {
+    let db = TestDb::new().await.expect("db");
+    assert!(ciphub(&db.url, &["init"], None).status.success());
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("path");
+    let o = ciphub(&db.url, &["misp", "export", path], None);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.contains("wrote 0 events"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("alerts are not exported: ")),
+        "{text}"
+    );
 }
 
 /// Data seeded earlier with more demo operators than the scale asked for now (here one more
