@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ciphub_domain::identity::Role;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ciphub: information sharing for critical-infrastructure protection.
@@ -73,7 +74,8 @@ pub enum Command {
         /// is given), then print how to log in.
         #[arg(long)]
         demo: bool,
-        /// How many demo operators: small (3 per CEPTOAR) or full (one per published member, about 4,300).
+        /// How many demo operators: small (3 per CEPTOAR) or full (one per published member:
+        /// 4,245 with the jp-cip-4 profile).
         #[arg(long, value_enum, default_value = "small", requires = "demo")]
         demo_scale: DemoScale,
     },
@@ -108,6 +110,16 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+/// The help of `user add --role`, made from the domain's list of roles so that it names every
+/// role there is.
+fn role_help() -> String {
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    format!(
+        "A role: {}. Repeat the flag or separate with commas for several.",
+        roles.join(", ")
+    )
+}
+
 /// Demo data sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DemoScale {
@@ -127,13 +139,12 @@ pub enum UserCommand {
         /// Login name: 2 to 64 of a-z, 0-9, '.', '_', '-'.
         #[arg(long, value_name = "NAME")]
         name: String,
-        /// A role: admin, coordinator, analyst, secretariat, reporter, viewer, executive.
-        /// Repeat the flag or separate with commas for several.
         #[arg(
             long = "role",
             value_name = "ROLE",
             required = true,
-            value_delimiter = ','
+            value_delimiter = ',',
+            help = role_help()
         )]
         roles: Vec<String>,
         /// A display name (default: the login name).
@@ -170,7 +181,16 @@ pub enum TokenCommand {
         #[arg(long, value_name = "TEXT", default_value = "cli")]
         label: String,
     },
-    /// Revoke an API token by its id.
+    /// List API tokens: id, user, label, created, expires, last used and state (never the
+    /// token or its hash).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this user's tokens.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// Revoke an API token by its id (see `token list`).
     Revoke {
         #[command(flatten)]
         db: DbArgs,
@@ -444,4 +464,50 @@ pub enum MispCommand {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The README's list of commands, after "describe every command:", up to the next blank line.
+    fn readme_commands() -> String {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("describe every command:")
+            .expect("the README lists the commands");
+        let rest = &readme[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+    }
+
+    #[test]
+    fn the_readme_lists_every_command() {
+        let listed = readme_commands();
+        // clap's own `help` subcommands are not ciphub's commands.
+        let ours = |c: &clap::Command| c.get_name() != "help";
+        for command in Cli::command().get_subcommands().filter(|c| ours(c)) {
+            let name = command.get_name();
+            let mut subs: Vec<&str> = command
+                .get_subcommands()
+                .filter(|c| ours(c))
+                .map(|s| s.get_name())
+                .collect();
+            if subs.is_empty() {
+                assert!(
+                    listed.contains(&format!("`{name}`")),
+                    "{name} in:\n{listed}"
+                );
+                continue;
+            }
+            let item = listed
+                .split('`')
+                .find_map(|item| item.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} is not in the README's list:\n{listed}"));
+            let mut in_readme: Vec<&str> = item.split('|').collect();
+            subs.sort_unstable();
+            in_readme.sort_unstable();
+            assert_eq!(in_readme, subs, "the README's `{name} ...`");
+        }
+    }
 }

@@ -86,6 +86,15 @@ fn demo_operators(
     Ok(out)
 }
 
+/// Whether `slug` is one `demo_operators` makes (`demo-{base}-op-{i:04}`).
+fn is_demo_operator(slug: &str) -> bool {
+    slug.strip_prefix("demo-")
+        .and_then(|rest| rest.rsplit_once("-op-"))
+        .is_some_and(|(base, i)| {
+            !base.is_empty() && i.len() == 4 && i.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// Adds the demo organizations and users that are missing.
 pub async fn seed(store: &Store, scale: DemoScale) -> anyhow::Result<DemoLogins> {
     let ceptoars = store
@@ -115,11 +124,21 @@ pub async fn seed(store: &Store, scale: DemoScale) -> anyhow::Result<DemoLogins>
         members_published: None,
         members_count: None,
     });
-    let operators = wanted.len() - 1;
     wanted.retain(|o| !existing.contains(o.slug.as_str()));
     if !wanted.is_empty() {
         store.add_organizations(&wanted, &By::system()).await?;
     }
+    // Counted in the store, not from `scale`: data seeded earlier at full scale keeps its
+    // operators when the demo is started again at the small scale.
+    let operators = store
+        .list_organizations(&OrgFilter {
+            kind: Some(OrgKind::Operator),
+            sector: None,
+        })
+        .await?
+        .iter()
+        .filter(|r| is_demo_operator(r.org.slug.as_str()))
+        .count();
 
     let password_hash =
         ciphub_server::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -221,6 +240,16 @@ mod tests {
                 .len(),
             57
         );
+    }
+
+    #[test]
+    fn demo_operators_are_recognized_by_their_slug() {
+        for o in demo_operators(&ceptoars(), DemoScale::Small).expect("operators") {
+            assert!(is_demo_operator(o.slug.as_str()), "{}", o.slug);
+        }
+        for other in ["demo-vendor", "tepco", "demo--op-0001", "demo-water-op-1"] {
+            assert!(!is_demo_operator(other), "{other}");
+        }
     }
 
     #[test]

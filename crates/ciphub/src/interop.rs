@@ -174,6 +174,13 @@ pub async fn misp(store: Store, config: ServerConfig, cmd: MispCommand) -> anyho
                 events.len(),
                 dir.display()
             );
+            // The feed is built from `Store::stix_outgoing`, whose rule (`MAY_LEAVE`, after
+            // `policy::sharing::may_leave`) keeps out every object made from an alert.
+            println!(
+                "alerts are not exported: an alert goes only to the audience its sender chose, so \
+                 no alert leaves this instance by a MISP feed or federation, whatever its TLP \
+                 (TLP:CLEAR alerts are public at /public/advisories)"
+            );
         }
     }
     Ok(())

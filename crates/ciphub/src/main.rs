@@ -10,7 +10,7 @@ mod interop;
 mod report;
 mod severity;
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,8 +74,10 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CIPHUB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colour codes only for a person at a terminal: in a file or a pipe they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -248,6 +250,22 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
                 ciphub_server::issue_token(&store, &user, &label, lifetime, &By::system()).await?;
             println!("{token}");
         }
+        Command::Token(TokenCommand::List { db, user }) => {
+            let user = user
+                .map(|u| UserName::parse(&u))
+                .transpose()
+                .map_err(|e| anyhow!("--user: {e}"))?;
+            let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
+            let tokens = match &user {
+                Some(name) => {
+                    // Names a user who does not exist, rather than listing nothing.
+                    store.get_user(name.as_str()).await?;
+                    store.list_tokens(name).await?
+                }
+                None => store.list_all_tokens().await?,
+            };
+            print!("{}", tokens_text(&tokens, chrono::Utc::now()));
+        }
         Command::Token(TokenCommand::Revoke { db, id }) => {
             let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
             let t = store.revoke_token(id, &By::system()).await?;
@@ -357,6 +375,35 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines of `token list`: a header, then one tab-separated line per token. Neither the
+/// token nor its hash is in the store's record, so neither can be printed.
+fn tokens_text(tokens: &[ciphub_store::TokenRecord], now: chrono::DateTime<chrono::Utc>) -> String {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut out = String::from("id\tuser\tlabel\tcreated\texpires\tlast_used\tstate\n");
+    for t in tokens {
+        let state = if t.revoked.is_some() {
+            "revoked"
+        } else if t.expires.is_some_and(|e| e <= now) {
+            "expired"
+        } else {
+            "active"
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{state}\n",
+            t.id,
+            t.user,
+            t.label,
+            time(Some(t.created)),
+            time(t.expires),
+            time(t.last_used)
+        ));
+    }
+    out
 }
 
 fn roles_text(roles: &ciphub_domain::identity::Roles) -> String {

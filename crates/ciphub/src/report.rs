@@ -87,7 +87,61 @@ pub async fn submit(file: &Path, url: &str, token: &str, json: bool) -> anyhow::
             );
         }
     }
+    for warning in lateness(&answer) {
+        eprintln!("warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the server says is late in a filed report, as sentences: the initial report filed
+/// after its deadline (`initial_late`), and a next stage already overdue (`overdue`). The
+/// server decides what is late; this only measures by how much, from the times it returned.
+fn lateness(answer: &Value) -> Vec<String> {
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let mut out = Vec::new();
+    if answer["initial_late"] == true {
+        let due = &answer["initial_due"];
+        let filed = &answer["stages"][0]["filed_at"];
+        let by = match (time(filed), time(due)) {
+            (Some(f), Some(d)) => format!(" by {}", span(f - d)),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "the initial report is late{by}: it was due by {}",
+            due.as_str().unwrap_or("?")
+        ));
+    }
+    if answer["overdue"] == true {
+        let due = &answer["next_due"];
+        let stage = due["stage"].as_str().unwrap_or("next");
+        // Measured at the server's time of filing, not this machine's clock.
+        let by = match (time(&answer["created_at"]), time(&due["by"])) {
+            (Some(now), Some(d)) => format!(" by {}", span(now - d)),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "the {stage} stage is already overdue{by}: it was due by {}",
+            due["by"].as_str().unwrap_or("?")
+        ));
+    }
+    out
+}
+
+/// A length of time for people: days and hours, or hours and minutes, or minutes.
+fn span(d: chrono::TimeDelta) -> String {
+    let minutes = d.num_minutes().max(0);
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    match (days, hours, mins) {
+        (0, 0, m) => unit(m, "minute"),
+        (0, h, 0) => unit(h, "hour"),
+        (0, h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
+        (d, 0, _) => unit(d, "day"),
+        (d, h, _) => format!("{} {}", unit(d, "day"), unit(h, "hour")),
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +159,26 @@ mod tests {
         )
         .expect("json");
         assert_eq!(t, j);
+    }
+
+    #[test]
+    fn lateness_names_the_stage_and_by_how_much() {
+        let answer = serde_json::json!({
+            "initial_due": "2026-04-02T08:00:00Z",
+            "initial_late": true,
+            "stages": [{"stage": "initial", "filed_at": "2026-04-03T10:30:00Z"}],
+            "next_due": {"stage": "update", "by": "2026-04-04T08:00:00Z"},
+            "overdue": false,
+            "created_at": "2026-04-03T10:30:00Z",
+        });
+        assert_eq!(
+            lateness(&answer),
+            ["the initial report is late by 1 day 2 hours: it was due by 2026-04-02T08:00:00Z"]
+        );
+        let on_time = serde_json::json!({"initial_late": false, "overdue": false});
+        assert!(lateness(&on_time).is_empty());
+        assert_eq!(span(chrono::TimeDelta::minutes(61)), "1 hour 1 minute");
+        assert_eq!(span(chrono::TimeDelta::minutes(5)), "5 minutes");
+        assert_eq!(span(chrono::TimeDelta::hours(24 * 243)), "243 days");
     }
 }

@@ -86,7 +86,12 @@ pub async fn get_advisories_feed(
     };
     let items = advisories(&state).await?;
     let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap_or_default();
-    let updated = items.first().map(|a| parse(&a.created)).unwrap_or_default();
+    // The newest advisory's time; with none published yet, the time the feed is made, as
+    // RFC 4287 allows (rather than the Unix epoch, which no reader takes for a real time).
+    let updated = items
+        .first()
+        .map(|a| parse(&a.created))
+        .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
     let entries = items
         .iter()
         .map(|a| {

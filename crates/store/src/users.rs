@@ -646,6 +646,25 @@ impl Store {
             .collect()
     }
 
+    /// Every user's tokens, newest first, for an operator at the command line (the API lists
+    /// only the caller's own, with `list_tokens`).
+    pub async fn list_all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.flush_last_used().await?;
+        let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{TOKEN_SELECT} ORDER BY t.id DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let ids = self.public_ids().await?;
+        rows.into_iter()
+            .map(|r| {
+                let mut t = r.into_record()?;
+                t.id = ids.hide(Kind::Token, t.id);
+                Ok(t)
+            })
+            .collect()
+    }
+
     /// One token's record, by its public id.
     pub async fn get_token(&self, id: i64) -> Result<TokenRecord, StoreError> {
         let ids = self.public_ids().await?;

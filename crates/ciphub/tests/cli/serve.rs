@@ -175,6 +175,40 @@ systems = "provision-may"
         printed.contains("to water-ceptoar (ceptoar-secretariat)"),
         "{printed}"
     );
+    // Detected in April, filed now: the server says the initial report is late, and the
+    // command says so, with the stage and by how much.
+    let warned = super::helpers::err(&submit);
+    assert!(
+        warned.contains("warning: the initial report is late by ") && warned.contains(" days"),
+        "{warned}"
+    );
+    // A report detected just now is on time and draws no warning.
+    let now = chrono::Utc::now().to_rfc3339();
+    let on_time = super::helpers::ciphub(
+        &db.url,
+        &[
+            "report",
+            "submit",
+            "-",
+            "--url",
+            &base,
+            "--token",
+            &reporter_token,
+        ],
+        Some(&format!(
+            r#"{{"title": "x", "sectors": ["water"], "cause": "other", "scope": ["it"], "detected_at": "{now}", "formation": "ministry", "answers": {{"people-society": "none", "systems": "none"}}}}"#
+        )),
+    );
+    assert!(
+        on_time.status.success(),
+        "{}",
+        super::helpers::err(&on_time)
+    );
+    assert!(
+        !super::helpers::err(&on_time).contains("warning"),
+        "{}",
+        super::helpers::err(&on_time)
+    );
     let bad = super::helpers::ciphub(
         &db.url,
         &[

@@ -70,3 +70,28 @@ async fn only_clear_alerts_are_public() {
             .starts_with("/public/")
     );
 }
+
+/// A feed with nothing published yet still says a real time in `<updated>`: the time it was
+/// made, not the Unix epoch.
+#[tokio::test]
+async fn an_empty_feed_is_updated_now() {
+    let app = spawn_app().await;
+    let before = chrono::Utc::now();
+    let xml = app
+        .client
+        .get(app.url("/public/advisories.atom"))
+        .send()
+        .await
+        .expect("feed")
+        .text()
+        .await
+        .expect("xml");
+    let parsed: atom_syndication::Feed = xml.parse().expect("valid Atom");
+    assert!(parsed.entries().is_empty());
+    let updated = parsed.updated().with_timezone(&chrono::Utc);
+    // The feed's times are whole seconds.
+    assert!(
+        updated >= before - chrono::TimeDelta::seconds(1) && updated <= chrono::Utc::now(),
+        "{xml}"
+    );
+}
