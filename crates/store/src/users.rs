@@ -629,30 +629,22 @@ impl Store {
 
     /// The tokens of one user, newest first.
     pub async fn list_tokens(&self, user: &UserName) -> Result<Vec<TokenRecord>, StoreError> {
-        self.flush_last_used().await?;
-        let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{TOKEN_SELECT} WHERE u.name = $1 ORDER BY t.id DESC"
-        )))
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        let ids = self.public_ids().await?;
-        rows.into_iter()
-            .map(|r| {
-                let mut t = r.into_record()?;
-                t.id = ids.hide(Kind::Token, t.id);
-                Ok(t)
-            })
-            .collect()
+        self.tokens_where(Some(user)).await
     }
 
     /// Every user's tokens, newest first, for an operator at the command line (the API lists
     /// only the caller's own, with `list_tokens`).
     pub async fn list_all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.tokens_where(None).await
+    }
+
+    /// Tokens, of `user` or of everyone, newest first, under their public ids.
+    async fn tokens_where(&self, user: Option<&UserName>) -> Result<Vec<TokenRecord>, StoreError> {
         self.flush_last_used().await?;
         let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{TOKEN_SELECT} ORDER BY t.id DESC"
+            "{TOKEN_SELECT} WHERE ($1 IS NULL OR u.name = $1) ORDER BY t.id DESC"
         )))
+        .bind(user.map(UserName::as_str))
         .fetch_all(&self.pool)
         .await?;
         let ids = self.public_ids().await?;
@@ -865,20 +857,7 @@ impl Store {
                 "an IANA time zone name, such as Asia/Tokyo",
             ));
         }
-        let mut w = self.begin_write(&By::actor(&user.actor())).await?;
-        sqlx::query("UPDATE users SET time_zone = $2 WHERE id = $1")
-            .bind(user.id)
-            .bind(zone)
-            .execute(&mut *w.tx)
-            .await?;
-        w.audit(
-            "user.time_zone",
-            "user",
-            user.name.as_str(),
-            json!({"time_zone": zone}),
-        )
-        .await?;
-        w.commit().await
+        self.set_preference(user, "time_zone", zone).await
     }
 
     /// Sets a user's language for the pages (`en` or `ja`).
@@ -886,17 +865,29 @@ impl Store {
         if !matches!(locale, "en" | "ja") {
             return Err(StoreError::invalid("locale", "en or ja"));
         }
+        self.set_preference(user, "locale", Some(locale)).await
+    }
+
+    /// Sets one of a user's page preferences (`column`, a name this crate gives, never input),
+    /// audited as `user.<column>`.
+    async fn set_preference(
+        &self,
+        user: &UserRecord,
+        column: &'static str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut w = self.begin_write(&By::actor(&user.actor())).await?;
-        sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
+        let sql = format!("UPDATE users SET {column} = $2 WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user.id)
-            .bind(locale)
+            .bind(value)
             .execute(&mut *w.tx)
             .await?;
         w.audit(
-            "user.locale",
+            &format!("user.{column}"),
             "user",
             user.name.as_str(),
-            json!({"locale": locale}),
+            json!({ column: value }),
         )
         .await?;
         w.commit().await

@@ -321,42 +321,15 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(45);
     let mut held_at_restart = 0;
     for (status_id, ids) in &all.pending {
-        let mut first = true;
-        loop {
-            let status: Value = client
-                .get(format!("{base}/taxii2/ciphub/status/{status_id}/"))
-                .basic_auth("demo-reporter", Some(&reporter))
-                .header("Accept", TAXII)
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("status json");
-            let counted = ["success_count", "failure_count", "pending_count"]
-                .iter()
-                .filter_map(|k| status[k].as_u64())
-                .sum::<u64>();
-            assert_eq!(
-                counted,
-                ids.len() as u64,
-                "status {status_id} after the restart: {status}"
-            );
-            if status["status"] == "complete" {
-                assert_eq!(status["success_count"], ids.len(), "{status}");
-                break;
-            }
-            assert_eq!(status["status"], "pending", "{status}");
-            if first {
-                held_at_restart += 1;
-                first = false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status {status_id} still pending long after the restart: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let held = super::helpers::until_complete(
+            &base,
+            ("demo-reporter", &reporter),
+            status_id,
+            ids.len(),
+            deadline,
+        )
+        .await;
+        held_at_restart += usize::from(held);
         all.objects.extend(ids.iter().cloned());
     }
     println!(
@@ -531,34 +504,15 @@ async fn a_stop_while_taxii_envelopes_are_queued_ends_soon_and_loses_nothing() {
     let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(90);
     let mut held_at_restart = 0;
     for (status_id, ids) in &answered {
-        let mut first = true;
-        loop {
-            let status: Value = client
-                .get(format!("{base}/taxii2/ciphub/status/{status_id}/"))
-                .basic_auth("demo-reporter", Some(&reporter))
-                .header("Accept", TAXII)
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("status json");
-            if status["status"] == "complete" {
-                assert_eq!(status["success_count"], 500, "{status}");
-                break;
-            }
-            assert_eq!(status["status"], "pending", "{status_id}: {status}");
-            assert_eq!(status["pending_count"], 500, "{status}");
-            if first {
-                held_at_restart += 1;
-                first = false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status {status_id} still pending long after the restart: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let held = super::helpers::until_complete(
+            &base,
+            ("demo-reporter", &reporter),
+            status_id,
+            500,
+            deadline,
+        )
+        .await;
+        held_at_restart += usize::from(held);
         let r = client
             .get(format!(
                 "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{}/",

@@ -230,28 +230,8 @@ async fn a_full_disk_loses_nothing_acknowledged_and_recovers() {
     let (_server, base, _) = start(&url, &[]);
     let deadline = Instant::now() + ciphub_store::GONE_AFTER + Duration::from_secs(45);
     for (status, ids) in &envelopes {
-        loop {
-            let s: Value = client
-                .get(format!("{base}/taxii2/ciphub/status/{status}/"))
-                .basic_auth("demo-reporter", Some(&token))
-                .header("Accept", TAXII)
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("json");
-            if s["status"] == "complete" {
-                assert_eq!(s["success_count"], 20, "envelope {status}: {s}");
-                break;
-            }
-            assert_eq!(s["status"], "pending", "envelope {status}: {s}");
-            assert!(
-                Instant::now() < deadline,
-                "envelope {status} never written: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        super::helpers::until_complete(&base, ("demo-reporter", &token), status, 20, deadline)
+            .await;
         let r = client
             .get(format!(
                 "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/{}/",

@@ -15,6 +15,23 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// A browser whose every request asks for Japanese, signed in as `user`.
+async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_LANGUAGE,
+        reqwest::header::HeaderValue::from_static("ja"),
+    );
+    let c = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .default_headers(headers)
+        .build()
+        .expect("client");
+    login(app, &c, user).await;
+    c
+}
+
 async fn login(app: &TestApp, c: &reqwest::Client, user: &str) {
     let resp = c
         .post(app.url("/login"))
@@ -628,23 +645,8 @@ async fn pages_name_organizations_not_ids() {
     assert!(alert.contains(&format!(">{nisc_en}</span>")), "{alert}");
     // In Japanese, the Japanese name where there is one.
     if let Some(ja) = nisc_ja {
-        let j = browser();
-        let resp = j
-            .post(app.url("/login"))
-            .header("Accept-Language", "ja")
-            .header("Origin", app.base.as_str())
-            .form(&[("user", "reporter"), ("password", PASSWORD)])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(resp.status(), 303);
-        let resp = j
-            .get(app.url(&format!("/alerts/{id}")))
-            .header("Accept-Language", "ja")
-            .send()
-            .await
-            .expect("page");
-        let html = resp.text().await.expect("text");
+        let j = japanese(&app, "reporter").await;
+        let (_, html) = page(&app, &j, &format!("/alerts/{id}")).await;
         assert!(html.contains(&format!(">{ja}</span>")), "{html}");
     }
     // The sender's delivery table names each recipient.
@@ -958,16 +960,7 @@ async fn japanese_pages_hold_no_english_message() {
         "reporter",
         "water-exec",
     ] {
-        let c = browser();
-        let resp = c
-            .post(app.url("/login"))
-            .header("Accept-Language", "ja")
-            .header("Origin", app.base.as_str())
-            .form(&[("user", user), ("password", PASSWORD)])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(resp.status(), 303);
+        let c = japanese(&app, user).await;
         for path in [
             "/dashboard",
             "/reports",
@@ -979,13 +972,7 @@ async fn japanese_pages_hold_no_english_message() {
             "/reports/new",
             "/alerts/new",
         ] {
-            let resp = c
-                .get(app.url(path))
-                .header("Accept-Language", "ja")
-                .send()
-                .await
-                .expect("page");
-            let html = resp.text().await.expect("text");
+            let (_, html) = page(&app, &c, path).await;
             assert!(html.contains("lang=\"ja\""), "{user} {path}");
             let text = visible_text(&html);
             for (k, v) in &english {
