@@ -47,15 +47,33 @@ pub async fn inbox(State(state): State<AppState>, user: WebUser) -> Response {
 struct AlertPage {
     ctx: Ctx,
     alert: AlertJson,
-    /// For the sender's organization.
+    /// For the sender's organization: one page of the delivery table, as filtered.
     delivery: Option<Vec<DeliveryJson>>,
-    /// Recipients, read, acknowledged.
+    /// Recipients, read, acknowledged (of the whole table).
     summary: Option<(usize, usize, usize)>,
+    /// The table's filters and page, as the URL gives them; the rows they match in all; the
+    /// sectors to filter by (id, name).
+    table: DeliveryQuery,
+    matching: usize,
+    sectors: Vec<(String, String)>,
     /// Values it shares with other items the caller may read.
     related: Vec<crate::api::correlations::ClusterJson>,
 }
 
 impl AlertPage {
+    /// The delivery table's pages: the one shown, and how many there are.
+    fn pages(&self) -> (usize, usize) {
+        (
+            self.table.page(),
+            self.matching.div_ceil(DELIVERY_PAGE).max(1),
+        )
+    }
+
+    /// The URL of page `n` of the delivery table, as filtered.
+    fn page_url(&self, n: usize) -> String {
+        self.table.url(self.alert.id, n)
+    }
+
     /// For a secretariat the alert was delivered to: whether its label lets it be passed on
     /// (`Ok`), or why not, in the page's language. `None`: not this user's to pass on.
     fn pass_on(&self) -> Option<Result<(), String>> {
@@ -74,11 +92,51 @@ impl AlertPage {
     }
 }
 
-/// Whether a message was asked for after a redirect.
+/// Whether a message was asked for after a redirect, and the delivery table's filters and
+/// page, kept in the URL.
 #[derive(Deserialize)]
 pub struct Done {
     #[serde(default)]
     done: Option<String>,
+    #[serde(flatten)]
+    table: DeliveryQuery,
+}
+
+/// Rows of the delivery table a page shows.
+const DELIVERY_PAGE: usize = 50;
+
+/// The delivery table's filters and page.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DeliveryQuery {
+    /// all, unread, unacknowledged or acknowledged.
+    #[serde(default)]
+    pub show: String,
+    /// A sector's id.
+    #[serde(default)]
+    pub sector: String,
+    /// Part of an organization's name or id.
+    #[serde(default)]
+    pub q: String,
+    /// The page, from 1 (text: a flattened query reads every value as text).
+    #[serde(default)]
+    pub page: String,
+}
+
+impl DeliveryQuery {
+    fn page(&self) -> usize {
+        self.page.trim().parse::<usize>().unwrap_or(1).max(1)
+    }
+
+    /// The URL of another page of the same filters.
+    pub fn url(&self, alert: i64, page: usize) -> String {
+        let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+        format!(
+            "/alerts/{alert}?show={}&sector={}&q={}&page={page}#delivery",
+            enc(&self.show),
+            enc(&self.sector),
+            enc(&self.q)
+        )
+    }
 }
 
 pub async fn detail(
@@ -116,6 +174,58 @@ pub async fn detail(
             rows.iter().filter(|r| r.acknowledged_at.is_some()).count(),
         )
     });
+    // The table is filtered and paged here, on the server: thousands of rows never reach the
+    // browser at once.
+    let table = done.table;
+    let (delivery, matching, sectors) = match delivery {
+        Some(rows) => {
+            let (sectors, orgs) = match state.store.community().await {
+                Ok(c) => c,
+                Err(e) => return app_error(&ctx, &e.into()),
+            };
+            let in_sector: std::collections::HashSet<&str> = orgs
+                .iter()
+                .filter(|o| o.sectors.iter().any(|s| s.as_str() == table.sector))
+                .map(|o| o.slug.as_str())
+                .collect();
+            let q = table.q.trim().to_lowercase();
+            let kept: Vec<DeliveryJson> = rows
+                .into_iter()
+                .filter(|r| match table.show.as_str() {
+                    "unread" => r.read_at.is_none(),
+                    "unacknowledged" => r.acknowledged_at.is_none(),
+                    "acknowledged" => r.acknowledged_at.is_some(),
+                    _ => true,
+                })
+                .filter(|r| table.sector.is_empty() || in_sector.contains(r.org.as_str()))
+                .filter(|r| {
+                    q.is_empty()
+                        || r.org.to_lowercase().contains(&q)
+                        || ctx.org(&r.org).to_lowercase().contains(&q)
+                })
+                .collect();
+            let matching = kept.len();
+            let start = (table.page() - 1) * DELIVERY_PAGE;
+            let page: Vec<DeliveryJson> =
+                kept.into_iter().skip(start).take(DELIVERY_PAGE).collect();
+            let mut named: Vec<(String, String)> = Vec::new();
+            if let Ok(list) = state.store.list_sectors().await {
+                named = list
+                    .into_iter()
+                    .filter(|s| sectors.contains(&s.sector.slug))
+                    .map(|s| {
+                        let name = match (&s.sector.name_ja, ctx.lang) {
+                            (Some(ja), super::i18n::Lang::Ja) => ja.clone(),
+                            _ => s.sector.name_en.clone(),
+                        };
+                        (s.sector.slug.to_string(), name)
+                    })
+                    .collect();
+            }
+            (Some(page), matching, named)
+        }
+        None => (None, 0, Vec::new()),
+    };
     let related = match crate::api::correlations::list_correlations(
         State(state.clone()),
         user.authed(),
@@ -136,6 +246,9 @@ pub async fn detail(
         alert,
         delivery,
         summary,
+        table,
+        matching,
+        sectors,
         related,
     })
 }

@@ -1047,3 +1047,78 @@ async fn users_change_their_own_password_in_the_pages() {
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/dashboard");
 }
+
+/// The delivery table of a large alert pages and filters on the server, with the filters and
+/// the page in the URL.
+#[tokio::test]
+async fn the_delivery_table_pages_and_filters_on_the_server() {
+    use ciphub_domain::Slug;
+    use ciphub_domain::registry::{OrgKind, Organization};
+    let app = spawn_app().await;
+    let orgs: Vec<Organization> = (0..120)
+        .map(|n| Organization {
+            slug: Slug::parse(&format!("well-op-{n:03}")).expect("slug"),
+            kind: OrgKind::Operator,
+            name_en: format!("Well operator {n:03}"),
+            name_ja: None,
+            abbrev: None,
+            sectors: vec![Slug::parse("water").expect("slug")],
+            services: vec![],
+            responsible_for: vec![],
+            member_of: vec![],
+            members_published: None,
+            members_count: None,
+        })
+        .collect();
+    app.db
+        .store
+        .add_organizations(&orgs, &ciphub_store::By::system())
+        .await
+        .expect("organizations");
+    let resp = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            json!({"title": "Wells: patch", "body": "Now.", "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": ["water"]}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let resp = app
+        .send(
+            Method::POST,
+            "reporter",
+            &format!("/api/v1/alerts/{id}/ack"),
+            json!({}),
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let c = browser();
+    login(&app, &c, "coordinator").await;
+    let rows = |html: &str| html.matches("<tr id=\"delivery-").count();
+    let (_, first) = page(&app, &c, &format!("/alerts/{id}")).await;
+    assert_eq!(rows(&first), 50, "one page of 50");
+    assert!(first.contains("id=\"delivery-next\""));
+    assert!(first.contains("page 1 / 3"), "{first}");
+    let (_, last) = page(&app, &c, &format!("/alerts/{id}?page=3")).await;
+    assert!(rows(&last) > 0 && rows(&last) < 50);
+    assert!(last.contains("id=\"delivery-prev\""));
+    // Filters, kept in the links to other pages.
+    let (_, acked) = page(&app, &c, &format!("/alerts/{id}?show=acknowledged")).await;
+    assert_eq!(rows(&acked), 1, "{acked}");
+    assert!(acked.contains("id=\"delivery-tokyo-water\""));
+    let (_, unacked) = page(&app, &c, &format!("/alerts/{id}?show=unacknowledged")).await;
+    assert!(!unacked.contains("id=\"delivery-tokyo-water\""));
+    assert!(
+        unacked.contains("show=unacknowledged&#38;sector=&#38;q=&#38;page=2"),
+        "{unacked}"
+    );
+    let (_, found) = page(&app, &c, &format!("/alerts/{id}?q=operator+007")).await;
+    assert_eq!(rows(&found), 1, "search by name");
+    let (_, none) = page(&app, &c, &format!("/alerts/{id}?sector=energy")).await;
+    assert_eq!(rows(&none), 0);
+}
