@@ -316,3 +316,5 @@ delivery-matching = { $count } recipients match
 delivery-page = page
 delivery-prev = Previous
 delivery-next = Next
+alerts-unread = { $count } not yet read by your organization
+alerts-new = New

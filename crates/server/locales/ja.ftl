@@ -316,3 +316,5 @@ delivery-matching = 該当する宛先：{ $count } 組織
 delivery-page = ページ
 delivery-prev = 前へ
 delivery-next = 次へ
+alerts-unread = 未読のアラート：{ $count } 件
+alerts-new = 新着

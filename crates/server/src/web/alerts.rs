@@ -23,6 +23,17 @@ struct InboxPage {
     alerts: Vec<AlertJson>,
 }
 
+impl InboxPage {
+    /// Delivered to the user's organization and not yet opened by anyone of it.
+    fn is_unread(&self, a: &AlertJson) -> bool {
+        a.my_delivery.as_ref().is_some_and(|d| d.read_at.is_none())
+    }
+
+    fn unread(&self) -> usize {
+        self.alerts.iter().filter(|a| self.is_unread(a)).count()
+    }
+}
+
 pub async fn inbox(State(state): State<AppState>, user: WebUser) -> Response {
     let mut ctx = user.ctx();
     let query = AlertQuery {

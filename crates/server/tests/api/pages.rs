@@ -1122,3 +1122,38 @@ async fn the_delivery_table_pages_and_filters_on_the_server() {
     let (_, none) = page(&app, &c, &format!("/alerts/{id}?sector=energy")).await;
     assert_eq!(rows(&none), 0);
 }
+
+/// The inbox marks what the organization has not yet opened, and counts it.
+#[tokio::test]
+async fn the_inbox_marks_unread_alerts() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            json!({"title": "Valves: patch", "body": "Now.", "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": ["water"]}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let (_, inbox) = page(&app, &c, "/alerts").await;
+    assert!(
+        inbox.contains(&format!("<tr id=\"alert-{id}\" class=\"unread\">")),
+        "{inbox}"
+    );
+    assert!(inbox.contains("1 not yet read by your organization"));
+    let (status, _) = page(&app, &c, &format!("/alerts/{id}")).await;
+    assert_eq!(status, 200);
+    let (_, inbox) = page(&app, &c, "/alerts").await;
+    assert!(
+        inbox.contains(&format!("<tr id=\"alert-{id}\">")),
+        "read once opened: {inbox}"
+    );
+    assert!(!inbox.contains("id=\"unread-count\""));
+}
