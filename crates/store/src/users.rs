@@ -820,11 +820,6 @@ impl Store {
         Ok(())
     }
 
-    /// A user's chosen language for the pages, if any.
-    pub async fn user_locale(&self, user_id: i64) -> Result<Option<String>, StoreError> {
-        Ok(self.user_preferences(user_id).await?.0)
-    }
-
     /// A user's chosen language and time zone for the pages, each if chosen.
     pub async fn user_preferences(
         &self,

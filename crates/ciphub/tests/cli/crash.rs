@@ -78,6 +78,23 @@ fn smtp_server() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("smtp://{addr}"), ids)
 }
 
+/// `count` TLP:GREEN indicators numbered from `first`, their ids in `group` (four hex digits)
+/// and their addresses in the /24 `net`.
+fn indicators(group: &str, net: &str, first: u32, count: u32) -> Vec<Value> {
+    (0..count)
+        .map(|k| {
+            json!({
+                "type": "indicator", "spec_version": "2.1",
+                "id": format!("indicator--00000000-0000-4000-{group}-{:012}", first + k),
+                "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
+                "pattern": format!("[ipv4-addr:value = '{net}.{}']", k % 250),
+                "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
+                "object_marking_refs": [GREEN],
+            })
+        })
+        .collect()
+}
+
 /// What the clients were told was written.
 #[derive(Default)]
 struct Acknowledged {
@@ -152,18 +169,7 @@ async fn write_until_gone(
         } else {
             (10, false)
         };
-        let objects: Vec<Value> = (0..size)
-            .map(|k| {
-                json!({
-                    "type": "indicator", "spec_version": "2.1",
-                    "id": format!("indicator--00000000-0000-4000-8{n:03}-{:012}", i * 1000 + k),
-                    "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
-                    "pattern": format!("[ipv4-addr:value = '45.77.{n}.{}']", k % 250),
-                    "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
-                    "object_marking_refs": [GREEN],
-                })
-            })
-            .collect();
+        let objects = indicators(&format!("8{n:03}"), &format!("45.77.{n}"), i * 1000, size);
         let mut post = client
             .post(format!(
                 "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"
@@ -421,18 +427,7 @@ async fn post_until_gone(base: String, reporter: String, n: u32) -> Vec<(String,
     let client = reqwest::Client::new();
     let mut answered = Vec::new();
     for i in 0u32.. {
-        let objects: Vec<Value> = (0..500)
-            .map(|k| {
-                json!({
-                    "type": "indicator", "spec_version": "2.1",
-                    "id": format!("indicator--00000000-0000-4000-9{n:03}-{:012}", i * 1000 + k),
-                    "created": "2026-04-01T00:00:00.000Z", "modified": "2026-04-01T00:00:00.000Z",
-                    "pattern": format!("[ipv4-addr:value = '45.78.{n}.{}']", k % 250),
-                    "pattern_type": "stix", "valid_from": "2026-04-01T00:00:00Z",
-                    "object_marking_refs": [GREEN],
-                })
-            })
-            .collect();
+        let objects = indicators(&format!("9{n:03}"), &format!("45.78.{n}"), i * 1000, 500);
         let posted = client
             .post(format!(
                 "{base}/taxii2/ciphub/collections/{COMMUNITY}/objects/"

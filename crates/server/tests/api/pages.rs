@@ -15,6 +15,34 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// Adds `n` water operators named "`Kind` operator 000" and so on, with ids `kind-op-000`.
+async fn water_operators(app: &TestApp, kind: &str, n: usize) {
+    use ciphub_domain::Slug;
+    use ciphub_domain::registry::{OrgKind, Organization};
+    let mut title = kind.to_owned();
+    title[..1].make_ascii_uppercase();
+    let orgs: Vec<Organization> = (0..n)
+        .map(|i| Organization {
+            slug: Slug::parse(&format!("{kind}-op-{i:03}")).expect("slug"),
+            kind: OrgKind::Operator,
+            name_en: format!("{title} operator {i:03}"),
+            name_ja: None,
+            abbrev: None,
+            sectors: vec![Slug::parse("water").expect("slug")],
+            services: vec![],
+            responsible_for: vec![],
+            member_of: vec![],
+            members_published: None,
+            members_count: None,
+        })
+        .collect();
+    app.db
+        .store
+        .add_organizations(&orgs, &ciphub_store::By::system())
+        .await
+        .expect("organizations");
+}
+
 /// A browser whose every request asks for Japanese, signed in as `user`.
 async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -664,29 +692,8 @@ async fn pages_name_organizations_not_ids() {
 /// asks the sender to confirm an alert to more than a hundred organizations before sending.
 #[tokio::test]
 async fn the_composer_keeps_its_fields_and_confirms_a_large_audience() {
-    use ciphub_domain::Slug;
-    use ciphub_domain::registry::{OrgKind, Organization};
     let app = spawn_app().await;
-    let orgs: Vec<Organization> = (0..101)
-        .map(|n| Organization {
-            slug: Slug::parse(&format!("pump-op-{n:03}")).expect("slug"),
-            kind: OrgKind::Operator,
-            name_en: format!("Pump operator {n}"),
-            name_ja: None,
-            abbrev: None,
-            sectors: vec![Slug::parse("water").expect("slug")],
-            services: vec![],
-            responsible_for: vec![],
-            member_of: vec![],
-            members_published: None,
-            members_count: None,
-        })
-        .collect();
-    app.db
-        .store
-        .add_organizations(&orgs, &ciphub_store::By::system())
-        .await
-        .expect("organizations");
+    water_operators(&app, "pump", 101).await;
     let c = browser();
     login(&app, &c, "coordinator").await;
     let (_, html) = page(&app, &c, "/alerts/new").await;
@@ -742,7 +749,7 @@ async fn the_composer_keeps_its_fields_and_confirms_a_large_audience() {
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.expect("text");
     assert!(html.contains("id=\"confirm-many\""), "{html}");
-    assert!(html.contains("Pump operator 0<"), "recipients by name");
+    assert!(html.contains("Pump operator 000<"), "recipients by name");
     assert_eq!(sent().await, before);
     let resp = c
         .post(app.url("/alerts"))
@@ -1052,29 +1059,8 @@ async fn users_change_their_own_password_in_the_pages() {
 /// the page in the URL.
 #[tokio::test]
 async fn the_delivery_table_pages_and_filters_on_the_server() {
-    use ciphub_domain::Slug;
-    use ciphub_domain::registry::{OrgKind, Organization};
     let app = spawn_app().await;
-    let orgs: Vec<Organization> = (0..120)
-        .map(|n| Organization {
-            slug: Slug::parse(&format!("well-op-{n:03}")).expect("slug"),
-            kind: OrgKind::Operator,
-            name_en: format!("Well operator {n:03}"),
-            name_ja: None,
-            abbrev: None,
-            sectors: vec![Slug::parse("water").expect("slug")],
-            services: vec![],
-            responsible_for: vec![],
-            member_of: vec![],
-            members_published: None,
-            members_count: None,
-        })
-        .collect();
-    app.db
-        .store
-        .add_organizations(&orgs, &ciphub_store::By::system())
-        .await
-        .expect("organizations");
+    water_operators(&app, "well", 120).await;
     let resp = app
         .send(
             Method::POST,
