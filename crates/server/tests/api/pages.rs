@@ -43,6 +43,23 @@ async fn water_operators(app: &TestApp, kind: &str, n: usize) {
         .expect("organizations");
 }
 
+/// A TLP:GREEN alert from the coordinator to the water sector; its id.
+async fn water_alert(app: &TestApp, title: &str, body: &str) -> i64 {
+    let resp = app
+        .send(
+            Method::POST,
+            "coordinator",
+            "/api/v1/alerts",
+            json!({"title": title, "body": body, "tlp": "TLP:GREEN",
+                "audience": {"kind": "sectors", "values": ["water"]}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id")
+}
+
 /// A browser whose every request asks for Japanese, signed in as `user`.
 async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -642,19 +659,7 @@ async fn deep_links_survive_the_login_and_unknown_addresses_get_a_page() {
 #[tokio::test]
 async fn pages_name_organizations_not_ids() {
     let app = spawn_app().await;
-    let resp = app
-        .send(
-            reqwest::Method::POST,
-            "coordinator",
-            "/api/v1/alerts",
-            serde_json::json!({"title": "Patch the HMI", "body": "Now.", "tlp": "TLP:GREEN",
-                "audience": {"kind": "sectors", "values": ["water"]}}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_i64()
-        .expect("id");
+    let id = water_alert(&app, "Patch the HMI", "Now.").await;
     let names = app
         .db
         .store
@@ -1061,19 +1066,7 @@ async fn users_change_their_own_password_in_the_pages() {
 async fn the_delivery_table_pages_and_filters_on_the_server() {
     let app = spawn_app().await;
     water_operators(&app, "well", 120).await;
-    let resp = app
-        .send(
-            Method::POST,
-            "coordinator",
-            "/api/v1/alerts",
-            json!({"title": "Wells: patch", "body": "Now.", "tlp": "TLP:GREEN",
-                "audience": {"kind": "sectors", "values": ["water"]}}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_i64()
-        .expect("id");
+    let id = water_alert(&app, "Wells: patch", "Now.").await;
     let resp = app
         .send(
             Method::POST,
@@ -1113,19 +1106,7 @@ async fn the_delivery_table_pages_and_filters_on_the_server() {
 #[tokio::test]
 async fn the_inbox_marks_unread_alerts() {
     let app = spawn_app().await;
-    let resp = app
-        .send(
-            Method::POST,
-            "coordinator",
-            "/api/v1/alerts",
-            json!({"title": "Valves: patch", "body": "Now.", "tlp": "TLP:GREEN",
-                "audience": {"kind": "sectors", "values": ["water"]}}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_i64()
-        .expect("id");
+    let id = water_alert(&app, "Valves: patch", "Now.").await;
     let c = browser();
     login(&app, &c, "reporter").await;
     let (_, inbox) = page(&app, &c, "/alerts").await;
