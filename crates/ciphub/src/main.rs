@@ -351,8 +351,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         }) => bench::correlation(values, objects, database_url).await?,
         Command::Bench(BenchCommand::Pages {
             rounds,
+            reports,
+            alerts,
             database_url,
-        }) => bench::pages(rounds, database_url).await?,
+        }) => bench::pages(rounds, reports, alerts, database_url).await?,
         Command::Bench(BenchCommand::Alerts {
             clients,
             database_url,

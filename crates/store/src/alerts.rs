@@ -69,6 +69,76 @@ pub struct DeliveryRecord {
     pub acked_by: Option<String>,
 }
 
+/// Which rows of a delivery table to show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeliveryShow {
+    #[default]
+    All,
+    Unread,
+    Unacknowledged,
+    Acknowledged,
+}
+
+impl DeliveryShow {
+    pub const ALL: [Self; 4] = [
+        Self::All,
+        Self::Unread,
+        Self::Unacknowledged,
+        Self::Acknowledged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Unread => "unread",
+            Self::Unacknowledged => "unacknowledged",
+            Self::Acknowledged => "acknowledged",
+        }
+    }
+
+    /// The value named `s`; `None` for any other.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The filters and page of a delivery table.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub show: DeliveryShow,
+    /// Only organizations of this sector.
+    pub sector: Option<Slug>,
+    /// Part of the organization's id or of its English or Japanese name, in any case.
+    pub text: Option<String>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// A row of a delivery table.
+#[derive(Clone, Debug)]
+pub struct DeliveryLine {
+    /// The CEPTOAR that passed the alert on, for rows the alert reached through it.
+    pub via: Option<Slug>,
+    pub record: DeliveryRecord,
+    /// The first e-mail to the organization's contacts, when one was due.
+    pub email: Option<crate::JobState>,
+    /// Webhook calls: done when one was answered, pending while any is, dead when all failed;
+    /// `None` when it has no webhook.
+    pub webhooks: Option<crate::JobState>,
+}
+
+/// One page of a delivery table, with the counts of the whole table.
+#[derive(Clone, Debug)]
+pub struct DeliveryPage {
+    pub rows: Vec<DeliveryLine>,
+    /// Rows the filters match, on every page.
+    pub matching: u64,
+    /// Rows in all, read and acknowledged, whatever the filters.
+    pub total: u64,
+    pub read: u64,
+    pub acked: u64,
+}
+
 #[derive(sqlx::FromRow)]
 struct AlertRow {
     id: i64,
@@ -547,6 +617,127 @@ impl Store {
                 },
             )
             .collect()
+    }
+
+    /// One page of an alert's delivery table (its own deliveries and those of the alerts that
+    /// pass it on), by organization id, filtered in the database: its cost does not grow with
+    /// the recipients. With each row: the CEPTOAR that passed it on, and how the e-mail and
+    /// webhook calls of the first delivery went.
+    pub async fn delivery_page(
+        &self,
+        alert: i64,
+        filter: &DeliveryFilter,
+    ) -> Result<DeliveryPage, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // $1 alert, $2 show, $3 sector, $4 text pattern (lower case, LIKE-escaped).
+        let rows_of = "FROM alerts a JOIN alert_deliveries d ON d.alert_id = a.id \
+             JOIN organizations o ON o.id = d.org_id JOIN organizations s ON s.id = a.sender_org_id \
+             WHERE (a.id = $1 OR a.relay_of = $1)";
+        let filtered = "AND ($2 = 'all' OR ($2 = 'unread' AND d.read_us IS NULL) \
+             OR ($2 = 'unacknowledged' AND d.acked_us IS NULL) \
+             OR ($2 = 'acknowledged' AND d.acked_us IS NOT NULL)) \
+             AND ($3 = '' OR EXISTS (SELECT 1 FROM org_sectors os WHERE os.org_id = o.id AND os.sector = $3)) \
+             AND ($4 = '' OR lower(o.slug) LIKE $4 ESCAPE '\\' OR lower(o.name_en) LIKE $4 ESCAPE '\\' \
+                  OR o.name_ja LIKE $4 ESCAPE '\\')";
+        let (total, read, acked): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), count(d.read_us), count(d.acked_us) {rows_of}"
+        )))
+        .bind(alert)
+        .fetch_one(&mut *conn)
+        .await?;
+        let pattern = crate::registry::like_pattern(filter.text.as_deref().unwrap_or(""));
+        let sector = filter.sector.as_ref().map_or("", Slug::as_str);
+        let (matching,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) {rows_of} {filtered}"
+        )))
+        .bind(alert)
+        .bind(filter.show.as_str())
+        .bind(sector)
+        .bind(&pattern)
+        .fetch_one(&mut *conn)
+        .await?;
+        type Row = (
+            Option<String>,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT CASE WHEN a.id = $1 THEN NULL ELSE s.slug END, o.slug, d.delivered_us, d.read_us, \
+             d.read_by, d.acked_us, d.acked_by, \
+             (SELECT j.state FROM jobs j WHERE j.kind = 'email' AND j.alert_id = d.alert_id \
+              AND j.org_id = d.org_id AND j.step = 0 LIMIT 1), \
+             (SELECT count(*) FROM jobs j WHERE j.kind = 'webhook' AND j.alert_id = d.alert_id \
+              AND j.org_id = d.org_id AND j.step = 0), \
+             (SELECT count(*) FROM jobs j WHERE j.kind = 'webhook' AND j.alert_id = d.alert_id \
+              AND j.org_id = d.org_id AND j.step = 0 AND j.state = 'done'), \
+             (SELECT count(*) FROM jobs j WHERE j.kind = 'webhook' AND j.alert_id = d.alert_id \
+              AND j.org_id = d.org_id AND j.step = 0 AND j.state = 'pending') \
+             {rows_of} {filtered} ORDER BY o.slug, s.slug LIMIT $5 OFFSET $6"
+        )))
+        .bind(alert)
+        .bind(filter.show.as_str())
+        .bind(sector)
+        .bind(&pattern)
+        .bind(i64::from(filter.limit))
+        .bind(i64::from(filter.offset))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (
+            via,
+            org,
+            delivered_us,
+            read_us,
+            read_by,
+            acked_us,
+            acked_by,
+            email,
+            hooks,
+            done,
+            pending,
+        ) in rows
+        {
+            let record = DeliveryRow {
+                org,
+                delivered_us,
+                read_us,
+                read_by,
+                acked_us,
+                acked_by,
+            }
+            .into_record()?;
+            let webhooks = if hooks == 0 {
+                None
+            } else if done > 0 {
+                Some(crate::JobState::Done)
+            } else if pending > 0 {
+                Some(crate::JobState::Pending)
+            } else {
+                Some(crate::JobState::Dead)
+            };
+            out.push(DeliveryLine {
+                via: via.map(|v| Slug::parse(&v).map_err(corrupt)).transpose()?,
+                record,
+                email: email.map(|e| crate::JobState::parse(&e)).transpose()?,
+                webhooks,
+            });
+        }
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(DeliveryPage {
+            rows: out,
+            matching: n(matching),
+            total: n(total),
+            read: n(read),
+            acked: n(acked),
+        })
     }
 
     /// How an alert's e-mail and webhook calls to each recipient organization went: the state

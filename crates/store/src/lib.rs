@@ -37,7 +37,10 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
-pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, PUBLIC_ALERT};
+pub use alerts::{
+    AlertRecord, DeliveryFilter, DeliveryLine, DeliveryPage, DeliveryRecord, DeliveryShow,
+    NewAlert, PUBLIC_ALERT,
+};
 pub use audit::{AuditPage, COMMUNITY_SCOPE, ORG_SCOPE, OWN_USER_SCOPE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use correlation::{
@@ -49,7 +52,7 @@ pub use delivery::{
 pub use error::StoreError;
 pub use events::{Event, LISTENER_NAME, STREAM_RETENTION};
 pub use intake::HeldEnvelope;
-pub use registry::{OrgDetail, OrgFilter, OrgRecord, ProfileReport, SectorRecord};
+pub use registry::{OrgDetail, OrgFilter, OrgOrder, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;
 pub use reports::{
     NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,

@@ -39,6 +39,16 @@ pub struct OrgDetail {
     pub members: Vec<OrgRecord>,
 }
 
+/// The order of a page of organizations (within each kind).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrgOrder {
+    #[default]
+    Id,
+    NameEn,
+    /// The Japanese name, or the English one where there is none.
+    NameJa,
+}
+
 /// Which organizations to list.
 #[derive(Clone, Debug, Default)]
 pub struct OrgFilter {
@@ -484,6 +494,58 @@ impl Store {
             .collect()
     }
 
+    /// One page of the organizations matching `filter` and, when given, containing `text` in
+    /// their id, English or Japanese name or abbreviation (any case), by kind then `order`; with how
+    /// many match in all. Its cost does not grow with the registry.
+    pub async fn organizations_page(
+        &self,
+        filter: &OrgFilter,
+        text: Option<&str>,
+        (order, desc): (OrgOrder, bool),
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<OrgRecord>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let pattern = like_pattern(text.unwrap_or(""));
+        // $1 kind, $2 sector, $3 pattern.
+        let matching = "FROM organizations o WHERE ($1 = '' OR o.kind = $1) \
+             AND ($2 = '' OR EXISTS (SELECT 1 FROM org_sectors s WHERE s.org_id = o.id AND s.sector = $2)) \
+             AND ($3 = '' OR lower(o.slug) LIKE $3 ESCAPE '\\' OR lower(o.name_en) LIKE $3 ESCAPE '\\' \
+                  OR o.name_ja LIKE $3 ESCAPE '\\' OR lower(coalesce(o.abbrev, '')) LIKE $3 ESCAPE '\\')";
+        let kind = filter.kind.map_or("", |k| k.as_str());
+        let sector = filter.sector.as_ref().map_or("", Slug::as_str);
+        let (total,): (i64,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) {matching}")))
+                .bind(kind)
+                .bind(sector)
+                .bind(&pattern)
+                .fetch_one(&mut *conn)
+                .await?;
+        let rows: Vec<OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ORG_COLUMNS} {matching} ORDER BY o.kind, {} {dir}, o.slug LIMIT $4 OFFSET $5",
+            match order {
+                OrgOrder::Id => "o.slug",
+                OrgOrder::NameEn => "o.name_en",
+                OrgOrder::NameJa => "coalesce(o.name_ja, o.name_en)",
+            },
+            dir = if desc { "DESC" } else { "ASC" },
+        )))
+        .bind(kind)
+        .bind(sector)
+        .bind(&pattern)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&mut *conn)
+        .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut links = load_links(&mut conn, Some(&ids)).await?;
+        let orgs = rows
+            .into_iter()
+            .map(|r| r.into_record(&mut links))
+            .collect::<Result<_, _>>()?;
+        Ok((orgs, u64::try_from(total).unwrap_or(0)))
+    }
+
     /// Every sector's English name, by slug.
     pub async fn sector_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT slug, name_en FROM sectors")
@@ -687,6 +749,25 @@ async fn load_orgs(
 }
 
 /// Links of every organization, or of the organizations in `only`.
+/// A `LIKE` pattern (with `ESCAPE '\\'`) for text containing `text` in any case; empty for
+/// no text.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let t = text.trim().to_lowercase();
+    if t.is_empty() {
+        return t;
+    }
+    let mut out = String::with_capacity(t.len() + 2);
+    out.push('%');
+    for c in t.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 async fn load_links(
     conn: &mut sqlx::AnyConnection,
     only: Option<&[i64]>,

@@ -687,6 +687,29 @@ impl Store {
         )
     }
 
+    /// The relayed copies of each of `sources`, oldest first (sources without any are left
+    /// out): one query for a list.
+    pub async fn relays_of_many(
+        &self,
+        sources: &[i64],
+    ) -> Result<HashMap<i64, Vec<i64>>, StoreError> {
+        let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+        for chunk in sources.chunks(500) {
+            let sql = format!(
+                "SELECT relay_of, id FROM reports WHERE relay_of IN ({}) ORDER BY seq",
+                self.marks(1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (source, id) in q.fetch_all(&self.pool).await? {
+                out.entry(source).or_default().push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// An organization's registered identifiers.
     pub async fn identifiers(&self, org: &Slug) -> Result<Vec<Identifier>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use chrono::TimeDelta;
 use std::collections::BTreeSet;
 
+use ciphub_domain::Slug;
 use ciphub_domain::alert::{Audience, Community, Scope, resolve_audience};
 use ciphub_domain::identity::{Role, Roles};
 use ciphub_domain::policy::alerts::{self, may_relay, role_sees};
@@ -797,32 +798,72 @@ pub async fn ack_alert(
     Err(missing())
 }
 
-/// The delivery table: for each recipient organization, delivered, read and acknowledged (by
-/// whom, when), how its e-mail and webhook calls went, and the organizations reached through
-/// CEPTOARs that passed the alert on (with `via`). For the sender's organization only.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}/delivery", tag = "alerts",
-    params(("id" = i64, Path, description = "The alert's id")),
-    responses((status = 200, body = [DeliveryJson]), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_delivery(
-    State(state): State<AppState>,
-    authed: Authed,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<DeliveryJson>>, AppError> {
-    let actor = authed.actor();
-    let (a, _) = load_visible(&state, &actor, id).await?;
-    if a.sender_org != actor.org {
-        return Err(AppError::Forbidden(
-            "the delivery table is for the sender's organization".into(),
-        ));
+/// Rows of the delivery table an API call returns unless it asks for fewer, and at most.
+pub const DELIVERY_LIMIT: u32 = 1_000;
+pub const MAX_DELIVERY_LIMIT: u32 = 5_000;
+
+/// The delivery table's filters and page, in the API.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQueryJson {
+    /// all (the default), unread, unacknowledged or acknowledged.
+    pub show: Option<String>,
+    /// Only organizations of this sector (its id).
+    pub sector: Option<String>,
+    /// Part of the organization's id or name, in any case.
+    pub q: Option<String>,
+    /// Rows to return: 1 to 5,000 (default 1,000).
+    pub limit: Option<u32>,
+    /// Rows to skip (default 0).
+    pub offset: Option<u32>,
+}
+
+impl DeliveryQueryJson {
+    /// The store's filter, or what is wrong with the query.
+    pub fn filter(&self) -> Result<ciphub_store::DeliveryFilter, AppError> {
+        let bad = |field: &str, message: String| {
+            AppError::malformed("invalid_query", message, Some(field.into()))
+        };
+        let show = match self.show.as_deref() {
+            None | Some("") => ciphub_store::DeliveryShow::All,
+            Some(s) => ciphub_store::DeliveryShow::parse(s).ok_or_else(|| {
+                bad(
+                    "show",
+                    format!("show must be all, unread, unacknowledged or acknowledged, not {s:?}"),
+                )
+            })?,
+        };
+        let sector = match self.sector.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(Slug::parse(s).map_err(|e| bad("sector", e.to_string()))?),
+        };
+        let limit = self.limit.unwrap_or(DELIVERY_LIMIT);
+        if !(1..=MAX_DELIVERY_LIMIT).contains(&limit) {
+            return Err(bad(
+                "limit",
+                format!("limit must be from 1 to {MAX_DELIVERY_LIMIT}"),
+            ));
+        }
+        let text = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        if text.is_some_and(|q| q.chars().count() > 200) {
+            return Err(bad("q", "q must be at most 200 characters".into()));
+        }
+        Ok(ciphub_store::DeliveryFilter {
+            show,
+            sector,
+            text: text.map(str::to_owned),
+            offset: self.offset.unwrap_or(0),
+            limit,
+        })
     }
-    use ciphub_store::JobState;
-    let channels = state.store.delivery_channels(id).await?;
-    let mut rows: Vec<DeliveryJson> = Vec::new();
-    for d in state.store.deliveries(id).await? {
-        let (email, hooks) = channels.get(&d.org).cloned().unwrap_or_default();
-        let mut row = DeliveryJson::from(d);
-        row.email = email.map(|s| {
+}
+
+impl From<ciphub_store::DeliveryLine> for DeliveryJson {
+    fn from(line: ciphub_store::DeliveryLine) -> Self {
+        use ciphub_store::JobState;
+        let mut row = DeliveryJson::from(line.record);
+        row.via = line.via.map(|v| v.to_string());
+        row.email = line.email.map(|s| {
             match s {
                 JobState::Pending => "pending",
                 JobState::Done => "sent",
@@ -830,21 +871,71 @@ pub async fn get_delivery(
             }
             .to_owned()
         });
-        row.webhooks = if hooks.is_empty() {
-            None
-        } else if hooks.contains(&JobState::Done) {
-            Some("delivered".into())
-        } else if hooks.contains(&JobState::Pending) {
-            Some("pending".into())
-        } else {
-            Some("failed".into())
-        };
-        rows.push(row);
+        row.webhooks = line.webhooks.map(|s| {
+            match s {
+                JobState::Done => "delivered",
+                JobState::Pending => "pending",
+                JobState::Dead => "failed",
+            }
+            .to_owned()
+        });
+        row
     }
-    for (via, d) in state.store.relayed_deliveries(id).await? {
-        let mut row = DeliveryJson::from(d);
-        row.via = Some(via.to_string());
-        rows.push(row);
+}
+
+/// The delivery table: for each recipient organization, delivered, read and acknowledged (by
+/// whom, when), how its e-mail and webhook calls went, and the organizations reached through
+/// CEPTOARs that passed the alert on (with `via`), by organization id. For the sender's
+/// organization only. Paged: `X-Total-Count` gives the rows the filters match, and a `Link`
+/// header with `rel="next"` the next page while there is one.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/delivery", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id"), DeliveryQueryJson),
+    responses((status = 200, body = [DeliveryJson]), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    query: Result<Query<DeliveryQueryJson>, axum::extract::rejection::QueryRejection>,
+) -> Result<(axum::http::HeaderMap, Json<Vec<DeliveryJson>>), AppError> {
+    let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let filter = q.filter()?;
+    let page = delivery_page(&state, &authed, id, &filter).await?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-total-count", page.matching.into());
+    let next = u64::from(filter.offset) + u64::from(filter.limit);
+    if next < page.matching {
+        let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+        let link = format!(
+            "</api/v1/alerts/{id}/delivery?show={}&sector={}&q={}&limit={}&offset={next}>; rel=\"next\"",
+            filter.show.as_str(),
+            enc(filter.sector.as_ref().map_or("", Slug::as_str)),
+            enc(filter.text.as_deref().unwrap_or("")),
+            filter.limit
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, v);
+        }
     }
-    Ok(Json(rows))
+    Ok((
+        headers,
+        Json(page.rows.into_iter().map(DeliveryJson::from).collect()),
+    ))
+}
+
+/// One page of an alert's delivery table, for the sender's organization only.
+pub async fn delivery_page(
+    state: &AppState,
+    authed: &Authed,
+    id: i64,
+    filter: &ciphub_store::DeliveryFilter,
+) -> Result<ciphub_store::DeliveryPage, AppError> {
+    let actor = authed.actor();
+    let (a, _) = load_visible(state, &actor, id).await?;
+    if a.sender_org != actor.org {
+        return Err(AppError::Forbidden(
+            "the delivery table is for the sender's organization".into(),
+        ));
+    }
+    Ok(state.store.delivery_page(id, filter).await?)
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use ciphub_domain::Slug;
 use ciphub_domain::policy::{self, Action};
 use ciphub_domain::registry::{OrgKind, Organization};
-use ciphub_store::{By, OrgFilter, OrgRecord};
+use ciphub_store::{By, OrgFilter, OrgOrder, OrgRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -100,7 +100,19 @@ pub struct OrgQuery {
     /// Only organizations in this sector.
     #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 64)]
     pub sector: Option<String>,
+    /// Only organizations with this text in their id, name or abbreviation (any case).
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// Organizations to return: 1 to 5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
+    pub limit: Option<u32>,
+    /// Organizations to skip (default 0).
+    pub offset: Option<u32>,
 }
+
+/// Organizations a list returns unless it asks for fewer, and at most.
+pub const ORG_LIMIT: u32 = 1_000;
+pub const MAX_ORG_LIMIT: u32 = 5_000;
 
 /// A new organization.
 #[derive(Deserialize, ToSchema)]
@@ -149,7 +161,9 @@ impl TryFrom<NewOrgJson> for Organization {
     }
 }
 
-/// Lists organizations, optionally of one kind and in one sector.
+/// Lists organizations, optionally of one kind, in one sector and with some text, by kind then
+/// id. Paged: `X-Total-Count` gives how many match, and a `Link` header with `rel="next"` the
+/// next page while there is one.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "registry", params(OrgQuery),
     responses((status = 200, body = [OrgJson]), (status = 400, body = crate::error::ErrorBody),
         (status = 422, description = "The sector names no sector.", body = crate::error::ErrorBody)))]
@@ -157,7 +171,7 @@ pub async fn list_organizations(
     State(state): State<AppState>,
     authed: Authed,
     query: Result<Query<OrgQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<OrgJson>>, AppError> {
+) -> Result<(axum::http::HeaderMap, Json<Vec<OrgJson>>), AppError> {
     policy::check(&authed.actor(), Action::ReadRegistry)?;
     let Query(q) = query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
     let kind = q
@@ -186,11 +200,50 @@ pub async fn list_organizations(
             })?)
         }
     };
-    let orgs = state
+    let limit = q.limit.unwrap_or(ORG_LIMIT);
+    if !(1..=MAX_ORG_LIMIT).contains(&limit) {
+        return Err(AppError::malformed(
+            "invalid_query",
+            format!("limit must be from 1 to {MAX_ORG_LIMIT}"),
+            Some("limit".into()),
+        ));
+    }
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > 200) {
+        return Err(AppError::malformed(
+            "invalid_query",
+            "q must be at most 200 characters",
+            Some("q".into()),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let filter = OrgFilter { kind, sector };
+    let (orgs, total) = state
         .store
-        .list_organizations(&OrgFilter { kind, sector })
+        .organizations_page(&filter, text, (OrgOrder::Id, false), offset, limit)
         .await?;
-    Ok(Json(orgs.iter().map(OrgJson::from).collect()))
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-total-count", total.into());
+    let next = u64::from(offset) + u64::from(limit);
+    if next < total {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(k) = filter.kind {
+            query.append_pair("kind", k.as_str());
+        }
+        if let Some(s) = &filter.sector {
+            query.append_pair("sector", s.as_str());
+        }
+        if let Some(t) = text {
+            query.append_pair("q", t);
+        }
+        query.append_pair("limit", &limit.to_string());
+        query.append_pair("offset", &next.to_string());
+        let link = format!("</api/v1/organizations?{}>; rel=\"next\"", query.finish());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok((headers, Json(orgs.iter().map(OrgJson::from).collect())))
 }
 
 /// One organization, with its members when it is a CEPTOAR or a council.

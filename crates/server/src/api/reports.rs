@@ -6,7 +6,7 @@
 //! of an anonymous report appears only as "an operator in sector X" outside its own
 //! organization and the relaying secretariat.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -353,6 +353,41 @@ async fn sector_names(state: &AppState) -> Result<BTreeMap<String, String>, AppE
 }
 
 /// Shapes a report for a caller with `a` access.
+/// What the views of a list of reports need from the store, read once for all of them: the
+/// reporters' names and the relayed copies of anonymous reports, for those whose reporter the
+/// caller may know.
+#[derive(Default)]
+struct Known {
+    reporters: HashMap<String, (String, Option<String>)>,
+    relays: HashMap<i64, Vec<i64>>,
+}
+
+impl Known {
+    async fn read(
+        state: &AppState,
+        reports: &[(&ReportRecord, ReportAccess)],
+    ) -> Result<Self, AppError> {
+        let named: Vec<&str> = reports
+            .iter()
+            .filter(|(_, a)| a.identity)
+            .map(|(r, _)| r.reporter_org.as_str())
+            .collect();
+        let sources: Vec<i64> = reports
+            .iter()
+            .filter(|(r, a)| a.identity && r.formation == Formation::CeptoarAnonymous)
+            .map(|(r, _)| r.id)
+            .collect();
+        Ok(Self {
+            reporters: if named.is_empty() {
+                HashMap::new()
+            } else {
+                state.store.organization_names(&named).await?
+            },
+            relays: state.store.relays_of_many(&sources).await?,
+        })
+    }
+}
+
 async fn view(
     state: &AppState,
     actor: &Actor,
@@ -360,15 +395,26 @@ async fn view(
     a: ReportAccess,
     names: &BTreeMap<String, String>,
 ) -> Result<ReportJson, AppError> {
+    let known = Known::read(state, &[(&r, a)]).await?;
+    view_known(state, actor, r, a, names, &known)
+}
+
+fn view_known(
+    state: &AppState,
+    actor: &Actor,
+    r: ReportRecord,
+    a: ReportAccess,
+    names: &BTreeMap<String, String>,
+    known: &Known,
+) -> Result<ReportJson, AppError> {
     let schema = schema_for("schema", Some(&r.schema))?;
     let level = schema.level(r.level);
     let now = state.store.clock().now();
     let reporter_label = if a.identity {
-        state
-            .store
-            .organization_name(&r.reporter_org)
-            .await
-            .unwrap_or_else(|_| r.reporter_org.to_string())
+        known
+            .reporters
+            .get(r.reporter_org.as_str())
+            .map_or_else(|| r.reporter_org.to_string(), |(en, _)| en.clone())
     } else {
         let sector_list: Vec<String> = r
             .sectors
@@ -383,7 +429,7 @@ async fn view(
         anonymous_reporter(&sector_list)
     };
     let relays = if a.identity && r.formation == Formation::CeptoarAnonymous {
-        Some(state.store.relays_of(r.id).await?)
+        Some(known.relays.get(&r.id).cloned().unwrap_or_default())
     } else {
         None
     };
@@ -570,7 +616,7 @@ pub async fn list_reports(
     let actor = authed.actor();
     let now = state.store.clock().now();
     let names = sector_names(&state).await?;
-    let mut out = Vec::new();
+    let mut kept = Vec::new();
     for r in state
         .store
         .reports_of_org(&actor.org, q.before, limit)
@@ -598,7 +644,13 @@ pub async fn list_reports(
         {
             continue;
         }
-        out.push(view(&state, &actor, r, a, &names).await?);
+        kept.push((r, a));
+    }
+    let pairs: Vec<(&ReportRecord, ReportAccess)> = kept.iter().map(|(r, a)| (r, *a)).collect();
+    let known = Known::read(&state, &pairs).await?;
+    let mut out = Vec::with_capacity(kept.len());
+    for (r, a) in kept {
+        out.push(view_known(&state, &actor, r, a, &names, &known)?);
     }
     Ok(Json(out))
 }

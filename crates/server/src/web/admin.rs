@@ -6,10 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::table::{self, CSV_MAX_ROWS, Table, TableQuery};
 use super::{Ctx, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::audit::{AuditEntryJson, AuditQuery, list_audit};
-use crate::api::organizations::{OrgDetailJson, OrgJson, OrgQuery, get_organization};
+use crate::api::organizations::{OrgDetailJson, OrgJson, get_organization};
 use crate::api::sectors::{SectorJson, list_sectors};
 use crate::api::tokens::{
     NewTokenJson, TokenJson, TokenQuery, create_token, list_tokens, revoke_token,
@@ -18,6 +19,9 @@ use crate::api::users::{
     NewUserJson, UserJson, UserPatchJson, UserQuery, create_user, list_users, update_user,
 };
 use crate::path::ApiPath;
+use ciphub_domain::policy::{self, Action};
+use ciphub_domain::registry::OrgKind;
+use ciphub_store::{OrgFilter, OrgOrder};
 
 #[derive(Template)]
 #[template(path = "web/registry.html")]
@@ -27,73 +31,129 @@ struct RegistryPage {
     orgs: Vec<OrgJson>,
     kind: String,
     sector: String,
-    /// The page of organizations shown (from 0), and whether more follow.
-    page: usize,
-    more: bool,
-    total: usize,
+    table: Table,
+}
+
+impl RegistryPage {
+    /// A sector's name in the page's language.
+    fn sector_name(&self, slug: &str) -> String {
+        self.sectors
+            .iter()
+            .find(|s| s.slug == slug)
+            .map_or_else(|| slug.to_owned(), |s| sector_label(&self.ctx, s))
+    }
+}
+
+fn sector_label(ctx: &Ctx, s: &SectorJson) -> String {
+    match (&s.name_ja, ctx.lang) {
+        (Some(j), super::i18n::Lang::Ja) => j.clone(),
+        _ => s.name_en.clone(),
+    }
 }
 
 /// Organizations per page of the registry.
-const ORGS_PER_PAGE: usize = 200;
-
-/// Filters of the organization list.
-#[derive(Deserialize)]
-pub struct RegistryFilter {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    sector: Option<String>,
-    #[serde(default)]
-    page: Option<usize>,
-}
+const ORGS_PER_PAGE: usize = 100;
 
 pub async fn registry(
     State(state): State<AppState>,
     user: WebUser,
-    Query(f): Query<RegistryFilter>,
+    Query(query): Query<TableQuery>,
 ) -> Response {
     let ctx = user.ctx();
+    if let Err(e) = policy::check(&user.authed().actor(), Action::ReadRegistry) {
+        return app_error(&ctx, &e.into());
+    }
     let sectors = match list_sectors(State(state.clone()), user.authed()).await {
         Ok(s) => s.0,
         Err(e) => return app_error(&ctx, &e),
     };
-    let kind = f
-        .kind
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| "ceptoar".into());
-    let sector = f.sector.filter(|s| !s.is_empty());
-    let q = OrgQuery {
-        kind: Some(kind.clone()),
-        sector: sector.clone(),
+    let kind = match query.filter("kind") {
+        "" => "ceptoar".to_owned(),
+        k => k.to_owned(),
     };
-    let orgs = match crate::api::organizations::list_organizations(
-        State(state),
-        user.authed(),
-        Ok(Query(q)),
-    )
-    .await
-    {
-        Ok(o) => o.0,
-        Err(e) => return app_error(&ctx, &e),
+    let sector = query.filter("sector").to_owned();
+    let filter = OrgFilter {
+        kind: kind.parse::<OrgKind>().ok(),
+        sector: sectors
+            .iter()
+            .find(|s| s.slug == sector)
+            .and_then(|s| ciphub_domain::Slug::parse(&s.slug).ok()),
     };
-    let total = orgs.len();
-    let page = f.page.unwrap_or(0);
-    let orgs: Vec<OrgJson> = orgs
-        .into_iter()
-        .skip(page.saturating_mul(ORGS_PER_PAGE))
-        .take(ORGS_PER_PAGE)
-        .collect();
-    let more = (page + 1).saturating_mul(ORGS_PER_PAGE) < total;
-    render(&RegistryPage {
+    let sort = query.sort(&["name", "id"], false);
+    let order = match (sort.0, ctx.lang) {
+        ("id", _) => OrgOrder::Id,
+        (_, super::i18n::Lang::Ja) => OrgOrder::NameJa,
+        _ => OrgOrder::NameEn,
+    };
+    let csv = query.csv();
+    let mut table = Table::new("/registry", "#orgs", query, ORGS_PER_PAGE, sort);
+    // A first read counts the rows, so a page past the last shows the last.
+    let (offset, limit) = if csv {
+        (0, CSV_MAX_ROWS)
+    } else {
+        (table.asked_offset(), ORGS_PER_PAGE)
+    };
+    let text = table.query.text().map(str::to_owned);
+    let read = |offset: usize| {
+        let (state, filter, text) = (state.clone(), filter.clone(), text.clone());
+        async move {
+            state
+                .store
+                .organizations_page(
+                    &filter,
+                    text.as_deref(),
+                    (order, sort.1),
+                    u32::try_from(offset).unwrap_or(u32::MAX),
+                    u32::try_from(limit).unwrap_or(u32::MAX),
+                )
+                .await
+        }
+    };
+    let (mut orgs, total) = match read(offset).await {
+        Ok(r) => r,
+        Err(e) => return app_error(&ctx, &e.into()),
+    };
+    table.matching = usize::try_from(total).unwrap_or(usize::MAX);
+    if !csv && orgs.is_empty() && table.offset() != offset {
+        match read(table.offset()).await {
+            Ok(r) => orgs = r.0,
+            Err(e) => return app_error(&ctx, &e.into()),
+        }
+    }
+    let orgs: Vec<OrgJson> = orgs.iter().map(OrgJson::from).collect();
+    let page = RegistryPage {
         ctx,
         sectors,
         orgs,
         kind,
-        sector: sector.unwrap_or_default(),
-        page,
-        more,
-        total,
-    })
+        sector,
+        table,
+    };
+    if csv {
+        let header = ["id", "name", "name_ja", "kind", "sectors", "member_of"]
+            .map(String::from)
+            .to_vec();
+        let rows: Vec<Vec<String>> = page
+            .orgs
+            .iter()
+            .map(|o| {
+                vec![
+                    o.slug.clone(),
+                    o.name_en.clone(),
+                    o.name_ja.clone().unwrap_or_default(),
+                    o.kind.clone(),
+                    o.sectors
+                        .iter()
+                        .map(|s| page.sector_name(s))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    o.member_of.join("; "),
+                ]
+            })
+            .collect();
+        return table::csv("organizations", &header, &rows);
+    }
+    render(&page)
 }
 
 #[derive(Template)]

@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::alert::{Community, resolve_audience};
 use serde::Deserialize;
 
+use super::table::{self, CSV_MAX_ROWS, Table, TableQuery};
 use super::{Ctx, FormData, Posted, WebUser, app_error, render};
 use crate::AppState;
 use crate::api::alerts::{
     AlertJson, AlertQuery, AudienceJson, DeliveryJson, NewAlertJson, RelayAlertJson, ack_alert,
-    create_alert, get_alert, get_delivery, list_alerts, relay_alert,
+    create_alert, get_alert, list_alerts, relay_alert,
 };
 use crate::error::AppError;
 use crate::path::ApiPath;
@@ -62,29 +63,15 @@ struct AlertPage {
     delivery: Option<Vec<DeliveryJson>>,
     /// Recipients, read, acknowledged (of the whole table).
     summary: Option<(usize, usize, usize)>,
-    /// The table's filters and page, as the URL gives them; the rows they match in all; the
-    /// sectors to filter by (id, name).
-    table: DeliveryQuery,
-    matching: usize,
+    /// The table's filters, page and the rows they match in all; the sectors to filter by
+    /// (id, name).
+    table: Table,
     sectors: Vec<(String, String)>,
     /// Values it shares with other items the caller may read.
     related: Vec<crate::api::correlations::ClusterJson>,
 }
 
 impl AlertPage {
-    /// The delivery table's pages: the one shown, and how many there are.
-    fn pages(&self) -> (usize, usize) {
-        (
-            self.table.page(),
-            self.matching.div_ceil(DELIVERY_PAGE).max(1),
-        )
-    }
-
-    /// The URL of page `n` of the delivery table, as filtered.
-    fn page_url(&self, n: usize) -> String {
-        self.table.url(self.alert.id, n)
-    }
-
     /// For a secretariat the alert was delivered to: whether its label lets it be passed on
     /// (`Ok`), or why not, in the page's language. `None`: not this user's to pass on.
     fn pass_on(&self) -> Option<Result<(), String>> {
@@ -110,45 +97,11 @@ pub struct Done {
     #[serde(default)]
     done: Option<String>,
     #[serde(flatten)]
-    table: DeliveryQuery,
+    table: TableQuery,
 }
 
 /// Rows of the delivery table a page shows.
 const DELIVERY_PAGE: usize = 50;
-
-/// The delivery table's filters and page.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct DeliveryQuery {
-    /// all, unread, unacknowledged or acknowledged.
-    #[serde(default)]
-    pub show: String,
-    /// A sector's id.
-    #[serde(default)]
-    pub sector: String,
-    /// Part of an organization's name or id.
-    #[serde(default)]
-    pub q: String,
-    /// The page, from 1 (text: a flattened query reads every value as text).
-    #[serde(default)]
-    pub page: String,
-}
-
-impl DeliveryQuery {
-    fn page(&self) -> usize {
-        self.page.trim().parse::<usize>().unwrap_or(1).max(1)
-    }
-
-    /// The URL of another page of the same filters.
-    pub fn url(&self, alert: i64, page: usize) -> String {
-        let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
-        format!(
-            "/alerts/{alert}?show={}&sector={}&q={}&page={page}#delivery",
-            enc(&self.show),
-            enc(&self.sector),
-            enc(&self.q)
-        )
-    }
-}
 
 pub async fn detail(
     State(state): State<AppState>,
@@ -161,82 +114,128 @@ pub async fn detail(
         Ok(a) => a.0,
         Err(e) => return app_error(&ctx, &e),
     };
-    let delivery = if alert.sender_org == ctx.org {
-        match get_delivery(State(state.clone()), user.authed(), ApiPath(id)).await {
-            Ok(d) => Some(d.0),
-            Err(e) => return app_error(&ctx, &e),
-        }
-    } else {
-        None
-    };
     if done.done.is_some() {
         ctx.flash = Some(ctx.t("alert-ack"));
     }
-    let mut named = vec![alert.sender_org.as_str()];
-    if let Some(rows) = &delivery {
-        named.extend(rows.iter().map(|r| r.org.as_str()));
-        named.extend(rows.iter().filter_map(|r| r.via.as_deref()));
-    }
-    ctx.name_orgs(&state, named).await;
-    let summary = delivery.as_ref().map(|rows| {
-        (
-            rows.len(),
-            rows.iter().filter(|r| r.read_at.is_some()).count(),
-            rows.iter().filter(|r| r.acknowledged_at.is_some()).count(),
-        )
-    });
-    // The table is filtered and paged here, on the server: thousands of rows never reach the
-    // browser at once.
-    let table = done.table;
-    let (delivery, matching, sectors) = match delivery {
-        Some(rows) => {
-            let (sectors, orgs) = match state.store.community().await {
-                Ok(c) => c,
-                Err(e) => return app_error(&ctx, &e.into()),
-            };
-            let in_sector: std::collections::HashSet<&str> = orgs
-                .iter()
-                .filter(|o| o.sectors.iter().any(|s| s.as_str() == table.sector))
-                .map(|o| o.slug.as_str())
-                .collect();
-            let q = table.q.trim().to_lowercase();
-            let kept: Vec<DeliveryJson> = rows
-                .into_iter()
-                .filter(|r| match table.show.as_str() {
-                    "unread" => r.read_at.is_none(),
-                    "unacknowledged" => r.acknowledged_at.is_none(),
-                    "acknowledged" => r.acknowledged_at.is_some(),
-                    _ => true,
-                })
-                .filter(|r| table.sector.is_empty() || in_sector.contains(r.org.as_str()))
-                .filter(|r| {
-                    q.is_empty()
-                        || r.org.to_lowercase().contains(&q)
-                        || ctx.org(&r.org).to_lowercase().contains(&q)
-                })
-                .collect();
-            let matching = kept.len();
-            let start = (table.page() - 1) * DELIVERY_PAGE;
-            let page: Vec<DeliveryJson> =
-                kept.into_iter().skip(start).take(DELIVERY_PAGE).collect();
-            let mut named: Vec<(String, String)> = Vec::new();
-            if let Ok(list) = state.store.list_sectors().await {
-                named = list
-                    .into_iter()
-                    .filter(|s| sectors.contains(&s.sector.slug))
-                    .map(|s| {
-                        let name = match (&s.sector.name_ja, ctx.lang) {
-                            (Some(ja), super::i18n::Lang::Ja) => ja.clone(),
-                            _ => s.sector.name_en.clone(),
-                        };
-                        (s.sector.slug.to_string(), name)
-                    })
-                    .collect();
-            }
-            (Some(page), matching, named)
-        }
-        None => (None, 0, Vec::new()),
+    // The table is filtered and paged in the database: thousands of rows never leave it at
+    // once.
+    let query = done.table;
+    let csv = query.csv();
+    let mut table = Table::new(
+        format!("/alerts/{id}"),
+        "#delivery",
+        query,
+        DELIVERY_PAGE,
+        ("org", false),
+    );
+    let mut filter = ciphub_store::DeliveryFilter {
+        show: ciphub_store::DeliveryShow::parse(table.query.filter("show")).unwrap_or_default(),
+        sector: ciphub_domain::Slug::parse(table.query.filter("sector")).ok(),
+        text: table.query.text().map(str::to_owned),
+        offset: u32::try_from(table.asked_offset()).unwrap_or(u32::MAX),
+        limit: if csv {
+            CSV_MAX_ROWS as u32
+        } else {
+            DELIVERY_PAGE as u32
+        },
     };
+    if csv {
+        filter.offset = 0;
+    }
+    let page = if alert.sender_org == ctx.org {
+        match crate::api::alerts::delivery_page(&state, &user.authed(), id, &filter).await {
+            Ok(p) => {
+                table.matching = p.matching as usize;
+                // A page past the last shows the last.
+                if !csv && p.rows.is_empty() && table.offset() != filter.offset as usize {
+                    filter.offset = u32::try_from(table.offset()).unwrap_or(u32::MAX);
+                    match crate::api::alerts::delivery_page(&state, &user.authed(), id, &filter)
+                        .await
+                    {
+                        Ok(p) => Some(p),
+                        Err(e) => return app_error(&ctx, &e),
+                    }
+                } else {
+                    Some(p)
+                }
+            }
+            Err(e) => return app_error(&ctx, &e),
+        }
+    } else if csv {
+        return app_error(
+            &ctx,
+            &AppError::Forbidden("the delivery table is for the sender's organization".into()),
+        );
+    } else {
+        None
+    };
+    let mut named = vec![alert.sender_org.clone()];
+    if let Some(p) = &page {
+        named.extend(p.rows.iter().map(|r| r.record.org.to_string()));
+        named.extend(
+            p.rows
+                .iter()
+                .filter_map(|r| r.via.as_ref().map(|v| v.to_string())),
+        );
+    }
+    ctx.name_orgs(&state, named.iter().map(String::as_str))
+        .await;
+    let summary = page
+        .as_ref()
+        .map(|p| (p.total as usize, p.read as usize, p.acked as usize));
+    let sectors = if page.is_some() {
+        match state.store.list_sectors().await {
+            Ok(list) => list
+                .into_iter()
+                .map(|s| {
+                    let name = match (&s.sector.name_ja, ctx.lang) {
+                        (Some(ja), super::i18n::Lang::Ja) => ja.clone(),
+                        _ => s.sector.name_en.clone(),
+                    };
+                    (s.sector.slug.to_string(), name)
+                })
+                .collect(),
+            Err(e) => return app_error(&ctx, &e.into()),
+        }
+    } else {
+        Vec::new()
+    };
+    let delivery: Option<Vec<DeliveryJson>> =
+        page.map(|p| p.rows.into_iter().map(DeliveryJson::from).collect());
+    if csv && let Some(rows) = &delivery {
+        let header = [
+            "organization_id",
+            "organization",
+            "via",
+            "delivered_at",
+            "read_at",
+            "read_by",
+            "acknowledged_at",
+            "acknowledged_by",
+            "email",
+            "webhooks",
+        ]
+        .map(String::from)
+        .to_vec();
+        let out: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.org.clone(),
+                    ctx.org(&r.org),
+                    r.via.as_deref().map(|v| ctx.org(v)).unwrap_or_default(),
+                    r.delivered_at.clone(),
+                    r.read_at.clone().unwrap_or_default(),
+                    r.read_by.clone().unwrap_or_default(),
+                    r.acknowledged_at.clone().unwrap_or_default(),
+                    r.acknowledged_by.clone().unwrap_or_default(),
+                    r.email.clone().unwrap_or_default(),
+                    r.webhooks.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return table::csv(&format!("alert-{id}-delivery"), &header, &out);
+    }
     let related = match crate::api::correlations::list_correlations(
         State(state.clone()),
         user.authed(),
@@ -258,7 +257,6 @@ pub async fn detail(
         delivery,
         summary,
         table,
-        matching,
         sectors,
         related,
     })

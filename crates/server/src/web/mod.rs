@@ -14,6 +14,7 @@ mod admin;
 mod alerts;
 mod reports;
 mod settings;
+pub mod table;
 
 use askama::Template;
 use axum::Router;
@@ -250,6 +251,25 @@ impl Ctx {
     /// The message `key` with one argument.
     pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         i18n::t_args(self.lang, key, &[(name, value.to_string())])
+    }
+
+    /// The message `key` with three arguments.
+    pub fn t3(
+        &self,
+        key: &str,
+        a: &(&str, impl std::fmt::Display),
+        b: &(&str, impl std::fmt::Display),
+        c: &(&str, impl std::fmt::Display),
+    ) -> String {
+        i18n::t_args(
+            self.lang,
+            key,
+            &[
+                (a.0, a.1.to_string()),
+                (b.0, b.1.to_string()),
+                (c.0, c.1.to_string()),
+            ],
+        )
     }
 
     /// "Signed in as USER (ORG)".

@@ -1081,11 +1081,15 @@ async fn the_delivery_table_pages_and_filters_on_the_server() {
     let rows = |html: &str| html.matches("<tr id=\"delivery-").count();
     let (_, first) = page(&app, &c, &format!("/alerts/{id}")).await;
     assert_eq!(rows(&first), 50, "one page of 50");
-    assert!(first.contains("id=\"delivery-next\""));
+    assert!(first.contains("rel=\"next\""));
     assert!(first.contains("page 1 / 3"), "{first}");
     let (_, last) = page(&app, &c, &format!("/alerts/{id}?page=3")).await;
     assert!(rows(&last) > 0 && rows(&last) < 50);
-    assert!(last.contains("id=\"delivery-prev\""));
+    assert!(last.contains("rel=\"prev\""));
+    assert!(!last.contains("rel=\"next\""));
+    // A page past the last shows the last.
+    let (_, past) = page(&app, &c, &format!("/alerts/{id}?page=99")).await;
+    assert_eq!(rows(&past), rows(&last));
     // Filters, kept in the links to other pages.
     let (_, acked) = page(&app, &c, &format!("/alerts/{id}?show=acknowledged")).await;
     assert_eq!(rows(&acked), 1, "{acked}");
@@ -1093,13 +1097,77 @@ async fn the_delivery_table_pages_and_filters_on_the_server() {
     let (_, unacked) = page(&app, &c, &format!("/alerts/{id}?show=unacknowledged")).await;
     assert!(!unacked.contains("id=\"delivery-tokyo-water\""));
     assert!(
-        unacked.contains("show=unacknowledged&#38;sector=&#38;q=&#38;page=2"),
+        unacked.contains("show=unacknowledged&#38;sort=org&#38;dir=asc&#38;page=2"),
         "{unacked}"
     );
     let (_, found) = page(&app, &c, &format!("/alerts/{id}?q=operator+007")).await;
     assert_eq!(rows(&found), 1, "search by name");
     let (_, none) = page(&app, &c, &format!("/alerts/{id}?sector=energy")).await;
     assert_eq!(rows(&none), 0);
+
+    // Every matching row as CSV, names and all; for the sender only.
+    let resp = c
+        .get(app.url(&format!("/alerts/{id}?show=unacknowledged&format=csv")))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = resp.text().await.expect("text");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("\u{feff}organization_id,organization,"));
+    // The 120 wells and the water CEPTOAR.
+    assert_eq!(
+        lines.len(),
+        1 + 121,
+        "every unacknowledged one, on one sheet"
+    );
+    assert!(
+        csv.contains("\r\nwater-ceptoar,Water supply CEPTOAR,"),
+        "{csv}"
+    );
+    assert!(
+        !csv.contains("tokyo-water"),
+        "acknowledged: not in this export"
+    );
+    let other = browser();
+    login(&app, &other, "reporter").await;
+    let (status, _) = page(&app, &other, &format!("/alerts/{id}?format=csv")).await;
+    assert_eq!(status, 403);
+
+    // The API pages the same table: a count, and a link to the next page.
+    let resp = app
+        .get(
+            "coordinator",
+            &format!("/api/v1/alerts/{id}/delivery?show=unacknowledged&limit=100"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-total-count"], "121");
+    let link = resp.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("offset=100"), "{link}");
+    let first: Vec<serde_json::Value> = resp.json().await.expect("json");
+    assert_eq!(first.len(), 100);
+    let path = link.trim_start_matches('<').split('>').next().unwrap();
+    let resp = app.get("coordinator", path).await;
+    assert!(resp.headers().get("link").is_none(), "the last page");
+    let rest: Vec<serde_json::Value> = resp.json().await.expect("json");
+    assert_eq!(rest.len(), 21);
+    assert!(rest.iter().all(|r| r["acknowledged_at"].is_null()));
+    for bad in ["show=maybe", "limit=0", "limit=5001"] {
+        let resp = app
+            .get(
+                "coordinator",
+                &format!("/api/v1/alerts/{id}/delivery?{bad}"),
+            )
+            .await;
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
 }
 
 /// The inbox marks what the organization has not yet opened, and counts it.

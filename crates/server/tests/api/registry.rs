@@ -167,3 +167,68 @@ async fn only_instance_admins_add_organizations() {
     .await;
     assert_eq!((status, field.as_deref()), (422, Some("sectors[0]")));
 }
+
+#[tokio::test]
+async fn organizations_page_search_and_say_how_many_match() {
+    let app = spawn_app().await;
+    // Pages of 5: the count of every match, and a link to the next page until the last.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/organizations?kind=ceptoar&limit=5".to_owned());
+    while let Some(path) = next.take() {
+        let resp = app.get("reporter", &path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["x-total-count"], "19");
+        next = resp.headers().get("link").map(|l| {
+            let l = l.to_str().expect("text");
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l.trim_start_matches('<')
+                .split('>')
+                .next()
+                .expect("url")
+                .to_owned()
+        });
+        let page: Vec<Value> = resp.json().await.expect("json");
+        assert!(page.len() <= 5);
+        seen.extend(
+            page.into_iter()
+                .map(|o| o["slug"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(seen.len(), 19, "every CEPTOAR once: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "by id, none twice");
+
+    // Search: any case, in the id, the English or the Japanese name; LIKE's wildcards are
+    // plain characters.
+    for (q, want) in [("WATER-C", "water-ceptoar"), ("水道", "water-ceptoar")] {
+        let path = format!(
+            "/api/v1/organizations?kind=ceptoar&q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let found: Vec<Value> = app.get("reporter", &path).await.json().await.expect("json");
+        let slugs: Vec<&str> = found.iter().map(|o| o["slug"].as_str().unwrap()).collect();
+        assert_eq!(slugs, [want], "{q}");
+    }
+    let none: Vec<Value> = app
+        .get("reporter", "/api/v1/organizations?q=%25")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(none.is_empty(), "% is not a wildcard: {none:?}");
+
+    // Limits are checked and named.
+    for bad in ["limit=0", "limit=5001", "limit=x"] {
+        let resp = app
+            .get("reporter", &format!("/api/v1/organizations?{bad}"))
+            .await;
+        let (status, _, field, message) = error_of(resp).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            field.as_deref() == Some("limit") || message.contains("limit"),
+            "{bad}: {field:?} {message}"
+        );
+    }
+}
