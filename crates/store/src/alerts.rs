@@ -1,7 +1,7 @@
 //! Alerts: storing them with one delivery row per recipient organization, the inbox, reading
 //! and acknowledging, and the delivery table the sender sees.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use ciphub_domain::Slug;
@@ -548,6 +548,52 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(DeliveryRow::into_record).transpose()
+    }
+
+    /// `org`'s deliveries of each of `alerts` (those it did not receive are left out): one
+    /// query for a list.
+    pub async fn deliveries_to(
+        &self,
+        alerts: &[i64],
+        org: &Slug,
+    ) -> Result<HashMap<i64, DeliveryRecord>, StoreError> {
+        let mut out = HashMap::with_capacity(alerts.len());
+        for chunk in alerts.chunks(500) {
+            let sql = format!(
+                "SELECT d.alert_id, o.slug, d.delivered_us, d.read_us, d.read_by, d.acked_us, d.acked_by \
+                 FROM alert_deliveries d JOIN organizations o ON o.id = d.org_id \
+                 WHERE o.slug = $1 AND d.alert_id IN ({})",
+                crate::taxii::placeholders(2, chunk.len())
+            );
+            type Row = (
+                i64,
+                String,
+                i64,
+                Option<i64>,
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+            );
+            let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(org.as_str());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (alert, org, delivered_us, read_us, read_by, acked_us, acked_by) in
+                q.fetch_all(&self.pool).await?
+            {
+                let record = DeliveryRow {
+                    org,
+                    delivered_us,
+                    read_us,
+                    read_by,
+                    acked_us,
+                    acked_by,
+                }
+                .into_record()?;
+                out.insert(alert, record);
+            }
+        }
+        Ok(out)
     }
 
     /// How many organizations an alert reached directly, and how many of them have read and

@@ -147,6 +147,73 @@ impl Store {
         })
     }
 
+    /// Audit entries before `before` (a sequence number; none for the newest) within `scope`,
+    /// newest first, with an action starting with `action` and an acting user or organization
+    /// containing `actor` (any case), when given. `next_after` holds the `before` of the next
+    /// page. The filters read only what the entries in scope show their reader.
+    pub async fn audit_newest(
+        &self,
+        scope: &AuditScope,
+        before: Option<i64>,
+        action: Option<&str>,
+        actor: Option<&str>,
+        limit: u32,
+    ) -> Result<AuditPage, StoreError> {
+        let (filter, key): (&str, Option<String>) = match scope {
+            AuditScope::Everything => ("TRUE", None),
+            AuditScope::Community(org) => (COMMUNITY_SCOPE, Some(org.to_string())),
+            AuditScope::Org(org) => (ORG_SCOPE, Some(org.to_string())),
+            AuditScope::OwnUser(id) => (OWN_USER_SCOPE, Some(id.to_string())),
+        };
+        // The scope's own parameter is $3 when it has one; the filters come after it.
+        let first = if matches!(scope, AuditScope::Everything) {
+            3
+        } else {
+            4
+        };
+        let action_prefix = action.map(str::trim).unwrap_or("");
+        let action_pattern = if action_prefix.is_empty() {
+            String::new()
+        } else {
+            let mut p = crate::registry::like_pattern(action_prefix);
+            p.remove(0);
+            p
+        };
+        let actor_pattern = crate::registry::like_pattern(actor.unwrap_or(""));
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 AND {filter} \
+             AND (${a} = '' OR lower(action) LIKE ${a} ESCAPE '\\') \
+             AND (${b} = '' OR lower(coalesce(actor_user, '')) LIKE ${b} ESCAPE '\\' \
+                  OR lower(coalesce(actor_org, '')) LIKE ${b} ESCAPE '\\') \
+             ORDER BY seq DESC LIMIT $2",
+            a = first,
+            b = first + 1
+        );
+        let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit));
+        q = match (scope, key) {
+            (AuditScope::OwnUser(id), _) => q.bind(*id),
+            (_, Some(k)) => q.bind(k),
+            (_, None) => q,
+        };
+        let entries: Vec<AuditEntry> = q
+            .bind(action_pattern)
+            .bind(actor_pattern)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let next_after = (entries.len() as u32 == limit)
+            .then(|| entries.last().map(|e| e.seq))
+            .flatten();
+        Ok(AuditPage {
+            entries,
+            next_after,
+        })
+    }
+
     /// Walks the whole chain from the first entry and checks it against the recorded head.
     /// Returns the number of entries, or where the chain is broken.
     pub async fn audit_verify(&self) -> Result<Result<i64, ChainBreak>, StoreError> {

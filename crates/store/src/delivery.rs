@@ -835,6 +835,39 @@ impl Store {
             .collect())
     }
 
+    /// The attachments of each of `alerts` (those without any are left out): one query for a
+    /// list.
+    pub async fn attachments_of(
+        &self,
+        alerts: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<Attachment>>, StoreError> {
+        let mut out: std::collections::HashMap<i64, Vec<Attachment>> = Default::default();
+        for chunk in alerts.chunks(500) {
+            let sql = format!(
+                "SELECT alert_id, position, name, media_type, size, sha256 FROM alert_attachments \
+                 WHERE alert_id IN ({}) ORDER BY alert_id, position",
+                self.marks(1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64, String, String, i64, String)>(
+                sqlx::AssertSqlSafe(sql),
+            );
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (alert, position, name, media_type, size, sha256) in q.fetch_all(&self.pool).await?
+            {
+                out.entry(alert).or_default().push(Attachment {
+                    position,
+                    name,
+                    media_type,
+                    size,
+                    sha256,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// One attachment's description and content.
     pub async fn attachment(
         &self,

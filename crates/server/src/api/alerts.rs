@@ -246,10 +246,17 @@ pub(crate) async fn view(
     a: AlertRecord,
     delivery: Option<DeliveryRecord>,
 ) -> Result<AlertJson, AppError> {
-    let attachments = state
-        .store
-        .attachments(a.id)
-        .await?
+    let attachments = state.store.attachments(a.id).await?;
+    Ok(view_with(a, delivery, attachments))
+}
+
+/// An alert as the API gives it, with the caller's delivery and the alert's attachments.
+fn view_with(
+    a: AlertRecord,
+    delivery: Option<DeliveryRecord>,
+    attachments: Vec<ciphub_store::Attachment>,
+) -> AlertJson {
+    let attachments = attachments
         .into_iter()
         .map(|f| AttachmentJson {
             n: f.position,
@@ -259,7 +266,7 @@ pub(crate) async fn view(
             sha256: f.sha256,
         })
         .collect();
-    Ok(AlertJson {
+    AlertJson {
         id: a.id,
         sender_org: a.sender_org.to_string(),
         sender_user: a.sender_user,
@@ -281,7 +288,7 @@ pub(crate) async fn view(
         created_at: rfc3339(a.created),
         my_delivery: delivery.map(DeliveryJson::from),
         attachments,
-    })
+    }
 }
 
 /// The checked attachments of a new alert.
@@ -689,14 +696,20 @@ pub async fn list_alerts(
         ));
     }
     let actor = authed.actor();
-    let mut out = Vec::new();
-    for a in state
+    let listed = state
         .store
         .alerts_of_org(&actor.org, q.before, limit)
-        .await?
-    {
-        if let Some(d) = visible(&state, &actor, &a).await? {
-            out.push(view(&state, a, d).await?);
+        .await?;
+    // The caller's deliveries and the attachments of the whole list, in one query each.
+    let ids: Vec<i64> = listed.iter().map(|a| a.id).collect();
+    let mut deliveries = state.store.deliveries_to(&ids, &actor.org).await?;
+    let mut files = state.store.attachments_of(&ids).await?;
+    let mut out = Vec::with_capacity(listed.len());
+    for a in listed {
+        let delivery = deliveries.remove(&a.id);
+        if alerts::alert_visible(&actor, &a.sender_org, delivery.is_some(), &a.audience) {
+            let attachments = files.remove(&a.id).unwrap_or_default();
+            out.push(view_with(a, delivery, attachments));
         }
     }
     Ok(Json(out))

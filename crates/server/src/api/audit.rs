@@ -65,6 +65,9 @@ pub struct AuditPageJson {
     pub entries: Vec<AuditEntryJson>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<i64>,
+    /// With `order=newest`: pass as `before` for the next (older) page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 /// Paging through the audit trail.
@@ -72,14 +75,26 @@ pub struct AuditPageJson {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Entries after this sequence number (default 0).
+    /// Entries after this sequence number (default 0), oldest first.
     pub after: Option<i64>,
+    /// `oldest` (the default: from `after`, oldest first) or `newest` (from `before`, newest
+    /// first).
+    pub order: Option<String>,
+    /// With `order=newest`: entries before this sequence number (default: the newest).
+    pub before: Option<i64>,
+    /// Only actions starting with this (for example `report.`).
+    #[param(max_length = 100)]
+    pub action: Option<String>,
+    /// Only entries whose acting user or organization contains this (any case).
+    #[param(max_length = 100)]
+    pub actor: Option<String>,
     /// At most this many entries (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
-/// Lists audit entries the caller may see, oldest first.
+/// Lists audit entries the caller may see, oldest first, or newest first with filters by
+/// action and actor.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPageJson), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn list_audit(
@@ -96,18 +111,65 @@ pub async fn list_audit(
             Some("limit".into()),
         ));
     }
+    for (field, value) in [("action", &q.action), ("actor", &q.actor)] {
+        if value.as_deref().is_some_and(|v| v.chars().count() > 100) {
+            return Err(AppError::malformed(
+                "invalid_query",
+                format!("{field} must be at most 100 characters"),
+                Some(field.into()),
+            ));
+        }
+    }
+    let newest = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(other) => {
+            return Err(AppError::malformed(
+                "invalid_query",
+                format!("order must be oldest or newest, not {other:?}"),
+                Some("order".into()),
+            ));
+        }
+    };
+    let filtered = q.action.is_some() || q.actor.is_some() || q.before.is_some();
+    if filtered && !newest {
+        return Err(AppError::malformed(
+            "invalid_query",
+            "before, action and actor go with order=newest",
+            Some("order".into()),
+        ));
+    }
     let actor = authed.actor();
     let scope = policy::audit_scope(&actor);
-    let page = state
-        .store
-        .audit_page(&scope, q.after.unwrap_or(0), limit)
-        .await?;
+    let page = if newest {
+        state
+            .store
+            .audit_newest(
+                &scope,
+                q.before,
+                q.action.as_deref(),
+                q.actor.as_deref(),
+                limit,
+            )
+            .await?
+    } else {
+        state
+            .store
+            .audit_page(&scope, q.after.unwrap_or(0), limit)
+            .await?
+    };
+    let (next_after, next_before) = if newest {
+        (None, page.next_after)
+    } else {
+        (page.next_after, None)
+    };
     Ok(Json(AuditPageJson {
         entries: page
             .entries
             .into_iter()
             .map(|e| AuditEntryJson::from(policy::audit_view(&actor, e)))
             .collect(),
-        next_after: page.next_after,
+        next_after,
+        next_before,
     }))
 }

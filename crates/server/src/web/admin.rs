@@ -180,32 +180,79 @@ pub async fn organization(
 struct AuditPage {
     ctx: Ctx,
     entries: Vec<AuditEntryJson>,
+    /// The filters, and the `before` of the next (older) page.
+    filter: AuditFilter,
     next: Option<i64>,
 }
 
-/// Paging of the audit view.
-#[derive(Deserialize)]
-pub struct After {
-    #[serde(default)]
-    after: Option<i64>,
+impl AuditPage {
+    /// The URL of the older entries, same filters.
+    fn older_url(&self, before: &i64) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.filter.action.is_empty() {
+            q.append_pair("action", &self.filter.action);
+        }
+        if !self.filter.actor.is_empty() {
+            q.append_pair("actor", &self.filter.actor);
+        }
+        q.append_pair("before", &before.to_string());
+        format!("/audit?{}", q.finish())
+    }
 }
+
+/// The audit view's filters and place, newest first.
+#[derive(Clone, Default, Deserialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    /// Text, so a bad value is ignored rather than refused.
+    #[serde(default)]
+    before: String,
+}
+
+/// The actions the audit view offers to filter by (prefixes of the recorded actions).
+const AUDIT_ACTIONS: [&str; 8] = [
+    "report.",
+    "alert.",
+    "incident.",
+    "user.",
+    "token.",
+    "organization.",
+    "session.",
+    "federation.",
+];
 
 pub async fn audit(
     State(state): State<AppState>,
     user: WebUser,
-    Query(a): Query<After>,
+    Query(filter): Query<AuditFilter>,
 ) -> Response {
-    let ctx = user.ctx();
+    let mut ctx = user.ctx();
+    let some = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let q = AuditQuery {
-        after: a.after,
+        after: None,
+        order: Some("newest".into()),
+        before: filter.before.trim().parse().ok(),
+        action: some(&filter.action),
+        actor: some(&filter.actor),
         limit: Some(100),
     };
-    match list_audit(State(state), user.authed(), Ok(Query(q))).await {
-        Ok(p) => render(&AuditPage {
-            ctx,
-            entries: p.0.entries,
-            next: p.0.next_after,
-        }),
+    match list_audit(State(state.clone()), user.authed(), Ok(Query(q))).await {
+        Ok(p) => {
+            ctx.name_orgs(
+                &state,
+                p.0.entries.iter().filter_map(|e| e.actor_org.as_deref()),
+            )
+            .await;
+            render(&AuditPage {
+                ctx,
+                entries: p.0.entries,
+                filter,
+                next: p.0.next_before,
+            })
+        }
         Err(e) => app_error(&ctx, &e),
     }
 }
