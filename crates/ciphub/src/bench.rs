@@ -838,11 +838,17 @@ pub async fn pages(
     let (report, alert) = (newest(6..=6), alert_ids[0]);
     let anonymous = newest(0..=2);
     let pages: Vec<(&str, &reqwest::Client, String)> = vec![
+        ("secretariat", &secretariat, "/alerts".into()),
         ("coordinator", &coordinator, "/dashboard".into()),
         ("coordinator", &coordinator, "/reports".into()),
         ("coordinator", &coordinator, "/alerts".into()),
         ("coordinator", &coordinator, "/alerts/new".into()),
         ("coordinator", &coordinator, format!("/alerts/{alert}")),
+        (
+            "coordinator",
+            &coordinator,
+            format!("/alerts/{alert}?show=unacknowledged&sector=water&q=op&page=2"),
+        ),
         ("reporter", &reporter, "/dashboard".into()),
         ("reporter", &reporter, "/reports".into()),
         ("reporter", &reporter, "/reports/new".into()),
@@ -859,6 +865,12 @@ pub async fn pages(
             "/registry/water-ceptoar".into(),
         ),
         ("coordinator", &coordinator, "/audit".into()),
+        ("coordinator", &coordinator, "/audit?action=report.".into()),
+        (
+            "coordinator",
+            &coordinator,
+            "/registry?kind=operator&q=water&sort=name&page=3".into(),
+        ),
         ("admin", &admin, "/admin/users".into()),
         ("coordinator", &coordinator, "/settings".into()),
         ("secretariat", &secretariat, "/dashboard".into()),
@@ -878,6 +890,11 @@ pub async fn pages(
         ),
         ("coordinator", &coordinator, "/api/v1/organizations".into()),
         ("coordinator", &coordinator, "/api/v1/audit".into()),
+        (
+            "coordinator",
+            &coordinator,
+            "/api/v1/audit?order=newest&action=report.".into(),
+        ),
         ("admin", &admin, "/api/v1/users".into()),
         ("coordinator", &coordinator, "/api/v1/correlations".into()),
         ("reporter", &reporter, "/api/v1/reports".into()),
