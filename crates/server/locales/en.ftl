@@ -374,3 +374,7 @@ object-sector = sector
 object-service = service
 object-session = session
 object-webhook = webhook
+inbox-search = Search titles and text
+inbox-show-all = every alert
+inbox-none = No alerts match.
+inbox-older = Older alerts

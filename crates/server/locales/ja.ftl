@@ -374,3 +374,7 @@ object-sector = 分野
 object-service = サービス
 object-session = セッション
 object-webhook = Webhook
+inbox-search = 件名と本文を検索
+inbox-show-all = すべてのアラート
+inbox-none = 該当するアラートはありません。
+inbox-older = 以前のアラート

@@ -22,6 +22,9 @@ use crate::path::ApiPath;
 struct InboxPage {
     ctx: Ctx,
     alerts: Vec<AlertJson>,
+    query: InboxQuery,
+    /// The `before` of the next (older) page, when there may be more.
+    next: Option<i64>,
 }
 
 impl InboxPage {
@@ -33,25 +36,105 @@ impl InboxPage {
     fn unread(&self) -> usize {
         self.alerts.iter().filter(|a| self.is_unread(a)).count()
     }
+
+    /// The URL of the older alerts, same search.
+    fn older_url(&self, before: &i64) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.query.q.trim().is_empty() {
+            q.append_pair("q", self.query.q.trim());
+        }
+        if !self.query.show.is_empty() {
+            q.append_pair("show", &self.query.show);
+        }
+        q.append_pair("before", &before.to_string());
+        format!("/alerts?{}", q.finish())
+    }
 }
 
-pub async fn inbox(State(state): State<AppState>, user: WebUser) -> Response {
+/// The inbox's search, filter and place in the URL.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct InboxQuery {
+    /// Text in the title or body, any case.
+    #[serde(default)]
+    pub q: String,
+    /// all, unread or unacknowledged.
+    #[serde(default)]
+    pub show: String,
+    /// Alerts older than this one (text: a bad value starts from the newest).
+    #[serde(default)]
+    pub before: String,
+}
+
+/// Alerts an inbox page shows, and alerts one page reads at most while searching.
+const INBOX_PAGE: usize = 50;
+const INBOX_SCAN: usize = 2_000;
+
+pub async fn inbox(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(query): Query<InboxQuery>,
+) -> Response {
     let mut ctx = user.ctx();
-    let query = AlertQuery {
-        before: None,
-        limit: Some(100),
+    let needle = query.q.trim().to_lowercase();
+    let keep = |a: &AlertJson| {
+        let shown = match query.show.as_str() {
+            "unread" => a.my_delivery.as_ref().is_some_and(|d| d.read_at.is_none()),
+            "unacknowledged" => a
+                .my_delivery
+                .as_ref()
+                .is_some_and(|d| d.acknowledged_at.is_none()),
+            _ => true,
+        };
+        shown
+            && (needle.is_empty()
+                || a.title.to_lowercase().contains(&needle)
+                || a.body.to_lowercase().contains(&needle))
     };
-    match list_alerts(State(state.clone()), user.authed(), Ok(Query(query))).await {
-        Ok(alerts) => {
-            ctx.name_orgs(&state, alerts.0.iter().map(|a| a.sender_org.as_str()))
-                .await;
-            render(&InboxPage {
-                ctx,
-                alerts: alerts.0,
-            })
+    // Newest first, read in pages of 200 until a page is full or 2,000 have been searched;
+    // the older link goes on from where this stopped.
+    let mut before = query.before.trim().parse::<i64>().ok();
+    let (mut alerts, mut scanned, mut next) = (Vec::new(), 0, None);
+    loop {
+        let batch = match list_alerts(
+            State(state.clone()),
+            user.authed(),
+            Ok(Query(AlertQuery {
+                before,
+                limit: Some(200),
+            })),
+        )
+        .await
+        {
+            Ok(b) => b.0,
+            Err(e) => return app_error(&ctx, &e),
+        };
+        let full = batch.len() == 200;
+        for a in batch {
+            scanned += 1;
+            before = Some(a.id);
+            if keep(&a) {
+                alerts.push(a);
+                if alerts.len() == INBOX_PAGE {
+                    break;
+                }
+            }
         }
-        Err(e) => app_error(&ctx, &e),
+        if alerts.len() == INBOX_PAGE || (full && scanned >= INBOX_SCAN) {
+            next = before;
+            break;
+        }
+        if !full {
+            break;
+        }
     }
+    ctx.name_orgs(&state, alerts.iter().map(|a| a.sender_org.as_str()))
+        .await;
+    render(&InboxPage {
+        ctx,
+        alerts,
+        query,
+        next,
+    })
 }
 
 #[derive(Template)]

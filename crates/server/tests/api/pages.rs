@@ -1192,3 +1192,45 @@ async fn the_inbox_marks_unread_alerts() {
     );
     assert!(!inbox.contains("id=\"unread-count\""));
 }
+
+/// The inbox searches titles and text, filters by state, and pages to older alerts.
+#[tokio::test]
+async fn the_inbox_searches_filters_and_pages() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..55 {
+        let title = if n % 10 == 0 {
+            format!("Chlorine dosing {n}")
+        } else {
+            format!("Advisory {n}")
+        };
+        ids.push(water_alert(&app, &title, "Apply the fix.").await);
+    }
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let rows = |html: &str| html.matches("<tr id=\"alert-").count();
+    let (_, first) = page(&app, &c, "/alerts").await;
+    assert_eq!(rows(&first), 50);
+    let older = first
+        .split("id=\"inbox-older\"")
+        .next()
+        .and_then(|h| h.rsplit("href=\"").next())
+        .and_then(|h| h.split('"').next())
+        .expect("an older link")
+        .replace("&#38;", "&");
+    let (_, rest) = page(&app, &c, &older).await;
+    assert_eq!(rows(&rest), 5, "{older}");
+    assert!(rest.contains(&format!("id=\"alert-{}\"", ids[0])));
+    let (_, found) = page(&app, &c, "/alerts?q=CHLORINE").await;
+    assert_eq!(rows(&found), 6, "any case");
+    assert!(found.contains("Chlorine dosing 50"));
+    // Opened ones leave the unread filter.
+    let (status, _) = page(&app, &c, &format!("/alerts/{}", ids[54])).await;
+    assert_eq!(status, 200);
+    let (_, unread) = page(&app, &c, "/alerts?show=unread").await;
+    assert!(!unread.contains(&format!("id=\"alert-{}\"", ids[54])));
+    assert!(unread.contains(&format!("id=\"alert-{}\"", ids[53])));
+    let (_, none) = page(&app, &c, "/alerts?q=no+such+words").await;
+    assert_eq!(rows(&none), 0);
+    assert!(none.contains("id=\"inbox-none\""));
+}
