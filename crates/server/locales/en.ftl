@@ -378,3 +378,5 @@ inbox-search = Search titles and text
 inbox-show-all = every alert
 inbox-none = No alerts match.
 inbox-older = Older alerts
+reports-none = No reports match.
+reports-older = Older reports

@@ -378,3 +378,5 @@ inbox-search = 件名と本文を検索
 inbox-show-all = すべてのアラート
 inbox-none = 該当するアラートはありません。
 inbox-older = 以前のアラート
+reports-none = 該当する報告はありません。
+reports-older = 以前の報告

@@ -26,9 +26,31 @@ struct ListPage {
     reports: Vec<ReportJson>,
     filter: ListFilter,
     statuses: Vec<&'static str>,
+    /// The `before` of the next (older) page, when there may be more.
+    next: Option<i64>,
 }
 
-/// The list's filters, as the form sends them.
+impl ListPage {
+    /// The URL of the older reports, same filters.
+    fn older_url(&self, before: &i64) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", self.filter.q.trim()),
+            ("status", self.filter.status.as_str()),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if self.filter.overdue.is_some() {
+            q.append_pair("overdue", "on");
+        }
+        q.append_pair("before", &before.to_string());
+        format!("/reports?{}", q.finish())
+    }
+}
+
+/// The list's filters and place, as the form and the older link send them.
 #[derive(serde::Deserialize, Default)]
 pub struct ListFilter {
     #[serde(default)]
@@ -37,7 +59,14 @@ pub struct ListFilter {
     pub status: String,
     #[serde(default)]
     pub overdue: Option<String>,
+    /// Reports older than this one (text: a bad value starts from the newest).
+    #[serde(default)]
+    pub before: String,
 }
+
+/// Reports a list page shows, and reports one page reads at most while filtering.
+const LIST_PAGE: usize = 50;
+const LIST_SCAN: usize = 2_000;
 
 pub async fn list(
     State(state): State<AppState>,
@@ -45,22 +74,63 @@ pub async fn list(
     Query(filter): Query<ListFilter>,
 ) -> Response {
     let ctx = user.ctx();
-    let q = ReportQuery {
-        before: None,
-        limit: Some(100),
-        overdue: filter.overdue.as_ref().map(|_| true),
-        status: Some(filter.status.clone()).filter(|s| !s.is_empty()),
-        q: Some(filter.q.clone()).filter(|s| !s.is_empty()),
+    // The filters read the reports as the API gives them to this user: a title the user may
+    // not read is not there to match.
+    let needle = filter.q.trim().to_lowercase();
+    let keep = |r: &ReportJson| {
+        (filter.overdue.is_none() || r.overdue)
+            && (filter.status.is_empty()
+                || r.my_triage
+                    .as_ref()
+                    .is_some_and(|t| t.status == filter.status))
+            && (needle.is_empty()
+                || r.title
+                    .as_deref()
+                    .is_some_and(|t| t.to_lowercase().contains(&needle))
+                || r.description
+                    .as_deref()
+                    .is_some_and(|d| d.to_lowercase().contains(&needle)))
     };
-    match list_reports(State(state), user.authed(), Ok(Query(q))).await {
-        Ok(r) => render(&ListPage {
-            ctx,
-            reports: r.0,
-            filter,
-            statuses: triage_statuses(),
-        }),
-        Err(e) => app_error(&ctx, &e),
+    let mut before = filter.before.trim().parse::<i64>().ok();
+    let (mut reports, mut scanned, mut next) = (Vec::new(), 0, None);
+    loop {
+        let q = ReportQuery {
+            before,
+            limit: Some(200),
+            overdue: None,
+            status: None,
+            q: None,
+        };
+        let batch = match list_reports(State(state.clone()), user.authed(), Ok(Query(q))).await {
+            Ok(r) => r.0,
+            Err(e) => return app_error(&ctx, &e),
+        };
+        let full = batch.len() == 200;
+        for r in batch {
+            scanned += 1;
+            before = Some(r.id);
+            if keep(&r) {
+                reports.push(r);
+                if reports.len() == LIST_PAGE {
+                    break;
+                }
+            }
+        }
+        if reports.len() == LIST_PAGE || (full && scanned >= LIST_SCAN) {
+            next = before;
+            break;
+        }
+        if !full {
+            break;
+        }
     }
+    render(&ListPage {
+        ctx,
+        reports,
+        filter,
+        statuses: triage_statuses(),
+        next,
+    })
 }
 
 /// One impact question of the severity schema, as the wizard asks it.

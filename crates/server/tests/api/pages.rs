@@ -1234,3 +1234,44 @@ async fn the_inbox_searches_filters_and_pages() {
     assert_eq!(rows(&none), 0);
     assert!(none.contains("id=\"inbox-none\""));
 }
+
+/// The report list filters every report the user may read, not only the newest, and pages to
+/// older ones with the filters kept.
+#[tokio::test]
+async fn the_report_list_filters_and_pages() {
+    use super::reports::{file, report_body};
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..56 {
+        let mut body = report_body("ministry", "none");
+        body["title"] = json!(if n % 8 == 0 {
+            format!("Valve actuator fault {n}")
+        } else {
+            format!("Telemetry gap {n}")
+        });
+        ids.push(file(&app, body).await["id"].as_i64().expect("id"));
+    }
+    let c = browser();
+    login(&app, &c, "reporter").await;
+    let rows = |html: &str| html.matches("<tr id=\"report-").count();
+    let link = |html: &str| {
+        html.split("id=\"reports-older\"")
+            .next()
+            .and_then(|h| h.rsplit("href=\"").next())
+            .and_then(|h| h.split('"').next())
+            .map(|h| h.replace("&#38;", "&"))
+    };
+    let (_, first) = page(&app, &c, "/reports").await;
+    assert_eq!(rows(&first), 50);
+    let older = link(&first).expect("an older link");
+    let (_, rest) = page(&app, &c, &older).await;
+    assert_eq!(rows(&rest), 6);
+    assert!(rest.contains(&format!("id=\"report-{}\"", ids[0])));
+    // The oldest valve report is found although 50 newer reports come before it.
+    let (_, valves) = page(&app, &c, "/reports?q=valve").await;
+    assert_eq!(rows(&valves), 7, "any case, every match");
+    assert!(valves.contains(&format!("id=\"report-{}\"", ids[0])));
+    assert!(!valves.contains("id=\"reports-older\""));
+    let (_, none) = page(&app, &c, "/reports?q=nothing+like+it").await;
+    assert!(none.contains("id=\"reports-none\""));
+}
