@@ -8,6 +8,7 @@ mod api {
     mod auth;
     mod bad_input;
     mod correlations;
+    mod dashboard;
     mod delivery;
     mod fuzz;
     mod helpers;

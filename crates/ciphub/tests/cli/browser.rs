@@ -186,6 +186,78 @@ impl Browser {
             .await;
     }
 
+    /// Whether the element `css` is on the page and shown.
+    async fn displayed(&self, css: &str) -> bool {
+        match self.c.find(Locator::Css(css)).await {
+            Ok(e) => e.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Logs out from a page of any width: on a phone, the button is in the folded menu.
+    async fn logout_anywhere(&self) {
+        if self.displayed("#menu-button").await && !self.displayed("#logout").await {
+            self.click("#menu-button").await;
+        }
+        self.logout().await;
+    }
+
+    /// On a phone's width: nothing wider than the screen, the menu folded under its button
+    /// until pressed, then every link shown on one line; a screenshot of each.
+    async fn phone_check(&mut self, name: &str) {
+        self.text("h1").await;
+        let overflow = self
+            .c
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{name} is wider than a phone: {overflow}"
+        );
+        assert!(
+            !self.displayed("#menu-body nav a[href='/dashboard']").await,
+            "{name}: the menu starts folded"
+        );
+        let header = self
+            .c
+            .execute(
+                "return document.querySelector('header.top').getBoundingClientRect().height;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            header.as_f64().unwrap_or(1000.0) < 80.0,
+            "{name}: the folded header is {header} px tall"
+        );
+        self.shot(&format!("phone{}", name.replace('/', "-"))).await;
+        self.click("#menu-button").await;
+        assert!(
+            self.displayed("#menu-body nav a[href='/dashboard']").await,
+            "{name}: the menu opens"
+        );
+        // Each link and button of the menu on one line: a range over its words has one box
+        // per line it takes.
+        let lines = self
+            .c
+            .execute(
+                "let most = 0; document.querySelectorAll('#menu-body nav a, #menu-body button').forEach(function (e) { \
+                 const r = document.createRange(); r.selectNodeContents(e); \
+                 most = Math.max(most, r.getClientRects().length); }); return most;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(lines.as_i64(), Some(1), "{name}: a menu item wraps");
+        self.shot(&format!("phone{}-menu", name.replace('/', "-")))
+            .await;
+        self.click("#menu-button").await;
+    }
+
     async fn count(&self, section: &str) -> usize {
         self.text(&format!("#{section} .count"))
             .await
@@ -416,23 +488,59 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
             .contains("demo-executive")
     );
     b.shot("delivery-table").await;
-    // On a phone's width the pages fit: nothing runs off the side but inside tables.
+    // On a wide screen the menu is open, without its button.
+    assert!(
+        !b.displayed("#menu-button").await,
+        "no menu button on a wide screen"
+    );
+    assert!(b.displayed("#menu-body nav a[href='/settings']").await);
+    // On a phone's width the pages fit: nothing runs off the side, tables become cards, the
+    // menu folds under a button that opens it, and no word is broken a character a line.
     b.c.set_window_size(390, 844).await.expect("resize");
-    for path in ["/dashboard", "/alerts", "/reports"] {
+    let report_path = report_url
+        .find("/reports/")
+        .map(|at| report_url[at..].to_owned())
+        .expect("a report path");
+    for path in [
+        "/dashboard",
+        "/alerts",
+        "/reports",
+        "/settings",
+        "/admin/users",
+        "/reports/new",
+        report_path.as_str(),
+    ] {
         b.go(path).await;
-        b.text("h1").await;
-        let overflow =
-            b.c.execute(
-                "return document.documentElement.scrollWidth - window.innerWidth;",
+        b.phone_check(path).await;
+    }
+    // The charts' words stay legible.
+    b.go("/dashboard").await;
+    let smallest =
+        b.c.execute(
+            "let m = 100; document.querySelectorAll('.chart figcaption, .chart li, .chart .bar-label, \
+             .chart .bar-total, .chart .column-labels span, .chart .axis').forEach(function (e) { \
+             if (e.getClientRects().length) { m = Math.min(m, parseFloat(getComputedStyle(e).fontSize)); } }); return m;",
                 vec![],
             )
             .await
             .expect("script");
-        assert!(
-            overflow.as_i64().unwrap_or(1) <= 0,
-            "{path} is wider than a phone: {overflow}"
-        );
-        b.shot(&format!("phone{}", path.replace('/', "-"))).await;
+    assert!(
+        smallest.as_f64().unwrap_or(0.0) >= 12.0,
+        "chart text of {smallest} px"
+    );
+    // In Japanese too, where the menu's words are longest for an admin.
+    b.click("#menu-button").await;
+    b.click("#lang-switch").await;
+    b.until("h1", |h| h == "ダッシュボード").await;
+    b.phone_check("/dashboard-ja").await;
+    b.logout_anywhere().await;
+    b.login("demo-admin").await;
+    b.click("#menu-button").await;
+    b.click("#lang-switch").await;
+    b.until("h1", |h| h == "ダッシュボード").await;
+    for path in ["/dashboard", "/admin/users", "/audit"] {
+        b.go(path).await;
+        b.phone_check(&format!("{path}-admin-ja")).await;
     }
     b.c.close().await.expect("close");
 }

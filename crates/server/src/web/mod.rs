@@ -7,6 +7,8 @@
 //! changes something carries a CSRF token derived from the session secret, which a page of
 //! another site cannot know.
 
+pub mod bell;
+pub mod charts;
 pub mod i18n;
 pub mod time;
 
@@ -92,6 +94,8 @@ pub struct WebUser {
     pub lang: Lang,
     /// The time zone the pages show times in: the user's, else the instance's.
     pub tz: chrono_tz::Tz,
+    /// The bell's unread alerts, read for pages (`GET`); `None` for forms.
+    pub unread: Option<bell::Unread>,
 }
 
 impl WebUser {
@@ -113,6 +117,7 @@ impl WebUser {
             tz: self.tz,
             now: chrono::Utc::now(),
             names: Default::default(),
+            unread: self.unread,
             user: u.name.to_string(),
             org: u.org.to_string(),
             csrf: self.csrf(),
@@ -191,11 +196,21 @@ impl FromRequestParts<AppState> for WebUser {
         let tz = zone
             .and_then(|z| time::parse_zone(&z).ok())
             .unwrap_or(state.config.time_zone);
+        // Pages show the bell; forms redirect, so they need no count. A failure leaves the
+        // bell without a number rather than failing the page.
+        let unread = if parts.method == axum::http::Method::GET {
+            bell::unread_alerts(state, &user, bell::opened_by(parts.uri.path()))
+                .await
+                .ok()
+        } else {
+            None
+        };
         Ok(Self {
             user,
             session,
             lang,
             tz,
+            unread,
         })
     }
 }
@@ -208,6 +223,8 @@ pub struct Ctx {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Names of the organizations the page names, by id (see `Ctx::org`).
     pub names: std::collections::HashMap<String, (String, Option<String>)>,
+    /// The bell's unread alerts; `None` shows the bell without a number.
+    pub unread: Option<bell::Unread>,
     pub user: String,
     pub org: String,
     pub csrf: String,
@@ -270,6 +287,31 @@ impl Ctx {
                 (c.0, c.1.to_string()),
             ],
         )
+    }
+
+    /// The bell's number of unread alerts (0 when unknown).
+    pub fn unread_count(&self) -> u32 {
+        self.unread.map_or(0, |u| u.count)
+    }
+
+    /// The bell's number as shown: "3", or "30+" when there may be more.
+    pub fn unread_shown(&self) -> String {
+        match self.unread {
+            Some(u) if u.more => format!("{}+", u.count),
+            Some(u) => u.count.to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// The bell's accessible name: how many alerts are unread, in the page's language.
+    pub fn bell_label(&self) -> String {
+        match self.unread {
+            None => self.t("nav-inbox"),
+            Some(u) if u.more => self.t1("bell-unread-many", "count", u.count),
+            Some(u) if u.count == 0 => self.t("bell-none"),
+            Some(u) if u.count == 1 => self.t("bell-unread-one"),
+            Some(u) => self.t1("bell-unread", "count", u.count),
+        }
     }
 
     /// "Signed in as USER (ORG)".
@@ -599,6 +641,7 @@ fn anonymous_ctx(lang: Lang) -> Ctx {
         tz: chrono_tz::UTC,
         now: chrono::Utc::now(),
         names: Default::default(),
+        unread: None,
         user: String::new(),
         org: String::new(),
         csrf: String::new(),
@@ -736,8 +779,8 @@ pub struct Section {
 struct DashboardPage {
     ctx: Ctx,
     sections: Vec<Section>,
-    /// The coordinator's picture: reports by sector and level, as an SVG chart.
-    chart: Option<String>,
+    /// The charts that serve the user's organization's work.
+    charts: Vec<charts::Chart>,
 }
 
 async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response {
@@ -817,16 +860,25 @@ async fn dashboard_data(
             note: n.created_at,
         })
         .collect();
-    // Alerts this organization sent, with how many recipients have acknowledged.
-    let mut sent = Vec::new();
+    // Alerts this organization sent (a CEPTOAR: passed on to its members), with how many
+    // recipients have read and acknowledged them: ten, one summary each.
+    let (mut sent_alerts, mut sent) = (Vec::new(), Vec::new());
     if ctx.can_send {
         for a in alerts.iter().filter(|a| a.sender_org == ctx.org).take(10) {
-            let (total, _, acked) = state.store.delivery_summary(a.id).await?;
+            let (total, read, acked) = state.store.delivery_summary(a.id).await?;
             sent.push(Line {
                 href: format!("/alerts/{}", a.id),
                 label: a.title.clone(),
                 tag: format!("{acked}/{total}"),
                 note: a.tlp.clone(),
+            });
+            let n = |v: i64| u32::try_from(v).unwrap_or(0);
+            sent_alerts.push(charts::SentAlert {
+                id: a.id,
+                title: a.title.clone(),
+                recipients: n(total),
+                read: n(read),
+                acked: n(acked),
             });
         }
     }
@@ -865,15 +917,7 @@ async fn dashboard_data(
         note: n.created_at,
     })
     .collect();
-    let chart = if coordinator {
-        Some(format!(
-            "{}{}",
-            charts::by_sector_and_level(&all, ctx.lang),
-            charts::timeline(&all, ctx.lang, state.store.clock().now())
-        ))
-    } else {
-        None
-    };
+    let charts = dashboard_charts(state, user, &ctx, &all, &alerts, &sent_alerts).await?;
     let sections = vec![
         Section {
             title: "dash-unacked",
@@ -978,153 +1022,73 @@ async fn dashboard_data(
     ctx.name_orgs(state, notes.iter().map(String::as_str)).await;
     Ok(DashboardPage {
         sections,
-        chart,
+        charts,
         ctx,
     })
 }
 
-mod charts {
-    //! Charts drawn by plotters as SVG.
-
-    use std::collections::BTreeMap;
-
-    use plotters::prelude::*;
-
-    use super::i18n::{Lang, t};
-    use crate::api::reports::ReportJson;
-
-    /// Colours of the levels 0 to 5, calm to alarming.
-    const LEVEL_COLOURS: [RGBColor; 6] = [
-        RGBColor(0x9e, 0x9e, 0x9e),
-        RGBColor(0x42, 0x85, 0xf4),
-        RGBColor(0x34, 0xa8, 0x53),
-        RGBColor(0xfb, 0xbc, 0x04),
-        RGBColor(0xf4, 0x6d, 0x22),
-        RGBColor(0xc5, 0x22, 0x1f),
-    ];
-
-    /// Reports per day over the last 14 days.
-    pub fn timeline(
-        reports: &[ReportJson],
-        lang: Lang,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> String {
-        let today = now.date_naive();
-        let mut per_day = [0u32; 14];
-        for r in reports {
-            let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.created_at) else {
-                continue;
-            };
-            let age = (today - t.date_naive()).num_days();
-            if let Ok(age) = usize::try_from(age)
-                && age < 14
-            {
-                per_day[13 - age] += 1;
-            }
-        }
-        let max = per_day.iter().copied().max().unwrap_or(0).max(1);
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (640, 200)).into_drawing_area();
-            let _ = root.fill(&WHITE);
-            let Ok(mut chart) = ChartBuilder::on(&root)
-                .caption(t(lang, "dash-timeline"), ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(40)
-                .build_cartesian_2d((0u32..14u32).into_segmented(), 0u32..max)
-            else {
-                return String::new();
-            };
-            let _ = chart
-                .configure_mesh()
-                .label_style(("sans-serif", 12))
-                .disable_x_mesh()
-                .x_label_formatter(&move |v: &SegmentValue<u32>| match v {
-                    SegmentValue::CenterOf(d) | SegmentValue::Exact(d) => {
-                        let day = today - chrono::Days::new(u64::from(13 - (*d).min(13)));
-                        day.format("%m-%d").to_string()
-                    }
-                    SegmentValue::Last => String::new(),
-                })
-                .draw();
-            let _ = chart.draw_series(
-                Histogram::vertical(&chart)
-                    .style(RGBColor(0x0b, 0x57, 0xd0).filled())
-                    .margin(4)
-                    .data(per_day.iter().enumerate().map(|(d, n)| (d as u32, *n))),
-            );
-            let _ = root.present();
-        }
-        svg
-    }
-
-    /// Reports per sector, stacked by severity level.
-    pub fn by_sector_and_level(reports: &[ReportJson], lang: Lang) -> String {
-        let mut counts: BTreeMap<String, [u32; 6]> = BTreeMap::new();
-        // Open ones: not closed in the caller's queue.
-        for r in reports
+/// The charts of a dashboard, by the kind of the user's organization, from what the page read
+/// through the API: the coordinator's reports by sector and over time; a ministry's reports
+/// in its sectors; a CEPTOAR's members' reports relayed or waiting; an operator's own reports
+/// and the alerts it received; and for every sender, who acknowledged what it sent.
+async fn dashboard_charts(
+    state: &AppState,
+    user: &WebUser,
+    ctx: &Ctx,
+    reports: &[crate::api::reports::ReportJson],
+    alerts: &[crate::api::alerts::AlertJson],
+    sent: &[charts::SentAlert],
+) -> Result<Vec<charts::Chart>, AppError> {
+    let kind = user.user.org_kind;
+    let mut out = Vec::new();
+    if matches!(
+        kind,
+        OrgKind::Coordinator | OrgKind::Ministry | OrgKind::Agency | OrgKind::Council
+    ) {
+        let list = state.store.list_sectors().await?;
+        let names: Vec<(String, String)> = list
             .iter()
-            .filter(|r| r.my_triage.as_ref().is_none_or(|t| t.status != "closed"))
-        {
-            for s in &r.sectors {
-                let level = usize::from(r.severity.level.min(5));
-                counts.entry(s.clone()).or_default()[level] += 1;
-            }
+            .map(|s| {
+                let name = match (&s.sector.name_ja, ctx.lang) {
+                    (Some(ja), Lang::Ja) => ja.clone(),
+                    _ => s.sector.name_en.clone(),
+                };
+                (s.sector.slug.to_string(), name)
+            })
+            .collect();
+        // A ministry's are the sectors it is responsible for.
+        let own: Option<std::collections::BTreeSet<String>> =
+            (kind == OrgKind::Ministry).then(|| {
+                list.iter()
+                    .filter(|s| s.responsible.iter().any(|m| m.org.slug == user.user.org))
+                    .map(|s| s.sector.slug.to_string())
+                    .collect()
+            });
+        out.push(charts::by_sector_and_level(
+            reports,
+            &names,
+            own.as_ref(),
+            ctx,
+        ));
+        if kind == OrgKind::Coordinator {
+            out.push(charts::timeline(reports, ctx, state.store.clock().now()));
         }
-        let max = counts
-            .values()
-            .map(|c| c.iter().sum::<u32>())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let sectors: Vec<String> = counts.keys().cloned().collect();
-        let height = 60 + 28 * u32::try_from(sectors.len().max(1)).unwrap_or(1);
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
-            let _ = root.fill(&WHITE);
-            let chart = ChartBuilder::on(&root)
-                .caption(t(lang, "dash-by-sector"), ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(140)
-                .build_cartesian_2d(0u32..max, (0..sectors.len().max(1)).into_segmented());
-            let Ok(mut chart) = chart else {
-                return String::new();
-            };
-            let labels = sectors.clone();
-            let _ = chart
-                .configure_mesh()
-                .label_style(("sans-serif", 13))
-                .disable_y_mesh()
-                .y_label_formatter(&move |v: &SegmentValue<usize>| match v {
-                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                        labels.get(*i).cloned().unwrap_or_default()
-                    }
-                    SegmentValue::Last => String::new(),
-                })
-                .x_desc("reports")
-                .draw();
-            for (row, sector) in sectors.iter().enumerate() {
-                let mut start = 0u32;
-                for (level, n) in counts[sector].iter().enumerate() {
-                    if *n == 0 {
-                        continue;
-                    }
-                    let bar = Rectangle::new(
-                        [
-                            (start, SegmentValue::Exact(row)),
-                            (start + n, SegmentValue::Exact(row + 1)),
-                        ],
-                        LEVEL_COLOURS[level].filled(),
-                    );
-                    let _ = chart.draw_series(std::iter::once(bar));
-                    start += n;
-                }
-            }
-            let _ = root.present();
-        }
-        svg
     }
+    match kind {
+        OrgKind::Ceptoar => out.push(charts::member_relays(reports, ctx)),
+        OrgKind::Operator => {
+            out.push(charts::own_reports(reports, ctx));
+            out.push(charts::my_alerts(alerts, ctx));
+        }
+        OrgKind::External => out.push(charts::my_alerts(alerts, ctx)),
+        _ => {}
+    }
+    if ctx.can_send {
+        out.push(charts::acknowledgements(
+            sent,
+            ctx,
+            kind == OrgKind::Ceptoar,
+        ));
+    }
+    Ok(out)
 }

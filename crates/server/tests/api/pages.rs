@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::helpers::{PASSWORD, TestApp, spawn_app};
 
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
@@ -61,7 +61,7 @@ async fn water_alert(app: &TestApp, title: &str, body: &str) -> i64 {
 }
 
 /// A browser whose every request asks for Japanese, signed in as `user`.
-async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
+pub async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::ACCEPT_LANGUAGE,
@@ -77,7 +77,7 @@ async fn japanese(app: &TestApp, user: &str) -> reqwest::Client {
     c
 }
 
-async fn login(app: &TestApp, c: &reqwest::Client, user: &str) {
+pub async fn login(app: &TestApp, c: &reqwest::Client, user: &str) {
     let resp = c
         .post(app.url("/login"))
         .form(&[("user", user), ("password", PASSWORD)])
@@ -88,7 +88,7 @@ async fn login(app: &TestApp, c: &reqwest::Client, user: &str) {
     assert_eq!(resp.headers()["location"], "/dashboard");
 }
 
-async fn page(app: &TestApp, c: &reqwest::Client, path: &str) -> (u16, String) {
+pub async fn page(app: &TestApp, c: &reqwest::Client, path: &str) -> (u16, String) {
     let resp = c.get(app.url(path)).send().await.expect("page");
     (resp.status().as_u16(), resp.text().await.expect("text"))
 }
