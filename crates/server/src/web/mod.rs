@@ -91,6 +91,8 @@ pub struct WebUser {
     pub lang: Lang,
     /// The time zone the pages show times in: the user's, else the instance's.
     pub tz: chrono_tz::Tz,
+    /// The names of the user's organization (English, Japanese), for the page header.
+    org_names: Option<(String, Option<String>)>,
 }
 
 impl WebUser {
@@ -111,7 +113,12 @@ impl WebUser {
             lang: self.lang,
             tz: self.tz,
             now: chrono::Utc::now(),
-            names: Default::default(),
+            names: self
+                .org_names
+                .iter()
+                .map(|n| (u.org.to_string(), n.clone()))
+                .collect(),
+            sectors: Default::default(),
             user: u.name.to_string(),
             org: u.org.to_string(),
             csrf: self.csrf(),
@@ -190,11 +197,19 @@ impl FromRequestParts<AppState> for WebUser {
         let tz = zone
             .and_then(|z| time::parse_zone(&z).ok())
             .unwrap_or(state.config.time_zone);
+        // The header names the user's organization; without its name, it shows the id.
+        let org_names = state
+            .store
+            .organization_names(&[user.org.as_str()])
+            .await
+            .ok()
+            .and_then(|mut n| n.remove(user.org.as_str()));
         Ok(Self {
             user,
             session,
             lang,
             tz,
+            org_names,
         })
     }
 }
@@ -207,6 +222,8 @@ pub struct Ctx {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Names of the organizations the page names, by id (see `Ctx::org`).
     pub names: std::collections::HashMap<String, (String, Option<String>)>,
+    /// Names of the sectors, by id (see `Ctx::sector`).
+    pub sectors: std::collections::HashMap<String, (String, Option<String>)>,
     pub user: String,
     pub org: String,
     pub csrf: String,
@@ -242,6 +259,59 @@ impl Ctx {
         }
     }
 
+    /// Loads the names of every sector for `Ctx::sector` (a failure leaves the ids).
+    pub async fn name_sectors(&mut self, state: &AppState) {
+        if let Ok(sectors) = state.store.list_sectors().await {
+            self.sectors.extend(sectors.into_iter().map(|s| {
+                (
+                    s.sector.slug.to_string(),
+                    (s.sector.name_en, s.sector.name_ja),
+                )
+            }));
+        }
+    }
+
+    /// A sector's name in the page's language, or its id when `name_sectors` did not load it.
+    pub fn sector(&self, id: &str) -> String {
+        match self.sectors.get(id) {
+            Some((_, Some(ja))) if self.lang == Lang::Ja => ja.clone(),
+            Some((en, _)) => en.clone(),
+            None => id.to_owned(),
+        }
+    }
+
+    /// Who filed a report, as the reader may know it, in the page's language: the
+    /// organization's name (loaded by `name_orgs`), or "an operator in the … sector" with the
+    /// sectors' names (loaded by `name_sectors`).
+    pub fn reporter(&self, r: &crate::api::reports::ReportJson) -> String {
+        match &r.reporter {
+            Some(p) if self.names.contains_key(&p.org) => self.org(&p.org),
+            Some(_) => r.reporter_label.clone(),
+            None if self.lang == Lang::En => r.reporter_label.clone(),
+            None if r.sectors.is_empty() => self.t("reporter-anonymous"),
+            None => {
+                let sectors: Vec<String> = r.sectors.iter().map(|s| self.sector(s)).collect();
+                self.t1("reporter-anonymous-in", "sectors", sectors.join("、"))
+            }
+        }
+    }
+
+    /// Loads the names `reporter` needs for `reports`.
+    pub async fn name_reporters(
+        &mut self,
+        state: &AppState,
+        reports: &[crate::api::reports::ReportJson],
+    ) {
+        self.name_sectors(state).await;
+        self.name_orgs(
+            state,
+            reports
+                .iter()
+                .filter_map(|r| r.reporter.as_ref().map(|p| p.org.as_str())),
+        )
+        .await;
+    }
+
     /// The message `key` in the page's language.
     pub fn t(&self, key: &str) -> String {
         i18n::t(self.lang, key)
@@ -257,7 +327,7 @@ impl Ctx {
         i18n::t_args(
             self.lang,
             "signed-in-as",
-            &[("user", self.user.clone()), ("org", self.org.clone())],
+            &[("user", self.user.clone()), ("org", self.org(&self.org))],
         )
     }
 
@@ -321,6 +391,16 @@ impl Ctx {
                     .split(['[', '.'])
                     .find(|p| !p.is_empty())
                     .unwrap_or(field);
+                // The API words its refusals in English: a Japanese page names the field and
+                // what to do in Japanese, and leaves the English out.
+                if self.lang == Lang::Ja && is_english(message) {
+                    let key = if message.starts_with("name at least one") {
+                        "field-error-none"
+                    } else {
+                        "field-error-check"
+                    };
+                    return i18n::t_args(self.lang, key, &[("field", self.term("field", base))]);
+                }
                 i18n::t_args(
                     self.lang,
                     "field-error",
@@ -335,6 +415,23 @@ impl Ctx {
             other => other.to_string(),
         }
     }
+}
+
+/// Whether `text` is English words (three or more in a row), as the API's messages are.
+fn is_english(text: &str) -> bool {
+    let mut run = 0;
+    for word in text.split_whitespace() {
+        let word = word.trim_matches(|c: char| c.is_ascii_punctuation());
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// The TLP labels, most restrictive first, as the domain lists them.
@@ -579,6 +676,7 @@ fn anonymous_ctx(lang: Lang) -> Ctx {
         tz: chrono_tz::UTC,
         now: chrono::Utc::now(),
         names: Default::default(),
+        sectors: Default::default(),
         user: String::new(),
         org: String::new(),
         csrf: String::new(),
@@ -743,15 +841,6 @@ async fn dashboard_data(
         status: None,
         q: None,
     };
-    let line = |r: &crate::api::reports::ReportJson| Line {
-        href: format!("/reports/{}", r.id),
-        label: r
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("#{} {}", r.id, r.reporter_label)),
-        tag: ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
-        note: r.reporter_label.clone(),
-    };
     // One read of the newest reports serves the queue, the overdue list and the chart.
     let all = list_reports(
         State(state.clone()),
@@ -760,6 +849,18 @@ async fn dashboard_data(
     )
     .await?
     .0;
+    let mut ctx = ctx;
+    ctx.name_reporters(state, &all).await;
+    let ctx = ctx;
+    let line = |r: &crate::api::reports::ReportJson| Line {
+        href: format!("/reports/{}", r.id),
+        label: r
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("#{} {}", r.id, ctx.reporter(r))),
+        tag: ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
+        note: ctx.reporter(r),
+    };
     let overdue: Vec<&crate::api::reports::ReportJson> = all.iter().filter(|r| r.overdue).collect();
     let alerts = crate::api::alerts::list_alerts(
         State(state.clone()),
@@ -840,7 +941,11 @@ async fn dashboard_data(
     .into_iter()
     .map(|n| Line {
         href: format!("/reports/{}", n.report_id),
-        label: format!("#{} {}", n.report_id, n.kind),
+        label: format!(
+            "#{} {}",
+            n.report_id,
+            ctx.term("notification", &n.kind.replace('.', "-"))
+        ),
         tag: if n.urgent { "!".into() } else { String::new() },
         note: n.created_at,
     })
@@ -848,7 +953,7 @@ async fn dashboard_data(
     let chart = if coordinator {
         Some(format!(
             "{}{}",
-            charts::by_sector_and_level(&all, ctx.lang),
+            charts::by_sector_and_level(&all, ctx.lang, |s| ctx.sector(s)),
             charts::timeline(&all, ctx.lang, state.store.clock().now())
         ))
     } else {
@@ -909,6 +1014,7 @@ async fn dashboard_data(
         }
         sectors.sort();
         sectors.dedup();
+        let sectors: Vec<String> = sectors.iter().map(|s| ctx.sector(s)).collect();
         Line {
             href: c
                 .items
@@ -1040,7 +1146,11 @@ mod charts {
     }
 
     /// Reports per sector, stacked by severity level.
-    pub fn by_sector_and_level(reports: &[ReportJson], lang: Lang) -> String {
+    pub fn by_sector_and_level(
+        reports: &[ReportJson],
+        lang: Lang,
+        sector_name: impl Fn(&str) -> String,
+    ) -> String {
         let mut counts: BTreeMap<String, [u32; 6]> = BTreeMap::new();
         // Open ones: not closed in the caller's queue.
         for r in reports
@@ -1073,7 +1183,8 @@ mod charts {
             let Ok(mut chart) = chart else {
                 return String::new();
             };
-            let labels = sectors.clone();
+            // Sectors by name, in the page's language.
+            let labels: Vec<String> = sectors.iter().map(|s| sector_name(s)).collect();
             let _ = chart
                 .configure_mesh()
                 .label_style(("sans-serif", 13))
@@ -1084,7 +1195,7 @@ mod charts {
                     }
                     SegmentValue::Last => String::new(),
                 })
-                .x_desc("reports")
+                .x_desc(t(lang, "reports-title"))
                 .draw();
             for (row, sector) in sectors.iter().enumerate() {
                 let mut start = 0u32;
