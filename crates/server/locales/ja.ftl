@@ -333,4 +333,4 @@ role-viewer = 閲覧者
 role-executive = 幹部
 role-duty = 当直
 field-error-none = 「{ $field }」を一つ以上選んでください。
-field-error-check = 「{ $field }」の入力を確認してください。
+field-error-check = 「{ $field }」を確認してください。
