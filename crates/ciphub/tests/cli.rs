@@ -9,6 +9,7 @@ mod cli {
     mod disk;
     mod first_hour;
     mod helpers;
+    mod journeys;
     mod openapi;
     mod serve;
     mod severity;

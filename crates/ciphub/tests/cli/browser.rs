@@ -16,9 +16,10 @@ use super::serve::start;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const PASSWORD: &str = "ciphub-demo-password";
+pub(super) const PASSWORD: &str = "ciphub-demo-password";
 
-struct Driver(Child);
+/// A running chromedriver, stopped when dropped.
+pub(super) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -28,7 +29,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver on a free port, or says why the test cannot run.
-fn chromedriver() -> Option<(Driver, u16)> {
+pub(super) fn chromedriver() -> Option<(Driver, u16)> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         let why = format!(
             "browser journey: skipped: needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
@@ -57,25 +58,79 @@ fn chromedriver() -> Option<(Driver, u16)> {
     Some((Driver(child), port))
 }
 
-/// Where screenshots go.
-fn shots() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+/// The build's target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`).
+pub(super) fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
-    );
-    let dir = target.join("browser");
+    )
+}
+
+/// Where screenshots go.
+pub(super) fn shots() -> PathBuf {
+    let dir = target_dir().join("browser");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir.canonicalize().expect("canonical path")
 }
 
-struct Browser {
-    c: Client,
-    base: String,
+/// One Chromium window on the server at `base`.
+pub(super) struct Browser {
+    pub(super) c: Client,
+    pub(super) base: String,
     step: u32,
 }
 
+/// The first time shown raw (RFC 3339, as the API gives it) in `text`, if any: pages show
+/// times in the user's zone.
+pub(super) fn raw_time(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b[i].is_ascii_digit());
+    (0..b.len().saturating_sub(16))
+        .find(|&i| {
+            digits(i..i + 4)
+                && b[i + 4] == b'-'
+                && digits(i + 5..i + 7)
+                && b[i + 7] == b'-'
+                && digits(i + 8..i + 10)
+                && b[i + 10] == b'T'
+                && digits(i + 11..i + 13)
+                && b[i + 13] == b':'
+        })
+        .map(|i| {
+            let end = (i + 32).min(text.len());
+            let end = (end..=text.len())
+                .find(|&e| text.is_char_boundary(e))
+                .unwrap_or(text.len());
+            &text[i..end]
+        })
+}
+
 impl Browser {
-    async fn go(&self, path: &str) {
+    /// A headless Chromium through the chromedriver on `port`, in English, `width` by
+    /// `height` pixels, on the server at `base`.
+    pub(super) async fn open(port: u16, base: String, width: u32, height: u32) -> Self {
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}"), "--lang=en-US"]
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!("an object")
+        };
+        // The WebDriver client speaks plain HTTP here, but its TLS stack wants a provider chosen.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let c = ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromium starts");
+        Self { c, base, step: 0 }
+    }
+
+    pub(super) async fn go(&self, path: &str) {
         self.c
             .goto(&format!("{}{path}", self.base))
             .await
@@ -83,7 +138,7 @@ impl Browser {
     }
 
     /// The text of the element `css`, waiting for it (a page may still be loading).
-    async fn text(&self, css: &str) -> String {
+    pub(super) async fn text(&self, css: &str) -> String {
         let started = Instant::now();
         loop {
             let found = self.c.find(Locator::Css(css)).await;
@@ -102,7 +157,7 @@ impl Browser {
     }
 
     /// Waits until the text of `css` satisfies `ok`; returns it.
-    async fn until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(super) async fn until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
             let t = self.text(css).await;
@@ -117,13 +172,13 @@ impl Browser {
         }
     }
 
-    async fn fill(&self, css: &str, value: &str) {
+    pub(super) async fn fill(&self, css: &str, value: &str) {
         let e = self.c.find(Locator::Css(css)).await.expect(css);
         e.clear().await.expect("clear");
         e.send_keys(value).await.expect("type");
     }
 
-    async fn click(&self, css: &str) {
+    pub(super) async fn click(&self, css: &str) {
         self.c
             .find(Locator::Css(css))
             .await
@@ -135,35 +190,22 @@ impl Browser {
 
     /// Fails on a time shown raw (RFC 3339, as the API gives it) in the page's text: times are
     /// shown in the user's zone.
-    async fn no_raw_times(&self) {
+    pub(super) async fn no_raw_times(&self) {
         let text = self
             .c
             .execute("return document.body.innerText;", vec![])
             .await
             .expect("script");
         let text = text.as_str().unwrap_or_default();
-        let b = text.as_bytes();
-        let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b[i].is_ascii_digit());
-        for i in 0..b.len().saturating_sub(16) {
-            if digits(i..i + 4)
-                && b[i + 4] == b'-'
-                && digits(i + 5..i + 7)
-                && b[i + 7] == b'-'
-                && digits(i + 8..i + 10)
-                && b[i + 10] == b'T'
-                && digits(i + 11..i + 13)
-                && b[i + 13] == b':'
-            {
-                panic!(
-                    "a raw timestamp on {:?}: {:?}",
-                    self.c.current_url().await.map(|u| u.to_string()),
-                    &text[i..(i + 32).min(text.len())]
-                );
-            }
+        if let Some(raw) = raw_time(text) {
+            panic!(
+                "a raw timestamp on {:?}: {raw:?}",
+                self.c.current_url().await.map(|u| u.to_string()),
+            );
         }
     }
 
-    async fn shot(&mut self, name: &str) {
+    pub(super) async fn shot(&mut self, name: &str) {
         self.no_raw_times().await;
         self.step += 1;
         let png = self.c.screenshot().await.expect("screenshot");
@@ -171,7 +213,7 @@ impl Browser {
             .expect("write screenshot");
     }
 
-    async fn login(&mut self, user: &str) {
+    pub(super) async fn login(&mut self, user: &str) {
         self.go("/login").await;
         self.fill("#user", user).await;
         self.fill("#password", PASSWORD).await;
@@ -180,7 +222,7 @@ impl Browser {
             .await;
     }
 
-    async fn logout(&self) {
+    pub(super) async fn logout(&self) {
         self.click("#logout").await;
         self.until("h1", |h| h.contains("Log in") || h.contains("ログイン"))
             .await;
@@ -279,26 +321,7 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("admin token")
         .to_owned();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--lang=en-US"]
-        }
-    });
-    let caps = match caps {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!(),
-    };
-    // The WebDriver client speaks plain HTTP here, but its TLS stack wants a provider chosen.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let c = ClientBuilder::rustls()
-        .expect("tls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("chromium starts");
-    let mut b = Browser { c, base, step: 0 };
+    let mut b = Browser::open(port, base, 1280, 1000).await;
 
     // The coordinator's picture before anything happens.
     b.login("demo-coordinator").await;

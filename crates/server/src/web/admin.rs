@@ -168,9 +168,15 @@ pub async fn organization(
     user: WebUser,
     Path(slug): Path<String>,
 ) -> Response {
-    let ctx = user.ctx();
-    match get_organization(State(state), user.authed(), ApiPath(slug)).await {
-        Ok(d) => render(&OrgPage { ctx, detail: d.0 }),
+    let mut ctx = user.ctx();
+    match get_organization(State(state.clone()), user.authed(), ApiPath(slug)).await {
+        Ok(d) => {
+            // Sectors and parent organizations by name.
+            ctx.name_sectors(&state).await;
+            let parents = d.0.organization.member_of.iter().map(String::as_str);
+            ctx.name_orgs(&state, parents).await;
+            render(&OrgPage { ctx, detail: d.0 })
+        }
         Err(e) => app_error(&ctx, &e),
     }
 }

@@ -96,6 +96,8 @@ pub struct WebUser {
     pub tz: chrono_tz::Tz,
     /// The bell's unread alerts, read for pages (`GET`); `None` for forms.
     pub unread: Option<bell::Unread>,
+    /// The names of the user's organization (English, Japanese), for the page header.
+    org_names: Option<(String, Option<String>)>,
 }
 
 impl WebUser {
@@ -116,7 +118,12 @@ impl WebUser {
             lang: self.lang,
             tz: self.tz,
             now: chrono::Utc::now(),
-            names: Default::default(),
+            names: self
+                .org_names
+                .iter()
+                .map(|n| (u.org.to_string(), n.clone()))
+                .collect(),
+            sectors: Default::default(),
             unread: self.unread,
             user: u.name.to_string(),
             org: u.org.to_string(),
@@ -205,12 +212,20 @@ impl FromRequestParts<AppState> for WebUser {
         } else {
             None
         };
+        // The header names the user's organization; without its name, it shows the id.
+        let org_names = state
+            .store
+            .organization_names(&[user.org.as_str()])
+            .await
+            .ok()
+            .and_then(|mut n| n.remove(user.org.as_str()));
         Ok(Self {
             user,
             session,
             lang,
             tz,
             unread,
+            org_names,
         })
     }
 }
@@ -225,6 +240,8 @@ pub struct Ctx {
     pub names: std::collections::HashMap<String, (String, Option<String>)>,
     /// The bell's unread alerts; `None` shows the bell without a number.
     pub unread: Option<bell::Unread>,
+    /// Names of the sectors, by id (see `Ctx::sector`).
+    pub sectors: std::collections::HashMap<String, (String, Option<String>)>,
     pub user: String,
     pub org: String,
     pub csrf: String,
@@ -258,6 +275,59 @@ impl Ctx {
             Some((en, _)) => en.clone(),
             None => id.to_owned(),
         }
+    }
+
+    /// Loads the names of every sector for `Ctx::sector` (a failure leaves the ids).
+    pub async fn name_sectors(&mut self, state: &AppState) {
+        if let Ok(sectors) = state.store.list_sectors().await {
+            self.sectors.extend(sectors.into_iter().map(|s| {
+                (
+                    s.sector.slug.to_string(),
+                    (s.sector.name_en, s.sector.name_ja),
+                )
+            }));
+        }
+    }
+
+    /// A sector's name in the page's language, or its id when `name_sectors` did not load it.
+    pub fn sector(&self, id: &str) -> String {
+        match self.sectors.get(id) {
+            Some((_, Some(ja))) if self.lang == Lang::Ja => ja.clone(),
+            Some((en, _)) => en.clone(),
+            None => id.to_owned(),
+        }
+    }
+
+    /// Who filed a report, as the reader may know it, in the page's language: the
+    /// organization's name (loaded by `name_orgs`), or "an operator in the … sector" with the
+    /// sectors' names (loaded by `name_sectors`).
+    pub fn reporter(&self, r: &crate::api::reports::ReportJson) -> String {
+        match &r.reporter {
+            Some(p) if self.names.contains_key(&p.org) => self.org(&p.org),
+            Some(_) => r.reporter_label.clone(),
+            None if self.lang == Lang::En => r.reporter_label.clone(),
+            None if r.sectors.is_empty() => self.t("reporter-anonymous"),
+            None => {
+                let sectors: Vec<String> = r.sectors.iter().map(|s| self.sector(s)).collect();
+                self.t1("reporter-anonymous-in", "sectors", sectors.join("、"))
+            }
+        }
+    }
+
+    /// Loads the names `reporter` needs for `reports`.
+    pub async fn name_reporters(
+        &mut self,
+        state: &AppState,
+        reports: &[crate::api::reports::ReportJson],
+    ) {
+        self.name_sectors(state).await;
+        self.name_orgs(
+            state,
+            reports
+                .iter()
+                .filter_map(|r| r.reporter.as_ref().map(|p| p.org.as_str())),
+        )
+        .await;
     }
 
     /// The message `key` in the page's language.
@@ -319,7 +389,7 @@ impl Ctx {
         i18n::t_args(
             self.lang,
             "signed-in-as",
-            &[("user", self.user.clone()), ("org", self.org.clone())],
+            &[("user", self.user.clone()), ("org", self.org(&self.org))],
         )
     }
 
@@ -383,6 +453,16 @@ impl Ctx {
                     .split(['[', '.'])
                     .find(|p| !p.is_empty())
                     .unwrap_or(field);
+                // The API words its refusals in English: a Japanese page names the field and
+                // what to do in Japanese, and leaves the English out.
+                if self.lang == Lang::Ja && is_english(message) {
+                    let key = if message.starts_with("name at least one") {
+                        "field-error-none"
+                    } else {
+                        "field-error-check"
+                    };
+                    return i18n::t_args(self.lang, key, &[("field", self.term("field", base))]);
+                }
                 i18n::t_args(
                     self.lang,
                     "field-error",
@@ -397,6 +477,23 @@ impl Ctx {
             other => other.to_string(),
         }
     }
+}
+
+/// Whether `text` is English words (three or more in a row), as the API's messages are.
+fn is_english(text: &str) -> bool {
+    let mut run = 0;
+    for word in text.split_whitespace() {
+        let word = word.trim_matches(|c: char| c.is_ascii_punctuation());
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// The TLP labels, most restrictive first, as the domain lists them.
@@ -642,6 +739,7 @@ fn anonymous_ctx(lang: Lang) -> Ctx {
         now: chrono::Utc::now(),
         names: Default::default(),
         unread: None,
+        sectors: Default::default(),
         user: String::new(),
         org: String::new(),
         csrf: String::new(),
@@ -806,15 +904,6 @@ async fn dashboard_data(
         status: None,
         q: None,
     };
-    let line = |r: &crate::api::reports::ReportJson| Line {
-        href: format!("/reports/{}", r.id),
-        label: r
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("#{} {}", r.id, r.reporter_label)),
-        tag: ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
-        note: r.reporter_label.clone(),
-    };
     // One read of the newest reports serves the queue, the overdue list and the chart.
     let all = list_reports(
         State(state.clone()),
@@ -823,6 +912,18 @@ async fn dashboard_data(
     )
     .await?
     .0;
+    let mut ctx = ctx;
+    ctx.name_reporters(state, &all).await;
+    let ctx = ctx;
+    let line = |r: &crate::api::reports::ReportJson| Line {
+        href: format!("/reports/{}", r.id),
+        label: r
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("#{} {}", r.id, ctx.reporter(r))),
+        tag: ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
+        note: ctx.reporter(r),
+    };
     let overdue: Vec<&crate::api::reports::ReportJson> = all.iter().filter(|r| r.overdue).collect();
     let alerts = crate::api::alerts::list_alerts(
         State(state.clone()),
@@ -912,7 +1013,11 @@ async fn dashboard_data(
     .into_iter()
     .map(|n| Line {
         href: format!("/reports/{}", n.report_id),
-        label: format!("#{} {}", n.report_id, n.kind),
+        label: format!(
+            "#{} {}",
+            n.report_id,
+            ctx.term("notification", &n.kind.replace('.', "-"))
+        ),
         tag: if n.urgent { "!".into() } else { String::new() },
         note: n.created_at,
     })
@@ -973,6 +1078,7 @@ async fn dashboard_data(
         }
         sectors.sort();
         sectors.dedup();
+        let sectors: Vec<String> = sectors.iter().map(|s| ctx.sector(s)).collect();
         Line {
             href: c
                 .items

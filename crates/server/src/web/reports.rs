@@ -124,6 +124,8 @@ pub async fn list(
             break;
         }
     }
+    let mut ctx = ctx;
+    ctx.name_reporters(&state, &reports).await;
     render(&ListPage {
         ctx,
         reports,
@@ -342,6 +344,20 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
             return wizard_page(&state, ctx, draft).await;
         }
     };
+    // Every impact question answered, said in the page's language beside the kept answers
+    // (the API would name the first one missing, in its own words).
+    if let Ok(schema) = shipped_schema(&draft.schema)
+        && schema
+            .questions
+            .iter()
+            .any(|q| !draft.answers.contains_key(&q.id))
+    {
+        let mut ctx = user.ctx();
+        ctx.error = Some(ctx.t("wizard-answer-all"));
+        let mut page = wizard_page(&state, ctx, draft).await;
+        *page.status_mut() = StatusCode::BAD_REQUEST;
+        return page;
+    }
     let answers = match serde_json::from_value(serde_json::json!(draft.answers)) {
         Ok(a) => a,
         Err(e) => {
@@ -507,6 +523,8 @@ async fn report_page(
     };
     let own = report.reporter.as_ref().is_some_and(|r| r.org == ctx.org);
     let mut ctx = ctx;
+    ctx.name_reporters(&state, std::slice::from_ref(&report))
+        .await;
     if own {
         ctx.name_orgs(&state, report.recipients.iter().map(|r| r.org.as_str()))
             .await;

@@ -113,9 +113,11 @@ impl Ctx {
             c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|h| h.is_ascii_hexdigit())
         });
         let style = colour.map_or_else(String::new, |c| {
-            let channel = |i: usize| u32::from_str_radix(&c[i..i + 2], 16).unwrap_or(0) as f64;
-            let luminance = 0.299 * channel(1) + 0.587 * channel(3) + 0.114 * channel(5);
-            let text = if luminance > 150.0 { "#000" } else { "#fff" };
+            let text = if reads_better_in_black(c) {
+                "#000"
+            } else {
+                "#fff"
+            };
             format!(" style=\"background:{c};color:{text}\"")
         });
         let emergency = if s.emergency {
@@ -136,6 +138,22 @@ impl Ctx {
     pub fn zone(&self) -> &'static str {
         self.tz.name()
     }
+}
+
+/// Whether black text contrasts more than white on the colour `#rrggbb`, by WCAG 2's
+/// relative luminance (a rough brightness puts white on orange, which few can read).
+fn reads_better_in_black(colour: &str) -> bool {
+    let channel = |i: usize| {
+        let v = f64::from(u8::from_str_radix(&colour[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    // Contrast with black (l + 0.05) / 0.05 against white's 1.05 / (l + 0.05).
+    (l + 0.05) * (l + 0.05) > 0.05 * 1.05
 }
 
 /// `t` as a `datetime-local` input's value in `tz`.
@@ -188,6 +206,11 @@ mod tests {
         let html = ctx.severity(&s);
         assert!(html.contains("background:#f9a825;color:#000"), "{html}");
         assert!(!html.contains("Emergency"));
+        // Orange is too light for white text (3.1:1); black reads at 6.8:1.
+        s.colour = "#ef6c00".into();
+        assert!(ctx.severity(&s).contains("color:#000"));
+        s.colour = "#2e7d32".into();
+        assert!(ctx.severity(&s).contains("color:#fff"));
         // Anything but #rrggbb stays out of the style.
         s.colour = "red;background-image:url(x)".into();
         assert!(!ctx.severity(&s).contains("style"));
