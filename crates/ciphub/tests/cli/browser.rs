@@ -18,6 +18,18 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 pub(super) const PASSWORD: &str = "ciphub-demo-password";
 
+/// The screenshots the README shows.
+const README_SHOTS: [&str; 8] = [
+    "wizard-answered",
+    "secretariat-flags",
+    "coordinator-dashboard-after",
+    "alert-preview",
+    "delivery-table",
+    "inbox-japanese",
+    "phone-dashboard",
+    "phone-alerts",
+];
+
 /// A running chromedriver, stopped when dropped.
 pub(super) struct Driver(Child);
 
@@ -209,8 +221,20 @@ impl Browser {
         self.no_raw_times().await;
         self.step += 1;
         let png = self.c.screenshot().await.expect("screenshot");
-        std::fs::write(shots().join(format!("{:02}-{name}.png", self.step)), png)
+        std::fs::write(shots().join(format!("{:02}-{name}.png", self.step)), &png)
             .expect("write screenshot");
+        // The README's pictures: `CIPHUB_SCREENSHOTS=docs/screenshots cargo test browser`
+        // writes the ones it shows there (a relative path is from the workspace's root), to be
+        // committed when they change.
+        if let Ok(dir) = std::env::var("CIPHUB_SCREENSHOTS")
+            && README_SHOTS.contains(&name)
+        {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(dir);
+            std::fs::create_dir_all(&dir).expect("screenshot directory");
+            std::fs::write(dir.join(format!("{name}.png")), &png).expect("write screenshot");
+        }
     }
 
     pub(super) async fn login(&mut self, user: &str) {
@@ -223,17 +247,34 @@ impl Browser {
     }
 
     pub(super) async fn logout(&self) {
-        self.click("#logout").await;
+        self.click_in_menu("#logout").await;
         self.until("h1", |h| h.contains("Log in") || h.contains("ログイン"))
             .await;
     }
 
     /// Whether the element `css` is on the page and shown.
-    async fn displayed(&self, css: &str) -> bool {
+    pub(super) async fn displayed(&self, css: &str) -> bool {
         match self.c.find(Locator::Css(css)).await {
             Ok(e) => e.is_displayed().await.unwrap_or(false),
             Err(_) => false,
         }
+    }
+
+    /// Clicks `css` in the header's menu: on a phone, the menu is opened first, as a person
+    /// would. On a wide screen the menu's content shows whatever its `open` (CSS), but
+    /// WebDriver refuses elements of a closed `<details>`, so it is opened by script there.
+    pub(super) async fn click_in_menu(&self, css: &str) {
+        if !self.displayed(css).await {
+            if self.displayed("#menu-button").await {
+                self.click("#menu-button").await;
+            } else {
+                self.c
+                    .execute("document.getElementById('menu').open = true;", vec![])
+                    .await
+                    .expect("script");
+            }
+        }
+        self.click(css).await;
     }
 
     /// Logs out from a page of any width: on a phone, the button is in the folded menu.
@@ -491,7 +532,7 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     b.until("#acked", |t| t.contains("demo-executive")).await;
     b.shot("acknowledged").await;
     // In Japanese, TLP labels stay as they are.
-    b.click("#lang-switch").await;
+    b.click_in_menu("#lang-switch").await;
     b.until("h1", |h| h == "ダッシュボード").await;
     b.go("/alerts").await;
     assert!(b.text("#alerts").await.contains("TLP:GREEN"));
@@ -553,13 +594,13 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     );
     // In Japanese too, where the menu's words are longest for an admin.
     b.click("#menu-button").await;
-    b.click("#lang-switch").await;
+    b.click_in_menu("#lang-switch").await;
     b.until("h1", |h| h == "ダッシュボード").await;
     b.phone_check("/dashboard-ja").await;
     b.logout_anywhere().await;
     b.login("demo-admin").await;
     b.click("#menu-button").await;
-    b.click("#lang-switch").await;
+    b.click_in_menu("#lang-switch").await;
     b.until("h1", |h| h == "ダッシュボード").await;
     for path in ["/dashboard", "/admin/users", "/audit"] {
         b.go(path).await;

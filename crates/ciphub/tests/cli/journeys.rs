@@ -725,7 +725,7 @@ async fn every_role_walks_its_day_in_both_languages_at_both_widths() {
         let mut round = 0;
         for lang in ["en", "ja"] {
             if lang == "ja" {
-                w.b.click("#lang-switch").await;
+                w.b.click_in_menu("#lang-switch").await;
                 w.b.until("h1", |h| h == "ダッシュボード").await;
                 if user == USERS[0] {
                     // The check finds English on a Japanese page.

@@ -247,11 +247,13 @@ pub async fn audit(
     };
     match list_audit(State(state.clone()), user.authed(), Ok(Query(q))).await {
         Ok(p) => {
-            ctx.name_orgs(
-                &state,
-                p.0.entries.iter().filter_map(|e| e.actor_org.as_deref()),
-            )
-            .await;
+            let orgs = p.0.entries.iter().filter_map(|e| e.actor_org.as_deref());
+            let objects =
+                p.0.entries
+                    .iter()
+                    .filter(|e| e.object_type == "organization")
+                    .map(|e| e.object_id.as_str());
+            ctx.name_orgs(&state, orgs.chain(objects)).await;
             render(&AuditPage {
                 ctx,
                 entries: p.0.entries,
