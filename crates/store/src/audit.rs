@@ -107,6 +107,9 @@ pub const ORG_SCOPE: &str = "(actor_org = $3 OR subject_org = $3)";
 /// The SQL form of `in_scope` for `AuditScope::OwnUser`, with the user's id as `$3`.
 pub const OWN_USER_SCOPE: &str = "actor_user = (SELECT name FROM users WHERE id = $3)";
 
+/// Entries one filtered page of the newest-first audit trail searches at most.
+pub const AUDIT_WINDOW: i64 = 20_000;
+
 impl Store {
     /// Audit entries after `after` (a sequence number) within `scope`, oldest first.
     pub async fn audit_page(
@@ -180,8 +183,26 @@ impl Store {
             p
         };
         let actor_pattern = crate::registry::like_pattern(actor.unwrap_or(""));
+        // With filters, one page searches at most AUDIT_WINDOW entries, so a filter that
+        // matches little costs the same as one that matches much; the next page goes on from
+        // where this one stopped.
+        let filtered = !action_pattern.is_empty() || !actor_pattern.is_empty();
+        let start = match before {
+            Some(b) => b,
+            None => {
+                let (max,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM audit_log")
+                    .fetch_one(&self.pool)
+                    .await?;
+                max.unwrap_or(0) + 1
+            }
+        };
+        let floor = if filtered {
+            start.saturating_sub(AUDIT_WINDOW)
+        } else {
+            0
+        };
         let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 AND {filter} \
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 AND seq >= {floor} AND {filter} \
              AND (${a} = '' OR lower(action) LIKE ${a} ESCAPE '\\') \
              AND (${b} = '' OR lower(coalesce(actor_user, '')) LIKE ${b} ESCAPE '\\' \
                   OR lower(coalesce(actor_org, '')) LIKE ${b} ESCAPE '\\') \
@@ -190,7 +211,7 @@ impl Store {
             b = first + 1
         );
         let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
-            .bind(before.unwrap_or(i64::MAX))
+            .bind(start)
             .bind(i64::from(limit));
         q = match (scope, key) {
             (AuditScope::OwnUser(id), _) => q.bind(*id),
@@ -205,9 +226,11 @@ impl Store {
             .into_iter()
             .map(Into::into)
             .collect();
-        let next_after = (entries.len() as u32 == limit)
-            .then(|| entries.last().map(|e| e.seq))
-            .flatten();
+        let next_after = if entries.len() as u32 == limit {
+            entries.last().map(|e| e.seq)
+        } else {
+            (floor > 1).then_some(floor)
+        };
         Ok(AuditPage {
             entries,
             next_after,

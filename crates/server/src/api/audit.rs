@@ -66,6 +66,8 @@ pub struct AuditPageJson {
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<i64>,
     /// With `order=newest`: pass as `before` for the next (older) page; absent on the last.
+    /// With `action` or `actor`, a page searches at most 20,000 entries, so a short page may
+    /// still have a next one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
 }
