@@ -820,14 +820,19 @@ pub const MAX_DELIVERY_LIMIT: u32 = 5_000;
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQueryJson {
     /// all (the default), unread, unacknowledged or acknowledged.
+    #[param(pattern = "^(all|unread|unacknowledged|acknowledged)?$")]
     pub show: Option<String>,
     /// Only organizations of this sector (its id).
+    #[param(pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$", max_length = 64)]
     pub sector: Option<String>,
     /// Part of the organization's id or name, in any case.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Rows to return: 1 to 5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
-    /// Rows to skip (default 0).
+    /// Rows to skip (default 0, at most 1,000,000).
+    #[param(minimum = 0, maximum = 1000000)]
     pub offset: Option<u32>,
 }
 
@@ -861,11 +866,15 @@ impl DeliveryQueryJson {
         if text.is_some_and(|q| q.chars().count() > 200) {
             return Err(bad("q", "q must be at most 200 characters".into()));
         }
+        let offset = self.offset.unwrap_or(0);
+        if offset > crate::api::organizations::MAX_OFFSET {
+            return Err(bad("offset", "offset must be at most 1000000".into()));
+        }
         Ok(ciphub_store::DeliveryFilter {
             show,
             sector,
             text: text.map(str::to_owned),
-            offset: self.offset.unwrap_or(0),
+            offset,
             limit,
         })
     }

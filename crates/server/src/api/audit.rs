@@ -82,7 +82,8 @@ pub struct AuditQuery {
     /// `oldest` (the default: from `after`, oldest first) or `newest` (from `before`, newest
     /// first).
     pub order: Option<String>,
-    /// With `order=newest`: entries before this sequence number (default: the newest).
+    /// Newest first: entries before this sequence number (default: the newest). `before`,
+    /// `action` and `actor` read newest first; with `order=oldest` they are refused (422).
     pub before: Option<i64>,
     /// Only actions starting with this (for example `report.`).
     #[param(max_length = 100)]
@@ -98,7 +99,8 @@ pub struct AuditQuery {
 /// Lists audit entries the caller may see, oldest first, or newest first with filters by
 /// action and actor.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPageJson), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AuditPageJson), (status = 400, body = crate::error::ErrorBody),
+        (status = 422, description = "Filters with order=oldest.", body = crate::error::ErrorBody)))]
 pub async fn list_audit(
     State(state): State<AppState>,
     authed: Authed,
@@ -134,11 +136,13 @@ pub async fn list_audit(
         }
     };
     let filtered = q.action.is_some() || q.actor.is_some() || q.before.is_some();
+    // Filters read newest first: without an order they choose it; with order=oldest they
+    // are a request that cannot be met.
+    let newest = newest || (filtered && q.order.is_none());
     if filtered && !newest {
-        return Err(AppError::malformed(
-            "invalid_query",
+        return Err(AppError::invalid(
+            "order",
             "before, action and actor go with order=newest",
-            Some("order".into()),
         ));
     }
     let actor = authed.actor();

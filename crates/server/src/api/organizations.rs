@@ -106,13 +106,17 @@ pub struct OrgQuery {
     /// Organizations to return: 1 to 5,000 (default 1,000).
     #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
-    /// Organizations to skip (default 0).
+    /// Organizations to skip (default 0, at most 1,000,000).
+    #[param(minimum = 0, maximum = 1000000)]
     pub offset: Option<u32>,
 }
 
 /// Organizations a list returns unless it asks for fewer, and at most.
 pub const ORG_LIMIT: u32 = 1_000;
 pub const MAX_ORG_LIMIT: u32 = 5_000;
+
+/// The largest `offset` a paged list takes.
+pub const MAX_OFFSET: u32 = 1_000_000;
 
 /// A new organization.
 #[derive(Deserialize, ToSchema)]
@@ -217,6 +221,13 @@ pub async fn list_organizations(
         ));
     }
     let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(AppError::malformed(
+            "invalid_query",
+            "offset must be at most 1000000",
+            Some("offset".into()),
+        ));
+    }
     let filter = OrgFilter { kind, sector };
     let (orgs, total) = state
         .store

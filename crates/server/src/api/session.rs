@@ -43,6 +43,7 @@ fn cookie_header(
 /// Logs in with a user name and password; answers with the user and sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/session", tag = "identity", request_body = LoginJson, security(()),
     responses((status = 200, body = UserJson), (status = 401, body = crate::error::ErrorBody),
+        (status = 422, description = "The user name or password holds a character no text may (NUL).", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create_session(
     State(state): State<AppState>,

@@ -140,9 +140,25 @@ async fn newest_first_with_filters_shows_the_same_entries() {
             assert_eq!(got, want, "{user} {query}");
         }
     }
-    // Filters without the newest order, or a bad order, are refused and named.
-    for bad in ["action=user.", "order=sideways"] {
+    // Filters read newest first; with the oldest order, or a bad order, they are refused.
+    let implied: Value = app
+        .get("admin", "/api/v1/audit?action=user.")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let seqs: Vec<i64> = implied["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(
+        seqs.len() >= 3 && seqs.windows(2).all(|w| w[0] > w[1]),
+        "{seqs:?}"
+    );
+    for (bad, status) in [("order=oldest&action=user.", 422), ("order=sideways", 400)] {
         let resp = app.get("admin", &format!("/api/v1/audit?{bad}")).await;
-        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(resp.status(), status, "{bad}");
     }
 }

@@ -21,7 +21,7 @@ fn chart<'a>(html: &'a str, id: &str) -> &'a str {
 /// cells, and the headings of its columns.
 fn figures(chart: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
     let table = &chart[chart
-        .find("<table class=\"sr-only figures\">")
+        .find("<div class=\"sr-only\"><table class=\"figures\">")
         .expect("a table")..];
     let cells = |row: &str, tag: &str| -> Vec<String> {
         // Headings carry a scope: `<thead>` is no cell.
