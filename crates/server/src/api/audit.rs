@@ -81,6 +81,7 @@ pub struct AuditQuery {
     pub after: Option<i64>,
     /// `oldest` (the default: from `after`, oldest first) or `newest` (from `before`, newest
     /// first).
+    #[param(pattern = "^(oldest|newest)?$")]
     pub order: Option<String>,
     /// Newest first: entries before this sequence number (default: the newest). `before`,
     /// `action` and `actor` read newest first; with `order=oldest` they are refused (422).
@@ -124,7 +125,8 @@ pub async fn list_audit(
             ));
         }
     }
-    let newest = match q.order.as_deref() {
+    let order = q.order.as_deref().filter(|o| !o.is_empty());
+    let newest = match order {
         None | Some("oldest") => false,
         Some("newest") => true,
         Some(other) => {
@@ -138,7 +140,7 @@ pub async fn list_audit(
     let filtered = q.action.is_some() || q.actor.is_some() || q.before.is_some();
     // Filters read newest first: without an order they choose it; with order=oldest they
     // are a request that cannot be met.
-    let newest = newest || (filtered && q.order.is_none());
+    let newest = newest || (filtered && order.is_none());
     if filtered && !newest {
         return Err(AppError::invalid(
             "order",
