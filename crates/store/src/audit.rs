@@ -107,6 +107,28 @@ pub const ORG_SCOPE: &str = "(actor_org = $3 OR subject_org = $3)";
 /// The SQL form of `in_scope` for `AuditScope::OwnUser`, with the user's id as `$3`.
 pub const OWN_USER_SCOPE: &str = "actor_user = (SELECT name FROM users WHERE id = $3)";
 
+/// The SQL of `scope` (its parameter, when it has one, is `$3`).
+fn scope_filter(scope: &AuditScope) -> &'static str {
+    match scope {
+        AuditScope::Everything => "TRUE",
+        AuditScope::Community(_) => COMMUNITY_SCOPE,
+        AuditScope::Org(_) => ORG_SCOPE,
+        AuditScope::OwnUser(_) => OWN_USER_SCOPE,
+    }
+}
+
+/// Binds `scope`'s parameter, when it has one, as the next (`$3`).
+fn bind_scope<'q>(
+    q: sqlx::query::QueryAs<'q, sqlx::Any, AuditRow, sqlx::any::AnyArguments>,
+    scope: &AuditScope,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, AuditRow, sqlx::any::AnyArguments> {
+    match scope {
+        AuditScope::Everything => q,
+        AuditScope::Community(org) | AuditScope::Org(org) => q.bind(org.to_string()),
+        AuditScope::OwnUser(id) => q.bind(*id),
+    }
+}
+
 /// Entries one filtered page of the newest-first audit trail searches at most.
 pub const AUDIT_WINDOW: i64 = 20_000;
 
@@ -118,23 +140,14 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
-        let (filter, key): (&str, Option<String>) = match scope {
-            AuditScope::Everything => ("TRUE", None),
-            AuditScope::Community(org) => (COMMUNITY_SCOPE, Some(org.to_string())),
-            AuditScope::Org(org) => (ORG_SCOPE, Some(org.to_string())),
-            AuditScope::OwnUser(id) => (OWN_USER_SCOPE, Some(id.to_string())),
-        };
+        let filter = scope_filter(scope);
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND {filter} ORDER BY seq LIMIT $2"
         );
         let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
             .bind(after)
             .bind(i64::from(limit));
-        q = match (scope, key) {
-            (AuditScope::OwnUser(id), _) => q.bind(*id),
-            (_, Some(k)) => q.bind(k),
-            (_, None) => q,
-        };
+        q = bind_scope(q, scope);
         let entries: Vec<AuditEntry> = q
             .fetch_all(&self.pool)
             .await?
@@ -162,12 +175,7 @@ impl Store {
         actor: Option<&str>,
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
-        let (filter, key): (&str, Option<String>) = match scope {
-            AuditScope::Everything => ("TRUE", None),
-            AuditScope::Community(org) => (COMMUNITY_SCOPE, Some(org.to_string())),
-            AuditScope::Org(org) => (ORG_SCOPE, Some(org.to_string())),
-            AuditScope::OwnUser(id) => (OWN_USER_SCOPE, Some(id.to_string())),
-        };
+        let filter = scope_filter(scope);
         // The scope's own parameter is $3 when it has one; the filters come after it.
         let first = if matches!(scope, AuditScope::Everything) {
             3
@@ -213,11 +221,7 @@ impl Store {
         let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
             .bind(start)
             .bind(i64::from(limit));
-        q = match (scope, key) {
-            (AuditScope::OwnUser(id), _) => q.bind(*id),
-            (_, Some(k)) => q.bind(k),
-            (_, None) => q,
-        };
+        q = bind_scope(q, scope);
         let entries: Vec<AuditEntry> = q
             .bind(action_pattern)
             .bind(actor_pattern)
