@@ -275,6 +275,7 @@ settings-time-zone = Time zone
 settings-time-zone-help = Times on these pages are shown, and typed, in this zone. Leave it empty for this instance's zone ({ $zone }).
 time-invalid = Give the date and time as they are in { $zone } (a time the clocks skip does not exist).
 error-no-page = There is no page at this address. Check the link, or start again from the dashboard.
+error-nul = Text must not contain the NUL character (U+0000). Remove it and send again.
 error-back = Go back
 compose-bad-number = "{ $value }" is not a report or incident number; give numbers separated by commas, such as 12, 15.
 compose-confirm-many = This alert goes to { $count } organizations. Check the recipients below, then confirm and send again.

@@ -19,6 +19,7 @@ mod limits;
 mod markdown;
 mod metrics;
 pub mod misp;
+mod nul;
 mod openapi;
 mod path;
 mod public;

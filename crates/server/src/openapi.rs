@@ -190,6 +190,16 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool, limited: bool) {
         .iter()
         .any(|p| matches!(p.parameter_in, ParameterIn::Path))
     {
+        // `nul::refuse`, before any handler.
+        causes
+            .entry(400)
+            .or_default()
+            .push("The path holds the NUL character (%00), which no text may.");
+    }
+    if parameters
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path))
+    {
         causes
             .entry(404)
             .or_default()
@@ -199,10 +209,10 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool, limited: bool) {
         .iter()
         .any(|p| matches!(p.parameter_in, ParameterIn::Query))
     {
-        causes
-            .entry(400)
-            .or_default()
-            .push("A query parameter is unknown or does not parse (the parameter is named).");
+        causes.entry(400).or_default().push(
+            "A query parameter is unknown, does not parse or holds the NUL character \
+                 (the parameter is named).",
+        );
     }
     if limited {
         causes.entry(429).or_default().push(

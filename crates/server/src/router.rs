@@ -187,6 +187,7 @@ pub fn app(state: AppState) -> Router {
             state.config.attachment_limit,
         )))
         .merge(authenticated)
+        .layer(middleware::from_fn(crate::nul::refuse))
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(state.config.body_limit))

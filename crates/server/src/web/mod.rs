@@ -574,6 +574,25 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let form = Self::read(req, state).await?;
+        // PostgreSQL stores no NUL in text, and no text of ours needs one (`json::parse`
+        // refuses it in the API alike).
+        let nul = |t: &str| t.contains('\0');
+        if form.0.iter().any(|(k, v)| nul(k) || nul(v))
+            || form
+                .1
+                .iter()
+                .any(|u| nul(&u.name) || u.media_type.as_deref().is_some_and(nul))
+        {
+            return Err(bad_text_page(&headers));
+        }
+        Ok(form)
+    }
+}
+
+impl FormData {
+    async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Self, Response> {
         let multipart = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -764,6 +783,13 @@ pub fn not_found_page(headers: &HeaderMap) -> Response {
     let ctx = anonymous_ctx(browser_lang(headers));
     let message = ctx.t("error-no-page");
     error_page(&ctx, StatusCode::NOT_FOUND, message)
+}
+
+/// A page for a request whose address or form holds the NUL character, which no text may.
+pub fn bad_text_page(headers: &HeaderMap) -> Response {
+    let ctx = anonymous_ctx(browser_lang(headers));
+    let message = ctx.t("error-nul");
+    error_page(&ctx, StatusCode::BAD_REQUEST, message)
 }
 
 /// Whether a form comes from this site: browsers send `Origin` with every form post, and a

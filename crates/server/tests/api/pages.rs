@@ -1275,3 +1275,38 @@ async fn the_report_list_filters_and_pages() {
     let (_, none) = page(&app, &c, "/reports?q=nothing+like+it").await;
     assert!(none.contains("id=\"reports-none\""));
 }
+
+/// A NUL in a page's address or a form is refused with a page in the user's language before
+/// the store is asked (PostgreSQL refuses text holding one), and nothing is written.
+#[tokio::test]
+async fn a_nul_in_an_address_or_a_form_gets_a_page_and_writes_nothing() {
+    let app = spawn_app().await;
+    let c = japanese(&app, "coordinator").await;
+    for path in ["/reports?q=a%00b", "/registry?q=%00", "/audit?actor=x%00"] {
+        let (status, html) = page(&app, &c, path).await;
+        assert_eq!(status, 400, "{path}: {html}");
+        assert!(html.contains("NUL 文字"), "{path}: {html}");
+    }
+    let (_, html) = page(&app, &c, "/alerts/new").await;
+    let before = app.db.store.audit_len().await.expect("len");
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Gate\u{0}ways"),
+            ("body", "b"),
+            ("tlp", "TLP:CLEAR"),
+            ("kind", "sectors"),
+            ("values", "water"),
+            ("action", "send"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.expect("text").contains("NUL 文字"));
+    assert_eq!(app.db.store.audit_len().await.expect("len"), before);
+    // Without the NUL the same search is answered.
+    let (status, _) = page(&app, &c, "/reports?q=ab").await;
+    assert_eq!(status, 200);
+}
