@@ -5,7 +5,7 @@
 //! (JSON bodies are checked by `json::parse`, forms by `web::FormData`.)
 
 use axum::extract::Request;
-use axum::http::Uri;
+use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -25,16 +25,18 @@ pub async fn refuse(req: Request, next: Next) -> Response {
         return next.run(req).await;
     };
     let path = req.uri().path();
+    // 422 as for a JSON body holding one (`json::parse`): the request is well formed, the text
+    // is not one any field may hold.
     let error = match &found {
-        Found::Path => AppError::malformed(
-            "invalid_path",
-            "the path must not contain the NUL character (%00)",
-            None,
-        ),
-        Found::Query(name) => AppError::malformed(
-            "invalid_query",
+        Found::Path => AppError::BadRequest {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_value",
+            message: "the path must not contain the NUL character (%00)".into(),
+            field: None,
+        },
+        Found::Query(name) => AppError::invalid(
+            name.clone(),
             format!("the query parameter `{name}` must not contain the NUL character (%00)"),
-            Some(name.clone()),
         ),
     };
     if path.starts_with("/taxii2/") {

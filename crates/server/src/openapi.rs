@@ -192,7 +192,7 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool, limited: bool) {
     {
         // `nul::refuse`, before any handler.
         causes
-            .entry(400)
+            .entry(422)
             .or_default()
             .push("The path holds the NUL character (%00), which no text may.");
     }
@@ -209,9 +209,13 @@ fn add_common_errors(op: &mut Operation, unsafe_method: bool, limited: bool) {
         .iter()
         .any(|p| matches!(p.parameter_in, ParameterIn::Query))
     {
-        causes.entry(400).or_default().push(
-            "A query parameter is unknown, does not parse or holds the NUL character \
-                 (the parameter is named).",
+        causes
+            .entry(400)
+            .or_default()
+            .push("A query parameter is unknown or does not parse (the parameter is named).");
+        causes.entry(422).or_default().push(
+            "A query parameter holds the NUL character (%00), which no text may (the parameter \
+             is named).",
         );
     }
     if limited {
