@@ -467,7 +467,9 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     b.fill("#title", "Patch the telemetry gateways").await;
     b.fill("#body", "Apply the vendor's fix **today**.").await;
     b.click("input[name=tlp][value='TLP:GREEN']").await;
-    b.fill("#values", "water").await;
+    // The water sector, ticked by its name in the picker.
+    assert!(b.text("#pick-sector").await.contains("Water"));
+    b.click("#pick-sector-water").await;
     let report_id = report_url.rsplit('/').next().expect("id").to_owned();
     b.fill("#reports", &report_id).await;
     b.click("#preview-button").await;

@@ -389,13 +389,28 @@ impl Walk {
     }
 
     /// Fails unless the fields kept what was typed after a refusal.
+    /// Checks that after a refusal every field holds what was typed (`TICKED` for a box).
     async fn kept(&mut self, form: &str, fields: &[(&str, &str)]) {
         let url = self.b.c.current_url().await.expect("url").path().to_owned();
         if !self.has("#error").await {
             self.problem(&url, format!("{form}: no refusal shown"));
         }
         for (css, typed) in fields {
-            let now = self.value(css).await;
+            // A ticked box is kept when it is still ticked.
+            let now = if *typed == TICKED {
+                let ticked = self.b.c.find(Locator::Css(css)).await;
+                let ticked = match ticked {
+                    Ok(e) => e.prop("checked").await.expect("checked"),
+                    Err(e) => panic!("{css}: {e}"),
+                };
+                if ticked.as_deref() == Some("true") {
+                    TICKED.to_owned()
+                } else {
+                    "not ticked".to_owned()
+                }
+            } else {
+                self.value(css).await
+            };
             if now != *typed {
                 self.problem(
                     &url,
@@ -548,7 +563,7 @@ impl Walk {
         self.check().await;
         self.screenshot("composer-refused").await;
         // A related report that is not a number: refused, with everything kept.
-        self.b.fill("#values", "water").await;
+        self.b.click("#pick-sector-water").await;
         self.b.fill("#reports", "the pump report").await;
         self.submit("#send").await;
         self.kept(
@@ -556,7 +571,7 @@ impl Walk {
             &[
                 ("#title", title.as_str()),
                 ("#body", body),
-                ("#values", "water"),
+                ("#pick-sector-water", TICKED),
                 ("#reports", "the pump report"),
             ],
         )
@@ -591,6 +606,9 @@ impl Walk {
         }
     }
 }
+
+/// What `kept` reads for a ticked box.
+const TICKED: &str = "ticked";
 
 /// Whether `word` is a demo operator's id (`demo-water-op-0001`).
 fn is_demo_operator(word: &str) -> bool {

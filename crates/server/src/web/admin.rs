@@ -275,6 +275,43 @@ struct UsersPage {
     token: Option<String>,
 }
 
+impl UsersPage {
+    /// The roles of a user, as ticked boxes with the roles' names.
+    fn roles_picker(&self, u: &UserJson) -> String {
+        roles_picker(&self.ctx, &format!("roles-{}", u.name), &u.roles)
+    }
+
+    /// The roles of a new user.
+    fn new_roles(&self) -> String {
+        roles_picker(&self.ctx, "roles-new", &[])
+    }
+
+    /// The roles' names, for the folded editor's summary.
+    fn role_list(&self, u: &UserJson) -> String {
+        if u.roles.is_empty() {
+            return self.ctx.t("admin-no-roles");
+        }
+        u.roles
+            .iter()
+            .map(|r| self.ctx.term("role", r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn roles_picker(ctx: &Ctx, id: &str, chosen: &[String]) -> String {
+    super::picker::Picker::short(
+        id,
+        "roles",
+        ctx.t("admin-roles"),
+        super::role_names()
+            .into_iter()
+            .map(|r| (r.to_owned(), ctx.term("role", r))),
+        chosen,
+    )
+    .html(ctx)
+}
+
 async fn users_page(
     state: &AppState,
     user: &WebUser,
@@ -351,10 +388,12 @@ pub async fn toggle_user(
     Path(name): Path<String>,
     Posted(user, form): Posted,
 ) -> Response {
-    // One form sets the roles, another switches the account on or off.
-    let roles = form.has("roles").then(|| {
-        form.get("roles")
-            .split(',')
+    // One form sets the roles (its marker sent even with no box ticked), another switches the
+    // account on or off. Roles may also come as one "a, b" text.
+    let roles = (form.has("set_roles") || form.has("roles")).then(|| {
+        form.all("roles")
+            .iter()
+            .flat_map(|r| r.split(','))
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(str::to_owned)
@@ -368,7 +407,7 @@ pub async fn toggle_user(
         password: None,
     };
     match update_user(
-        State(state),
+        State(state.clone()),
         user.authed(),
         ApiPath(name),
         crate::json::ApiJson(body),
@@ -376,7 +415,12 @@ pub async fn toggle_user(
     .await
     {
         Ok(_) => Redirect::to("/admin/users").into_response(),
-        Err(e) => app_error(&user.ctx(), &e),
+        // Refused: said on the users page, beside the list, not on a page of its own.
+        Err(e) => {
+            let mut ctx = user.ctx();
+            ctx.error = Some(ctx.describe(&e));
+            users_page(&state, &user, ctx, None).await
+        }
     }
 }
 

@@ -5,8 +5,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::alert::{Community, resolve_audience};
+use ciphub_domain::registry::OrgKind;
+use ciphub_store::{OrgFilter, OrgOrder};
 use serde::Deserialize;
 
+use super::picker::{PickOption, Picker, Search};
 use super::table::{self, CSV_MAX_ROWS, Table, TableQuery};
 use super::{Ctx, FormData, Posted, WebUser, app_error, render};
 use crate::AppState;
@@ -385,7 +388,12 @@ pub struct Draft {
     pub body: String,
     pub tlp: String,
     pub kind: String,
-    pub values: String,
+    /// The boxes ticked in each kind's picker (ids); pasted ids join the chosen kind's.
+    pub sectors: Vec<String>,
+    pub ceptoars: Vec<String>,
+    pub orgs: Vec<String>,
+    /// The organization search as typed.
+    pub org_q: String,
     pub roles: Vec<String>,
     pub ack_within: String,
     pub exercise: bool,
@@ -398,14 +406,47 @@ pub struct Draft {
 /// An alert to more organizations than this asks the sender to confirm first.
 const CONFIRM_ABOVE: usize = 100;
 
+/// The most organizations an audience search shows.
+const FOUND_AT_MOST: u32 = 30;
+
+/// Ids as a list, in order, each once.
+fn merged(lists: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in lists {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 impl Draft {
     fn from_form(f: &FormData) -> Self {
+        let kind = f.get("kind");
+        // Ids pasted (from the registry's CSV, say), separated by commas, spaces or lines.
+        let pasted: Vec<String> = f
+            .get("values")
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let pick = |field: &str, of_kind: &str| {
+            let extra = if kind == of_kind {
+                pasted.clone()
+            } else {
+                Vec::new()
+            };
+            merged(f.all(field).into_iter().chain(extra))
+        };
         Self {
             title: f.get("title"),
             body: f.get("body"),
             tlp: f.get("tlp"),
-            kind: f.get("kind"),
-            values: f.get("values"),
+            sectors: pick("sector", "sectors"),
+            ceptoars: pick("ceptoar", "ceptoars"),
+            orgs: pick("org", "organizations"),
+            org_q: f.get("org_q"),
+            kind,
             roles: f.all("roles"),
             ack_within: f.get("ack_within"),
             exercise: f.has("exercise"),
@@ -415,24 +456,175 @@ impl Draft {
         }
     }
 
-    fn audience(&self) -> AudienceJson {
-        AudienceJson {
-            kind: self.kind.clone(),
-            values: self
-                .values
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            roles: self.roles.clone(),
+    /// The ids chosen for the draft's kind.
+    fn values(&self) -> &[String] {
+        match self.kind.as_str() {
+            "sectors" => &self.sectors,
+            "ceptoars" => &self.ceptoars,
+            "organizations" => &self.orgs,
+            _ => &[],
         }
     }
 
-    /// Whether a role box is ticked.
-    pub fn has_role(&self, role: &&str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    fn audience(&self) -> AudienceJson {
+        AudienceJson {
+            kind: self.kind.clone(),
+            values: self.values().to_vec(),
+            roles: self.roles.clone(),
+        }
     }
+}
+
+/// The composer's pickers: sectors and CEPTOARs listed whole, organizations chosen or found by
+/// `draft.org_q` when `find` is set; and the roles. Names in the page's language.
+async fn audience_pickers(
+    state: &AppState,
+    ctx: &mut Ctx,
+    draft: &Draft,
+    find: bool,
+) -> Vec<Picker> {
+    let lang = ctx.lang.tag();
+    let sectors: Vec<(String, String)> = state
+        .store
+        .list_sectors()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            let name = match (lang, s.sector.name_ja) {
+                ("ja", Some(ja)) => ja,
+                _ => s.sector.name_en,
+            };
+            (s.sector.slug.to_string(), name)
+        })
+        .collect();
+    let sector_name = |id: &str| {
+        sectors
+            .iter()
+            .find(|(s, _)| s == id)
+            .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
+    };
+    let order = if lang == "ja" {
+        OrgOrder::NameJa
+    } else {
+        OrgOrder::NameEn
+    };
+    let ceptoars = state
+        .store
+        .organizations_page(
+            &OrgFilter {
+                kind: Some(OrgKind::Ceptoar),
+                ..OrgFilter::default()
+            },
+            None,
+            (order, false),
+            0,
+            500,
+        )
+        .await
+        .map(|(rows, _)| rows)
+        .unwrap_or_default();
+    let with_sectors = |o: &ciphub_domain::registry::Organization| PickOption {
+        value: o.slug.to_string(),
+        label: o.name_for(lang).to_owned(),
+        hint: o
+            .sectors
+            .iter()
+            .map(|s| sector_name(s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        checked: false,
+    };
+    let mut ceptoar_picker = Picker::short(
+        "pick-ceptoar",
+        "ceptoar",
+        ctx.t("audience-ceptoars"),
+        [],
+        &[],
+    )
+    .for_kind("ceptoars");
+    ceptoar_picker.options = ceptoars
+        .iter()
+        .map(|r| PickOption {
+            checked: draft.ceptoars.contains(&r.org.slug.to_string()),
+            ..with_sectors(&r.org)
+        })
+        .collect();
+    // Organizations: those chosen first (by name), then what the search found.
+    ctx.name_orgs(state, draft.orgs.iter().map(String::as_str))
+        .await;
+    let mut orgs: Vec<PickOption> = draft
+        .orgs
+        .iter()
+        .map(|id| PickOption {
+            value: id.clone(),
+            label: ctx.org(id),
+            hint: String::new(),
+            checked: true,
+        })
+        .collect();
+    let mut nothing_found = None;
+    if find && !draft.org_q.is_empty() {
+        let found = state
+            .store
+            .organizations_page(
+                &OrgFilter::default(),
+                Some(&draft.org_q),
+                (order, false),
+                0,
+                FOUND_AT_MOST,
+            )
+            .await;
+        match found {
+            Ok((rows, total)) => {
+                if total == 0 {
+                    nothing_found = Some(ctx.t1("picker-none-found", "text", &draft.org_q));
+                } else if total > u64::from(FOUND_AT_MOST) {
+                    nothing_found = Some(crate::web::i18n::t_args(
+                        ctx.lang,
+                        "picker-more-found",
+                        &[
+                            ("count", total.to_string()),
+                            ("shown", FOUND_AT_MOST.to_string()),
+                        ],
+                    ));
+                }
+                orgs.extend(
+                    rows.iter()
+                        .filter(|r| !draft.orgs.contains(&r.org.slug.to_string()))
+                        .map(|r| with_sectors(&r.org)),
+                );
+            }
+            Err(e) => nothing_found = Some(ctx.describe(&e.into())),
+        }
+    }
+    let mut org_picker = Picker::short("pick-org", "org", ctx.t("audience-organizations"), [], &[])
+        .for_kind("organizations");
+    org_picker.options = orgs;
+    org_picker.nothing_found = nothing_found;
+    org_picker.search = Some(Search {
+        field: "org_q".into(),
+        text: draft.org_q.clone(),
+        action: "find".into(),
+    });
+    let sector_picker = Picker::short(
+        "pick-sector",
+        "sector",
+        ctx.t("audience-sectors"),
+        sectors,
+        &draft.sectors,
+    )
+    .for_kind("sectors");
+    let roles = Picker::short(
+        "pick-role",
+        "roles",
+        ctx.t("compose-roles"),
+        super::role_names()
+            .into_iter()
+            .map(|r| (r.to_owned(), ctx.term("role", r))),
+        &draft.roles,
+    );
+    vec![sector_picker, ceptoar_picker, org_picker, roles]
 }
 
 #[derive(Template)]
@@ -441,9 +633,11 @@ struct ComposePage {
     ctx: Ctx,
     draft: Draft,
     labels: Vec<&'static str>,
-    roles: Vec<&'static str>,
+    pickers: Vec<Picker>,
     /// The preview: how many organizations, and the first of them.
     reach: Option<(usize, Vec<String>)>,
+    /// The body as it will read (Markdown rendered), shown with the preview.
+    body_html: Option<String>,
     /// The send waits for the sender to confirm this many recipients.
     confirm: Option<usize>,
 }
@@ -458,8 +652,8 @@ impl ComposePage {
     }
 }
 
-pub async fn composer(user: WebUser) -> Response {
-    let ctx = user.ctx();
+pub async fn composer(State(state): State<AppState>, user: WebUser) -> Response {
+    let mut ctx = user.ctx();
     // Not offered to whoever may not send: the page says so instead of a form that fails.
     if !ctx.can_send {
         let message = ctx.t("compose-not-allowed");
@@ -471,31 +665,45 @@ pub async fn composer(user: WebUser) -> Response {
         ack_within: "4h".into(),
         ..Draft::default()
     };
+    let pickers = audience_pickers(&state, &mut ctx, &draft, false).await;
     render(&ComposePage {
-        ctx: user.ctx(),
+        ctx,
         draft,
         labels: super::tlp_labels(),
-        roles: super::role_names(),
+        pickers,
         reach: None,
+        body_html: None,
         confirm: None,
     })
 }
 
-/// The composer's two buttons: preview who the alert reaches, or send it.
+/// The composer's buttons: find organizations, preview who the alert reaches and how it
+/// reads, or send it. Every field is kept whatever the answer.
 pub async fn send(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
-    let draft = Draft::from_form(&form);
+    let mut draft = Draft::from_form(&form);
     let mut ctx = user.ctx();
-    let page = |ctx: Ctx, draft: Draft, reach, confirm| {
+    let action = form.get("action");
+    if action == "find" {
+        draft.kind = "organizations".into();
+    }
+    let find = action == "find";
+    let pickers = audience_pickers(&state, &mut ctx, &draft, find).await;
+    let page = |ctx: Ctx, draft: Draft, reach: Option<(usize, Vec<String>)>, confirm| {
+        let body_html = reach.as_ref().map(|_| crate::markdown::render(&draft.body));
         render(&ComposePage {
             ctx,
             draft,
             labels: super::tlp_labels(),
-            roles: super::role_names(),
+            pickers,
             reach,
+            body_html,
             confirm,
         })
     };
-    if form.get("action") == "preview" {
+    if find {
+        return page(ctx, draft, None, None);
+    }
+    if action == "preview" {
         return match preview(&state, &user, &draft).await {
             Ok(reach) => {
                 ctx.name_orgs(&state, reach.1.iter().map(String::as_str))

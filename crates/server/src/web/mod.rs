@@ -10,6 +10,7 @@
 pub mod bell;
 pub mod charts;
 pub mod i18n;
+pub mod picker;
 pub mod time;
 
 mod admin;
@@ -789,7 +790,7 @@ pub fn not_found_page(headers: &HeaderMap) -> Response {
 pub fn bad_text_page(headers: &HeaderMap) -> Response {
     let ctx = anonymous_ctx(browser_lang(headers));
     let message = ctx.t("error-nul");
-    error_page(&ctx, StatusCode::BAD_REQUEST, message)
+    error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
 /// Whether a form comes from this site: browsers send `Origin` with every form post, and a

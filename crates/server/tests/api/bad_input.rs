@@ -231,26 +231,15 @@ async fn an_array_is_not_an_object() {
 async fn a_nul_in_a_path_or_query_is_refused_naming_the_parameter() {
     let app = spawn_app().await;
     let cases = [
-        ("/api/v1/tokens?user=a%00b", "invalid_query", Some("user")),
-        (
-            "/api/v1/organizations?q=%C3%B79%00m",
-            "invalid_query",
-            Some("q"),
-        ),
-        (
-            "/api/v1/alerts/1/delivery?q=%00",
-            "invalid_query",
-            Some("q"),
-        ),
-        ("/api/v1/audit?actor=a%00", "invalid_query", Some("actor")),
-        (
-            "/api/v1/reports?sector=water%00",
-            "invalid_query",
-            Some("sector"),
-        ),
-        ("/api/v1/users/a%00b", "invalid_path", None),
-        ("/api/v1/organizations/a%00b/contacts", "invalid_path", None),
+        ("/api/v1/tokens?user=a%00b", Some("user")),
+        ("/api/v1/organizations?q=%C3%B79%00m", Some("q")),
+        ("/api/v1/alerts/1/delivery?q=%00", Some("q")),
+        ("/api/v1/audit?actor=a%00", Some("actor")),
+        ("/api/v1/reports?sector=water%00", Some("sector")),
+        ("/api/v1/users/a%00b", None),
+        ("/api/v1/organizations/a%00b/contacts", None),
     ];
+
     for (path, field) in cases {
         let resp = app.get("admin", path).await;
         let status = resp.status().as_u16();

@@ -349,11 +349,45 @@ async fn an_admin_manages_users_and_everyone_their_tokens() {
     assert_eq!(resp.status(), 303);
     let resp = c
         .post(app.url("/admin/users/tokyo-duty/disabled"))
-        .form(&[("csrf", csrf.as_str()), ("roles", "reporter, viewer")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("set_roles", "1"),
+            ("roles", "reporter"),
+            ("roles", "viewer"),
+        ])
         .send()
         .await
         .expect("roles");
     assert_eq!(resp.status(), 303);
+    let u: serde_json::Value = app
+        .get("water-admin", "/api/v1/users/tokyo-duty")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(u["roles"], json!(["reporter", "viewer"]));
+    // The roles are ticked boxes named by role, summed up by name while folded.
+    let (_, html) = page(&app, &c, "/admin/users").await;
+    assert!(
+        html.contains("value=\"viewer\" id=\"roles-tokyo-duty-viewer\" checked"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<summary>Reporter, Viewer</summary>"),
+        "{html}"
+    );
+    // Every box unticked (the marker still says this is the roles form): refused on the users
+    // page itself, and the roles stay.
+    let resp = c
+        .post(app.url("/admin/users/tokyo-duty/disabled"))
+        .form(&[("csrf", csrf.as_str()), ("set_roles", "1")])
+        .send()
+        .await
+        .expect("roles");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"error\""), "{html}");
+    assert!(html.contains("id=\"user-list\""), "{html}");
     let u: serde_json::Value = app
         .get("water-admin", "/api/v1/users/tokyo-duty")
         .await
@@ -1309,4 +1343,111 @@ async fn a_nul_in_an_address_or_a_form_gets_a_page_and_writes_nothing() {
     // Without the NUL the same search is answered.
     let (status, _) = page(&app, &c, "/reports?q=ab").await;
     assert_eq!(status, 200);
+}
+
+/// The composer's audience is picked by name: sectors and CEPTOARs ticked from their lists,
+/// organizations found by a search the server answers (with every other field kept); the
+/// preview names who it reaches and shows the text as it will read.
+#[tokio::test]
+async fn the_audience_is_picked_by_name_and_the_preview_shows_the_text() {
+    let app = spawn_app().await;
+    let c = japanese(&app, "coordinator").await;
+    let (_, html) = page(&app, &c, "/alerts/new").await;
+    // Sectors by their Japanese names, ids only as the boxes' values.
+    assert!(html.contains("id=\"pick-sector-water\""), "{html}");
+    assert!(html.contains("水道"), "{html}");
+    let csrf = csrf_of(&html);
+    let base = |action: &str, extra: &[(&str, &str)]| {
+        let mut f: Vec<(String, String)> = [
+            ("csrf", csrf.as_str()),
+            ("title", "Pumps: patch now"),
+            ("body", "Apply the fix **today**."),
+            ("tlp", "TLP:GREEN"),
+            ("kind", "sectors"),
+            ("sector", "water"),
+            ("ack_within", "4h"),
+            ("action", action),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        f.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        f
+    };
+    // A search finds organizations by name; the kind turns to organizations, the rest stays.
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&base("find", &[("org_q", "tokyo")]))
+        .send()
+        .await
+        .expect("find");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"pick-org-tokyo-water\""), "{html}");
+    assert!(html.contains("東京水道"), "{html}");
+    assert!(html.contains("value=\"organizations\" selected"), "{html}");
+    assert!(html.contains("value=\"Pumps: patch now\""), "{html}");
+    assert!(
+        html.contains("value=\"water\" id=\"pick-sector-water\" checked"),
+        "the sector stays ticked: {html}"
+    );
+    // A search that finds nothing says so.
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&base("find", &[("org_q", "no such operator")]))
+        .send()
+        .await
+        .expect("find");
+    let html = resp.text().await.expect("text");
+    assert!(
+        html.contains("「no such operator」に当たる組織はありません"),
+        "{html}"
+    );
+    // The organization ticked: the preview names it and shows the text rendered.
+    let mut form = base("preview", &[("org", "tokyo-water")]);
+    form.retain(|(k, _)| k != "kind");
+    form.push(("kind".into(), "organizations".into()));
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&form)
+        .send()
+        .await
+        .expect("preview");
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"preview\""), "{html}");
+    assert!(html.contains("<strong>today</strong>"), "{html}");
+    assert!(
+        html.contains("value=\"tokyo-water\" id=\"pick-org-tokyo-water\" checked"),
+        "{html}"
+    );
+    let preview = &html[html.find("id=\"preview\"").expect("preview")..];
+    assert!(preview.contains("東京水道"), "{preview}");
+    // Sent: the alert goes to the organization ticked, not the sector of the other picker.
+    let mut form = base("send", &[("org", "tokyo-water")]);
+    form.retain(|(k, _)| k != "kind");
+    form.push(("kind".into(), "organizations".into()));
+    let resp = c
+        .post(app.url("/alerts"))
+        .form(&form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 303);
+    let alerts: serde_json::Value = app
+        .get("coordinator", "/api/v1/alerts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let audience = &alerts[0]["audience"]["scope"];
+    assert_eq!(audience["kind"], "organizations", "{alerts}");
+    assert_eq!(
+        audience["values"],
+        serde_json::json!(["tokyo-water"]),
+        "{alerts}"
+    );
 }
