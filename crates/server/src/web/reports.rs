@@ -414,8 +414,10 @@ struct ReportPage {
     statuses: Vec<&'static str>,
     /// Values it shares with other items the caller may read.
     related: Vec<crate::api::correlations::ClusterJson>,
-    /// The relay form as the secretariat left it, after a refusal.
+    /// The relay form as the secretariat left it, after a refusal or a replacement.
     relay_draft: Option<RelayDraft>,
+    /// For the relaying secretariat, once relayed: the copy that was sent.
+    sent: Option<ReportJson>,
 }
 
 /// What a secretariat typed into the relay form.
@@ -454,6 +456,65 @@ impl ReportPage {
             .as_ref()
             .is_some_and(|d| d.accepted.iter().any(|a| a == text))
     }
+
+    /// The flags whose text is still in the form's title or description: a passage replaced
+    /// or edited out is gone from the list.
+    fn flags_left(&self) -> Vec<&FlagJson> {
+        let (title, description) = (self.relay_title(), self.relay_description());
+        let mut seen: Vec<&str> = Vec::new();
+        self.flags
+            .iter()
+            .flatten()
+            .filter(|f| title.contains(&f.text) || description.contains(&f.text))
+            .filter(|f| {
+                let new = !seen.contains(&f.text.as_str());
+                seen.push(&f.text);
+                new
+            })
+            .collect()
+    }
+
+    /// `text` as safe HTML with every flagged passage marked and its kind named beside it.
+    fn highlighted(&self, text: &str) -> String {
+        let flags = self.flags_left();
+        let mut out = String::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            // The earliest flagged passage, the longest where two start together.
+            let next = flags
+                .iter()
+                .filter_map(|f| rest.find(&f.text).map(|at| (at, f)))
+                .min_by_key(|(at, f)| (*at, std::cmp::Reverse(f.text.len())));
+            let Some((at, f)) = next.filter(|(_, f)| !f.text.is_empty()) else {
+                out.push_str(&escape(rest));
+                break;
+            };
+            out.push_str(&escape(&rest[..at]));
+            out.push_str(&format!(
+                "<mark class=\"flag\">{}<small> {}</small></mark>",
+                escape(&f.text),
+                escape(&self.ctx.term("flagkind", &f.kind))
+            ));
+            rest = &rest[at + f.text.len()..];
+        }
+        out
+    }
+
+    /// What a replaced passage of `kind` reads as.
+    fn placeholder(&self, kind: &str) -> String {
+        placeholder(&self.ctx, kind)
+    }
+}
+
+/// What a replaced passage of `kind` reads as, in the page's language.
+fn placeholder(ctx: &Ctx, kind: &str) -> String {
+    ctx.t1("relay-placeholder", "kind", ctx.term("flagkind", kind))
+}
+
+fn escape(text: &str) -> String {
+    askama::filters::escape(text, askama::filters::Html)
+        .map(|e| e.to_string())
+        .unwrap_or_default()
 }
 
 /// Whether the page follows the report's filing.
@@ -496,6 +557,16 @@ async fn report_page(
             .map(|f| f.0.flags)
     } else {
         None
+    };
+    // Relayed: the secretariat sees the copy it sent (the newest), the form folded away.
+    let sent = match (&flags, report.relays.as_deref()) {
+        (Some(_), Some([.., last])) => {
+            get_report(State(state.clone()), user.authed(), ApiPath(*last))
+                .await
+                .ok()
+                .map(|r| r.0)
+        }
+        _ => None,
     };
     let related = if report.content_visible {
         match crate::api::correlations::get_report_correlations(
@@ -546,6 +617,7 @@ async fn report_page(
         statuses: triage_statuses(),
         related,
         relay_draft,
+        sent,
     })
 }
 
@@ -665,13 +737,34 @@ pub async fn relay(
             .collect(),
         accept: form.all("accept"),
     };
-    let draft = RelayDraft {
+    let mut draft = RelayDraft {
         title: body.title.clone(),
         description: body.description.clone(),
         also_to: form.get("also_to"),
         accepted: body.accept.clone(),
     };
     let mut ctx = user.ctx();
+    // Replacing the ticked passages changes the form, not the report: the secretariat reads
+    // the result and relays it with the other button.
+    if form.get("action") == "redact" {
+        let flags = relay_check(State(state.clone()), user.authed(), ApiPath(id))
+            .await
+            .map(|f| f.0.flags)
+            .unwrap_or_default();
+        let mut replaced = 0;
+        for text in form.all("redact") {
+            let Some(flag) = flags.iter().find(|f| f.text == text) else {
+                continue;
+            };
+            let with = placeholder(&ctx, &flag.kind);
+            for field in [&mut draft.title, &mut draft.description] {
+                replaced += field.matches(text.as_str()).count();
+                *field = field.replace(text.as_str(), &with);
+            }
+        }
+        ctx.flash = Some(ctx.t1("relay-replaced", "count", replaced));
+        return report_page(&state, &user, id, ctx, Some(draft)).await;
+    }
     // A refusal shows on the report's page, beside the form, with what was typed kept.
     let refused = |ctx: &Ctx, status: StatusCode, message: String| {
         if status.is_server_error() {

@@ -1451,3 +1451,105 @@ async fn the_audience_is_picked_by_name_and_the_preview_shows_the_text() {
         "{alerts}"
     );
 }
+
+/// The anonymizing secretariat sees each flagged passage marked in the text with its kind,
+/// replaces the ones it ticks with a placeholder (the form changes, nothing is sent), relays,
+/// and then sees the copy that was sent instead of the form.
+#[tokio::test]
+async fn the_secretariat_replaces_flagged_passages_and_sees_the_copy_sent() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            Method::POST,
+            "reporter",
+            "/api/v1/reports",
+            json!({
+                "title": "Pump telemetry lost",
+                "description": "Tokyo Water lost two <pump> stations at 08:00; Tokyo Water is restoring them.",
+                "cause": "cyberattack", "sectors": ["water"], "scope": ["ot"],
+                "detected_at": "2026-04-01T08:00:00Z",
+                "answers": {"people-society": "none", "systems": "none"},
+                "formation": "ceptoar-anonymous", "tlp": "TLP:GREEN",
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let c = japanese(&app, "secretariat").await;
+    let (_, html) = page(&app, &c, &format!("/reports/{id}")).await;
+    // Marked where it occurs, with its kind, and the text around it escaped.
+    let flagged = &html[html.find("id=\"flagged-text\"").expect("flagged text")..];
+    let flagged = &flagged[..flagged.find("</div>").expect("end")];
+    assert_eq!(
+        flagged
+            .matches("<mark class=\"flag\">Tokyo Water<small> 組織名</small></mark>")
+            .count(),
+        2,
+        "{flagged}"
+    );
+    assert!(
+        flagged.contains("&#60;pump&#62;") || flagged.contains("&lt;pump&gt;"),
+        "{flagged}"
+    );
+    // Replaced: the form holds the placeholder, nothing is relayed yet.
+    let resp = c
+        .post(app.url(&format!("/reports/{id}/relay")))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Pump telemetry lost"),
+            (
+                "description",
+                "Tokyo Water lost two <pump> stations at 08:00; Tokyo Water is restoring them.",
+            ),
+            ("also_to", ""),
+            ("redact", "Tokyo Water"),
+            ("action", "redact"),
+        ])
+        .send()
+        .await
+        .expect("redact");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("2 箇所を置き換えました"), "{html}");
+    assert!(
+        html.contains("［組織名］ lost two &#60;pump&#62; stations")
+            || html.contains("［組織名］ lost two &lt;pump&gt; stations"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"no-flags\""), "{html}");
+    let report: serde_json::Value = app
+        .get("secretariat", &format!("/api/v1/reports/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["relays"], json!([]), "{report}");
+    // Relayed: the page shows the copy sent, and the form only folded.
+    let resp = c
+        .post(app.url(&format!("/reports/{id}/relay")))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("title", "Pump telemetry lost"),
+            (
+                "description",
+                "［組織名］ lost two <pump> stations at 08:00; ［組織名］ is restoring them.",
+            ),
+            ("also_to", ""),
+            ("action", "relay"),
+        ])
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status(), 303);
+    let (_, html) = page(&app, &c, &format!("/reports/{id}")).await;
+    let sent = &html[html.find("id=\"sent-copy\"").expect("the copy sent")..];
+    let sent = &sent[..sent.find("</section>").expect("end")];
+    assert!(sent.contains("［組織名］ lost two"), "{sent}");
+    assert!(!sent.contains("Tokyo Water"), "{sent}");
+    assert!(
+        html.contains("<details><summary>別の写しを中継する</summary>"),
+        "{html}"
+    );
+}
