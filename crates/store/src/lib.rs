@@ -55,8 +55,8 @@ pub use intake::HeldEnvelope;
 pub use registry::{OrgDetail, OrgFilter, OrgOrder, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;
 pub use reports::{
-    NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord, StageUpdate,
-    TriagePatch,
+    IncidentSummary, NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord,
+    StageUpdate, TriagePatch,
 };
 pub use taxii::{
     FederationRecord, MAY_LEAVE, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixAdd,

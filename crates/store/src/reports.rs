@@ -859,6 +859,62 @@ impl Store {
     }
 }
 
+/// One incident in an organization's list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentSummary {
+    pub id: i64,
+    pub title: String,
+    pub created: DateTime<Utc>,
+    /// How many reports it groups.
+    pub reports: i64,
+}
+
+impl Store {
+    /// One page of an organization's incidents, newest first, and how many it has.
+    pub async fn incidents_page(
+        &self,
+        org: &Slug,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<IncidentSummary>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(oid): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+                .bind(org.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+        else {
+            return Ok((Vec::new(), 0));
+        };
+        let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM incidents WHERE org_id = $1")
+            .bind(oid)
+            .fetch_one(&mut *conn)
+            .await?;
+        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT i.id, i.title, i.created_us, \
+                    (SELECT count(*) FROM report_recipients rr WHERE rr.incident_id = i.id) \
+             FROM incidents i WHERE i.org_id = $1 \
+             ORDER BY i.created_us DESC, i.id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(oid)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((
+            rows.into_iter()
+                .map(|(id, title, created, reports)| IncidentSummary {
+                    id,
+                    title,
+                    created: from_us(created),
+                    reports,
+                })
+                .collect(),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+}
+
 async fn org_id(conn: &mut sqlx::AnyConnection, org: &Slug) -> Result<i64, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
         .bind(org.as_str())

@@ -465,6 +465,7 @@ impl Walk {
                 }
                 self.visit("/alerts").await;
                 self.first_alert(false).await;
+                self.visit("/incidents").await;
                 self.visit("/registry").await;
                 self.visit("/registry/water-ceptoar").await;
             }

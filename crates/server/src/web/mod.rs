@@ -51,7 +51,10 @@ pub fn routes(alert_limit: usize) -> Router<AppState> {
         .route("/reports/{id}/consent", post(reports::consent))
         .route("/reports/{id}/triage", post(reports::triage))
         .route("/reports/{id}/notes", post(reports::note))
-        .route("/incidents", post(reports::new_incident))
+        .route(
+            "/incidents",
+            get(reports::incidents).post(reports::new_incident),
+        )
         .route("/incidents/{id}", get(reports::incident))
         .route(
             "/alerts",

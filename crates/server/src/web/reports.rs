@@ -831,6 +831,88 @@ pub async fn relay(
 struct IncidentPage {
     ctx: Ctx,
     incident: crate::api::incidents::IncidentJson,
+    /// Its reports the caller may read, in the incident's order.
+    reports: Vec<ReportJson>,
+}
+
+/// Incidents a page of the list shows.
+const INCIDENTS_PAGE: usize = 50;
+
+#[derive(Template)]
+#[template(path = "web/incidents.html")]
+struct IncidentsPage {
+    ctx: Ctx,
+    incidents: Vec<ciphub_store::IncidentSummary>,
+    table: super::table::Table,
+}
+
+/// The incidents the user's organization grouped its received reports into, newest first.
+pub async fn incidents(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(query): Query<super::table::TableQuery>,
+) -> Response {
+    let ctx = user.ctx();
+    let mut table = super::table::Table::new(
+        "/incidents",
+        "#incidents",
+        query,
+        INCIDENTS_PAGE,
+        ("created", true),
+    );
+    let page = |offset: usize| {
+        state.store.incidents_page(
+            &user.user.org,
+            u32::try_from(offset).unwrap_or(u32::MAX),
+            INCIDENTS_PAGE as u32,
+        )
+    };
+    // Every incident as CSV (an organization has far fewer than the CSV bound).
+    if table.query.csv() {
+        let all = state
+            .store
+            .incidents_page(&user.user.org, 0, super::table::CSV_MAX_ROWS as u32)
+            .await;
+        let all = match all {
+            Ok((rows, _)) => rows,
+            Err(e) => return app_error(&ctx, &e.into()),
+        };
+        let header = [
+            ctx.t("report-id"),
+            ctx.t("report-title"),
+            ctx.t("incident-count"),
+            ctx.t("incident-created"),
+        ];
+        let rows: Vec<Vec<String>> = all
+            .iter()
+            .map(|i| {
+                vec![
+                    i.id.to_string(),
+                    i.title.clone(),
+                    i.reports.to_string(),
+                    ctx.exact_time(i.created),
+                ]
+            })
+            .collect();
+        return super::table::csv("incidents", &header, &rows);
+    }
+    let (mut rows, total) = match page(table.asked_offset()).await {
+        Ok(p) => p,
+        Err(e) => return app_error(&ctx, &e.into()),
+    };
+    table.matching = usize::try_from(total).unwrap_or(usize::MAX);
+    // Past the last page: the last page.
+    if table.offset() != table.asked_offset() {
+        match page(table.offset()).await {
+            Ok((r, _)) => rows = r,
+            Err(e) => return app_error(&ctx, &e.into()),
+        }
+    }
+    render(&IncidentsPage {
+        ctx,
+        incidents: rows,
+        table,
+    })
 }
 
 /// A recipient groups reports in its queue into an incident of its own.
@@ -860,9 +942,24 @@ pub async fn incident(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> Response {
-    let ctx = user.ctx();
-    match crate::api::incidents::get_incident(State(state), user.authed(), ApiPath(id)).await {
-        Ok(i) => render(&IncidentPage { ctx, incident: i.0 }),
-        Err(e) => app_error(&ctx, &e),
+    let mut ctx = user.ctx();
+    let incident =
+        match crate::api::incidents::get_incident(State(state.clone()), user.authed(), ApiPath(id))
+            .await
+        {
+            Ok(i) => i.0,
+            Err(e) => return app_error(&ctx, &e),
+        };
+    let mut reports = Vec::new();
+    for r in &incident.reports {
+        if let Ok(report) = get_report(State(state.clone()), user.authed(), ApiPath(*r)).await {
+            reports.push(report.0);
+        }
     }
+    ctx.name_reporters(&state, &reports).await;
+    render(&IncidentPage {
+        ctx,
+        incident,
+        reports,
+    })
 }

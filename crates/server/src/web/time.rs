@@ -99,6 +99,18 @@ impl Ctx {
         }
     }
 
+    /// A time as HTML, as `time` shows a stored one.
+    pub fn time_at(&self, t: &DateTime<Utc>) -> String {
+        self.time(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    }
+
+    /// A time as plain text in the user's zone, to the second (for CSV).
+    pub fn exact_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
     /// An optional stored time as HTML (nothing when there is none).
     pub fn time_opt(&self, rfc3339: &Option<String>) -> String {
         rfc3339.as_deref().map(|t| self.time(t)).unwrap_or_default()

@@ -243,6 +243,7 @@ async fn every_page_answers_for_every_kind_of_user() {
             "/reports?q=pump&status=new&overdue=on",
             "/alerts",
             "/registry",
+            "/incidents",
             "/registry?kind=operator&sector=water",
             "/registry/water-ceptoar",
             "/audit",
@@ -1010,6 +1011,7 @@ async fn japanese_pages_hold_no_english_message() {
         for path in [
             "/dashboard",
             "/reports",
+            "/incidents",
             "/alerts",
             "/registry",
             "/audit",
@@ -1552,4 +1554,73 @@ async fn the_secretariat_replaces_flagged_passages_and_sees_the_copy_sent() {
         html.contains("<details><summary>別の写しを中継する</summary>"),
         "{html}"
     );
+}
+
+/// The incidents list: an organization's incidents newest first with how many reports each
+/// groups, as CSV too; an incident's page names its reports; another organization sees none.
+#[tokio::test]
+async fn incidents_are_listed_for_their_organization_only() {
+    let app = spawn_app().await;
+    let report = super::reports::file(&app, super::reports::report_body("ministry", "none")).await;
+    let other_report =
+        super::reports::file(&app, super::reports::report_body("ministry", "none")).await;
+    let mut ids = Vec::new();
+    for (title, r) in [
+        ("Water campaign", &report),
+        ("Pump <outage>", &other_report),
+    ] {
+        let rid = r["id"].as_i64().expect("id");
+        app.clock.advance(chrono::Duration::minutes(5));
+        let incident: serde_json::Value = app
+            .send(
+                Method::POST,
+                "mhlw-analyst",
+                "/api/v1/incidents",
+                json!({"title": title, "reports": [rid]}),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        ids.push(incident["id"].as_i64().expect("id"));
+    }
+    let c = japanese(&app, "mhlw-analyst").await;
+    let (status, html) = page(&app, &c, "/incidents").await;
+    assert_eq!(status, 200, "{html}");
+    let table = &html[html.find("id=\"incidents\"").expect("table")..];
+    // Newest first, titles escaped, each linked.
+    let (a, b) = (
+        table
+            .find(&format!("/incidents/{}", ids[1]))
+            .expect("second"),
+        table
+            .find(&format!("/incidents/{}", ids[0]))
+            .expect("first"),
+    );
+    assert!(a < b, "newest first: {table}");
+    assert!(table.contains("Pump &#60;outage&#62;") || table.contains("Pump &lt;outage&gt;"));
+    assert!(
+        table.contains("<td data-label=\"報告数\">1</td>"),
+        "{table}"
+    );
+    assert!(html.contains("インシデント一覧"), "{html}");
+    let resp = c
+        .get(app.url("/incidents?format=csv"))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(resp.status(), 200);
+    let csv = resp.text().await.expect("text");
+    assert!(csv.contains("Water campaign"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    // The incident's page names its report by title, not only by number.
+    let (_, html) = page(&app, &c, &format!("/incidents/{}", ids[0])).await;
+    let title = report["title"].as_str().expect("title");
+    assert!(html.contains(title), "{html}");
+    // Another organization has none, and cannot open this one.
+    let other = japanese(&app, "coordinator").await;
+    let (_, html) = page(&app, &other, "/incidents").await;
+    assert!(html.contains("id=\"incidents-none\""), "{html}");
+    let (status, _) = page(&app, &other, &format!("/incidents/{}", ids[0])).await;
+    assert_eq!(status, 404);
 }
