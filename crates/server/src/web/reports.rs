@@ -32,6 +32,24 @@ struct ListPage {
 
 impl ListPage {
     /// The URL of the older reports, same filters.
+    /// Every matching report as CSV, with the list's filters.
+    fn csv_url(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", self.filter.q.trim()),
+            ("status", self.filter.status.as_str()),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if self.filter.overdue.is_some() {
+            q.append_pair("overdue", "on");
+        }
+        q.append_pair("format", "csv");
+        format!("/reports?{}", q.finish())
+    }
+
     fn older_url(&self, before: &i64) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -62,6 +80,9 @@ pub struct ListFilter {
     /// Reports older than this one (text: a bad value starts from the newest).
     #[serde(default)]
     pub before: String,
+    /// `csv` for every matching report (up to `table::CSV_MAX_ROWS` read) as CSV.
+    #[serde(default)]
+    pub format: String,
 }
 
 /// Reports a list page shows, and reports one page reads at most while filtering.
@@ -91,6 +112,14 @@ pub async fn list(
                     .as_deref()
                     .is_some_and(|d| d.to_lowercase().contains(&needle)))
     };
+    // A page shows 50, reading at most 2,000; the CSV holds every match among the newest
+    // 100,000 from where the list stands.
+    let csv = filter.format == "csv";
+    let (page_size, scan) = if csv {
+        (super::table::CSV_MAX_ROWS, super::table::CSV_MAX_ROWS)
+    } else {
+        (LIST_PAGE, LIST_SCAN)
+    };
     let mut before = filter.before.trim().parse::<i64>().ok();
     let (mut reports, mut scanned, mut next) = (Vec::new(), 0, None);
     loop {
@@ -111,12 +140,12 @@ pub async fn list(
             before = Some(r.id);
             if keep(&r) {
                 reports.push(r);
-                if reports.len() == LIST_PAGE {
+                if reports.len() == page_size {
                     break;
                 }
             }
         }
-        if reports.len() == LIST_PAGE || (full && scanned >= LIST_SCAN) {
+        if reports.len() == page_size || (full && scanned >= scan) {
             next = before;
             break;
         }
@@ -126,6 +155,39 @@ pub async fn list(
     }
     let mut ctx = ctx;
     ctx.name_reporters(&state, &reports).await;
+    if csv {
+        let header = [
+            ctx.t("report-id"),
+            ctx.t("report-title"),
+            ctx.t("report-level"),
+            ctx.t("report-formation"),
+            ctx.t("report-reporter"),
+            ctx.t("report-detected"),
+            "TLP".to_owned(),
+            ctx.t("report-status"),
+        ];
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.title.clone().unwrap_or_default(),
+                    ctx.level(&r.severity.schema, r.severity.level, &r.severity.name_en),
+                    ctx.formation(&r.formation),
+                    ctx.reporter(r),
+                    chrono::DateTime::parse_from_rfc3339(&r.detected_at)
+                        .map(|t| ctx.exact_time(t.with_timezone(&chrono::Utc)))
+                        .unwrap_or_else(|_| r.detected_at.clone()),
+                    r.tlp.clone(),
+                    r.my_triage
+                        .as_ref()
+                        .map(|t| ctx.term("status", &t.status))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return super::table::csv("reports", &header, &rows);
+    }
     render(&ListPage {
         ctx,
         reports,

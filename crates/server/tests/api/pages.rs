@@ -1310,6 +1310,17 @@ async fn the_report_list_filters_and_pages() {
     assert!(!valves.contains("id=\"reports-older\""));
     let (_, none) = page(&app, &c, "/reports?q=nothing+like+it").await;
     assert!(none.contains("id=\"reports-none\""));
+    // The CSV holds every match with the filter kept, not only a page of them.
+    assert!(
+        valves.contains("href=\"/reports?q=valve&#38;format=csv\""),
+        "{valves}"
+    );
+    let (status, csv) = page(&app, &c, "/reports?q=valve&format=csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), 1 + 7, "{csv}");
+    assert!(csv.contains("Valve actuator fault 0"), "{csv}");
+    let (_, all) = page(&app, &c, "/reports?format=csv").await;
+    assert_eq!(all.lines().count(), 1 + 56);
 }
 
 /// A NUL in a page's address or a form is refused with a page in the user's language before
