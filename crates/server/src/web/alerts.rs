@@ -40,6 +40,19 @@ impl InboxPage {
         self.alerts.iter().filter(|a| self.is_unread(a)).count()
     }
 
+    /// Every matching alert as CSV, same search.
+    fn csv_url(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.query.q.trim().is_empty() {
+            q.append_pair("q", self.query.q.trim());
+        }
+        if !self.query.show.is_empty() {
+            q.append_pair("show", &self.query.show);
+        }
+        q.append_pair("format", "csv");
+        format!("/alerts?{}", q.finish())
+    }
+
     /// The URL of the older alerts, same search.
     fn older_url(&self, before: &i64) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -66,6 +79,9 @@ pub struct InboxQuery {
     /// Alerts older than this one (text: a bad value starts from the newest).
     #[serde(default)]
     pub before: String,
+    /// `csv` for every matching alert as CSV.
+    #[serde(default)]
+    pub format: String,
 }
 
 /// Alerts an inbox page shows, and alerts one page reads at most while searching.
@@ -94,44 +110,79 @@ pub async fn inbox(
                 || a.body.to_lowercase().contains(&needle))
     };
     // Newest first, read in pages of 200 until a page is full or 2,000 have been searched;
-    // the older link goes on from where this stopped.
-    let mut before = query.before.trim().parse::<i64>().ok();
-    let (mut alerts, mut scanned, mut next) = (Vec::new(), 0, None);
-    loop {
-        let batch = match list_alerts(
-            State(state.clone()),
-            user.authed(),
-            Ok(Query(AlertQuery {
-                before,
-                limit: Some(200),
-            })),
-        )
-        .await
-        {
-            Ok(b) => b.0,
-            Err(e) => return app_error(&ctx, &e),
-        };
-        let full = batch.len() == 200;
-        for a in batch {
-            scanned += 1;
-            before = Some(a.id);
-            if keep(&a) {
-                alerts.push(a);
-                if alerts.len() == INBOX_PAGE {
-                    break;
-                }
+    // the older link goes on from where this stopped. The CSV holds every match among the
+    // newest 100,000 from where the inbox stands.
+    let csv = query.format == "csv";
+    let bounds = if csv {
+        (CSV_MAX_ROWS, CSV_MAX_ROWS)
+    } else {
+        (INBOX_PAGE, INBOX_SCAN)
+    };
+    let scanned = table::scan_newest(
+        query.before.trim().parse::<i64>().ok(),
+        bounds,
+        |before| {
+            let state = state.clone();
+            let authed = user.authed();
+            async move {
+                list_alerts(
+                    State(state),
+                    authed,
+                    Ok(Query(AlertQuery {
+                        before,
+                        limit: Some(table::SCAN_BATCH as u32),
+                    })),
+                )
+                .await
+                .map(|b| b.0)
             }
-        }
-        if alerts.len() == INBOX_PAGE || (full && scanned >= INBOX_SCAN) {
-            next = before;
-            break;
-        }
-        if !full {
-            break;
-        }
-    }
+        },
+        |a: &AlertJson| a.id,
+        keep,
+    )
+    .await;
+    let (alerts, next) = match scanned {
+        Ok(found) => found,
+        Err(e) => return app_error(&ctx, &e),
+    };
     ctx.name_orgs(&state, alerts.iter().map(|a| a.sender_org.as_str()))
         .await;
+    if csv {
+        let header = [
+            ctx.t("report-id"),
+            ctx.t("alert-sent"),
+            "TLP".to_owned(),
+            ctx.t("report-title"),
+            ctx.t("alert-from"),
+            ctx.t("delivery-read"),
+            ctx.t("delivery-acked"),
+        ];
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| ctx.exact_time(t.with_timezone(&chrono::Utc)))
+                .unwrap_or_else(|_| t.to_owned())
+        };
+        let rows: Vec<Vec<String>> = alerts
+            .iter()
+            .map(|a| {
+                let d = a.my_delivery.as_ref();
+                vec![
+                    a.id.to_string(),
+                    at(&a.created_at),
+                    a.tlp.clone(),
+                    a.title.clone(),
+                    ctx.org(&a.sender_org),
+                    d.and_then(|d| d.read_at.as_deref())
+                        .map(at)
+                        .unwrap_or_default(),
+                    d.and_then(|d| d.acknowledged_at.as_deref())
+                        .map(at)
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return table::csv("alerts", &header, &rows);
+    }
     render(&InboxPage {
         ctx,
         alerts,

@@ -120,39 +120,33 @@ pub async fn list(
     } else {
         (LIST_PAGE, LIST_SCAN)
     };
-    let mut before = filter.before.trim().parse::<i64>().ok();
-    let (mut reports, mut scanned, mut next) = (Vec::new(), 0, None);
-    loop {
-        let q = ReportQuery {
-            before,
-            limit: Some(200),
-            overdue: None,
-            status: None,
-            q: None,
-        };
-        let batch = match list_reports(State(state.clone()), user.authed(), Ok(Query(q))).await {
-            Ok(r) => r.0,
-            Err(e) => return app_error(&ctx, &e),
-        };
-        let full = batch.len() == 200;
-        for r in batch {
-            scanned += 1;
-            before = Some(r.id);
-            if keep(&r) {
-                reports.push(r);
-                if reports.len() == page_size {
-                    break;
-                }
+    let scanned = super::table::scan_newest(
+        filter.before.trim().parse::<i64>().ok(),
+        (page_size, scan),
+        |before| {
+            let state = state.clone();
+            let authed = user.authed();
+            async move {
+                let q = ReportQuery {
+                    before,
+                    limit: Some(super::table::SCAN_BATCH as u32),
+                    overdue: None,
+                    status: None,
+                    q: None,
+                };
+                list_reports(State(state), authed, Ok(Query(q)))
+                    .await
+                    .map(|r| r.0)
             }
-        }
-        if reports.len() == page_size || (full && scanned >= scan) {
-            next = before;
-            break;
-        }
-        if !full {
-            break;
-        }
-    }
+        },
+        |r: &ReportJson| r.id,
+        keep,
+    )
+    .await;
+    let (reports, next) = match scanned {
+        Ok(found) => found,
+        Err(e) => return app_error(&ctx, &e),
+    };
     let mut ctx = ctx;
     ctx.name_reporters(&state, &reports).await;
     if csv {

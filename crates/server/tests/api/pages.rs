@@ -1269,6 +1269,12 @@ async fn the_inbox_searches_filters_and_pages() {
     let (_, none) = page(&app, &c, "/alerts?q=no+such+words").await;
     assert_eq!(rows(&none), 0);
     assert!(none.contains("id=\"inbox-none\""));
+    // The CSV holds every alert the search matches, past the first page.
+    let (status, csv) = page(&app, &c, "/alerts?format=csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), 1 + ids.len(), "{csv}");
+    let (_, unread_csv) = page(&app, &c, "/alerts?show=unread&format=csv").await;
+    assert!(unread_csv.lines().count() < csv.lines().count());
 }
 
 /// The report list filters every report the user may read, not only the newest, and pages to
