@@ -269,6 +269,46 @@ pub fn csv(name: &str, header: &[String], rows: &[Vec<String>]) -> Response {
         .into_response()
 }
 
+/// Items a newest-first scan reads from the API at a time.
+pub const SCAN_BATCH: usize = 200;
+
+/// The lists that follow the API's newest-first cursor (the report list, the inbox): reads
+/// batches of `SCAN_BATCH` older than `before` through `fetch`, keeps what `keep` accepts, and
+/// stops once `want` are kept or `scan` have been read. Gives what was kept and, when it
+/// stopped before the oldest, the cursor to go on from (the older page's `before`).
+pub async fn scan_newest<T, E, Fut>(
+    mut before: Option<i64>,
+    (want, scan): (usize, usize),
+    mut fetch: impl FnMut(Option<i64>) -> Fut,
+    id: impl Fn(&T) -> i64,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, Option<i64>), E>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, E>>,
+{
+    let (mut kept, mut scanned) = (Vec::new(), 0);
+    loop {
+        let batch = fetch(before).await?;
+        let full = batch.len() == SCAN_BATCH;
+        for item in batch {
+            scanned += 1;
+            before = Some(id(&item));
+            if keep(&item) {
+                kept.push(item);
+                if kept.len() == want {
+                    break;
+                }
+            }
+        }
+        if kept.len() == want || (full && scanned >= scan) {
+            return Ok((kept, before));
+        }
+        if !full {
+            return Ok((kept, None));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,45 +394,5 @@ mod tests {
             ..TableQuery::default()
         };
         assert_eq!(q.sort(&["time", "actor"], true), ("actor", false));
-    }
-}
-
-/// Items a newest-first scan reads from the API at a time.
-pub const SCAN_BATCH: usize = 200;
-
-/// The lists that follow the API's newest-first cursor (the report list, the inbox): reads
-/// batches of `SCAN_BATCH` older than `before` through `fetch`, keeps what `keep` accepts, and
-/// stops once `want` are kept or `scan` have been read. Gives what was kept and, when it
-/// stopped before the oldest, the cursor to go on from (the older page's `before`).
-pub async fn scan_newest<T, E, Fut>(
-    mut before: Option<i64>,
-    (want, scan): (usize, usize),
-    mut fetch: impl FnMut(Option<i64>) -> Fut,
-    id: impl Fn(&T) -> i64,
-    keep: impl Fn(&T) -> bool,
-) -> Result<(Vec<T>, Option<i64>), E>
-where
-    Fut: std::future::Future<Output = Result<Vec<T>, E>>,
-{
-    let (mut kept, mut scanned) = (Vec::new(), 0);
-    loop {
-        let batch = fetch(before).await?;
-        let full = batch.len() == SCAN_BATCH;
-        for item in batch {
-            scanned += 1;
-            before = Some(id(&item));
-            if keep(&item) {
-                kept.push(item);
-                if kept.len() == want {
-                    break;
-                }
-            }
-        }
-        if kept.len() == want || (full && scanned >= scan) {
-            return Ok((kept, before));
-        }
-        if !full {
-            return Ok((kept, None));
-        }
     }
 }
