@@ -285,7 +285,7 @@ impl Walk {
         }
     }
 
-    /// axe-core's serious and critical violations, once per kind of page and language.
+    /// axe-core's serious and critical violations, once per kind of page, language and width.
     async fn accessibility(&mut self, url: &str, lang: &str) {
         let kind: String = url
             .split('?')
@@ -308,7 +308,9 @@ impl Walk {
         } else {
             kind
         };
-        if !self.axed.insert(format!("{kind} {lang}")) {
+        // At each width: a phone's page folds its menu and turns tables into cards.
+        let width = self.at.split_whitespace().nth(2).unwrap_or_default();
+        if !self.axed.insert(format!("{kind} {lang} {width}")) {
             return;
         }
         self.b

@@ -553,6 +553,16 @@ impl FormData {
             .collect()
     }
 
+    /// Every value of `name`, trimmed, empty ones included: the columns of a table form,
+    /// read by position.
+    pub fn every(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
     /// Whether `name` was sent (a ticked checkbox).
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)

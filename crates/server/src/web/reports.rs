@@ -474,13 +474,15 @@ struct ReportPage {
     relay_draft: Option<RelayDraft>,
     /// For the relaying secretariat, once relayed: the copy that was sent.
     sent: Option<ReportJson>,
+    /// For the relaying secretariat: the other CEPTOARs it may also relay to (id, name).
+    ceptoars: Vec<(String, String)>,
 }
 
 /// What a secretariat typed into the relay form.
 pub struct RelayDraft {
     pub title: String,
     pub description: String,
-    pub also_to: String,
+    pub also_to: Vec<String>,
     pub accepted: Vec<String>,
 }
 
@@ -500,11 +502,21 @@ impl ReportPage {
         }
     }
 
-    fn relay_also_to(&self) -> String {
-        self.relay_draft
+    /// The CEPTOARs the relay also goes to, as ticked boxes with their names.
+    fn also_to_picker(&self) -> String {
+        let chosen = self
+            .relay_draft
             .as_ref()
             .map(|d| d.also_to.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        super::picker::Picker::short(
+            "also-to",
+            "also_to",
+            self.ctx.t("relay-also-to"),
+            self.ceptoars.iter().cloned(),
+            &chosen,
+        )
+        .html(&self.ctx)
     }
 
     fn relay_accepted(&self, text: &str) -> bool {
@@ -614,6 +626,36 @@ async fn report_page(
     } else {
         None
     };
+    // The other CEPTOARs, by name, for the relay's "also to".
+    let ceptoars = if flags.is_some() {
+        let lang = ctx.lang.tag();
+        let order = if lang == "ja" {
+            ciphub_store::OrgOrder::NameJa
+        } else {
+            ciphub_store::OrgOrder::NameEn
+        };
+        state
+            .store
+            .organizations_page(
+                &ciphub_store::OrgFilter {
+                    kind: Some(ciphub_domain::registry::OrgKind::Ceptoar),
+                    ..Default::default()
+                },
+                None,
+                (order, false),
+                0,
+                500,
+            )
+            .await
+            .map(|(rows, _)| rows)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.org.slug.as_str() != ctx.org)
+            .map(|r| (r.org.slug.to_string(), r.org.name_for(lang).to_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Relayed: the secretariat sees the copy it sent (the newest), the form folded away.
     let sent = match (&flags, report.relays.as_deref()) {
         (Some(_), Some([.., last])) => {
@@ -674,6 +716,7 @@ async fn report_page(
         related,
         relay_draft,
         sent,
+        ceptoars,
     })
 }
 
@@ -784,9 +827,11 @@ pub async fn relay(
     let body = RelayJson {
         title: form.get("title"),
         description: form.get("description"),
+        // Ticked in the CEPTOAR picker (or typed as "a, b").
         also_to: form
-            .get("also_to")
-            .split(',')
+            .all("also_to")
+            .iter()
+            .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
@@ -796,7 +841,7 @@ pub async fn relay(
     let mut draft = RelayDraft {
         title: body.title.clone(),
         description: body.description.clone(),
-        also_to: form.get("also_to"),
+        also_to: body.also_to.clone(),
         accepted: body.accept.clone(),
     };
     let mut ctx = user.ctx();

@@ -26,16 +26,69 @@ struct SettingsPage {
     zones: Vec<&'static str>,
     /// A CEPTOAR's relay rule, for its secretariat and admins.
     relay: Option<(bool, String)>,
-    /// Contacts as editable lines, for the organization's admins.
-    contacts: Option<String>,
-    /// Identifiers (domains, addresses) as editable lines, for the organization's admins.
-    identifiers: Option<String>,
+    /// Contacts as editable rows (rank, name, address), for the organization's admins.
+    contacts: Option<Vec<[String; 3]>>,
+    /// Identifiers (kind, value) as editable rows, for the organization's admins.
+    identifiers: Option<Vec<[String; 2]>>,
+    identifier_kinds: Vec<&'static str>,
     webhooks: Option<Vec<WebhookJson>>,
     /// A new webhook's secret, shown this once.
     secret: Option<String>,
 }
 
-async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<String>) -> Response {
+impl SettingsPage {
+    /// Whether a row's stored value is the option `value` (for `selected`).
+    fn same(&self, stored: &str, value: &str) -> bool {
+        stored == value
+    }
+}
+
+/// Blank rows the contact and identifier tables offer for new entries.
+const BLANK_ROWS: usize = 3;
+
+/// Rows as a refused form sent them, shown again instead of what is stored.
+#[derive(Default)]
+struct Kept {
+    contacts: Option<Vec<[String; 3]>>,
+    identifiers: Option<Vec<[String; 2]>>,
+}
+
+/// `rows` and blank ones after them.
+fn with_blanks<const N: usize>(mut rows: Vec<[String; N]>) -> Vec<[String; N]> {
+    rows.extend(std::iter::repeat_with(|| std::array::from_fn(|_| String::new())).take(BLANK_ROWS));
+    rows
+}
+
+/// The rows a table form sent: its columns' values by position, each with its number from 1
+/// as the page showed it. (Selects always send a value: the caller drops the rows whose typed
+/// fields are empty.)
+fn rows_of<const N: usize>(
+    form: &super::FormData,
+    columns: [&str; N],
+) -> Vec<(usize, [String; N])> {
+    let values: Vec<Vec<String>> = columns.iter().map(|c| form.every(c)).collect();
+    let n = values.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            (
+                i + 1,
+                std::array::from_fn(|c| values[c].get(i).cloned().unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+async fn page(state: &AppState, user: &WebUser, ctx: Ctx, secret: Option<String>) -> Response {
+    page_with(state, user, ctx, secret, Kept::default()).await
+}
+
+async fn page_with(
+    state: &AppState,
+    user: &WebUser,
+    mut ctx: Ctx,
+    secret: Option<String>,
+    kept: Kept,
+) -> Response {
     let actor = user.user.actor();
     let relay = if policy::check(&actor, Action::SetRelayRule).is_ok() {
         match state.store.relay_rule(&actor.org).await {
@@ -46,7 +99,11 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         None
     };
     let admin = policy::check(&actor, Action::ManageChannels { org: &actor.org }).is_ok();
-    let identifiers = if admin {
+    let identifiers = if !admin {
+        None
+    } else if let Some(rows) = kept.identifiers {
+        Some(with_blanks(rows))
+    } else {
         match crate::api::identifiers::list_identifiers(
             State(state.clone()),
             user.authed(),
@@ -54,28 +111,26 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         )
         .await
         {
-            Ok(i) => Some(
+            Ok(i) => Some(with_blanks(
                 i.0.iter()
-                    .map(|i| format!("{}, {}", i.kind, i.value))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+                    .map(|i| [i.kind.clone(), i.value.clone()])
+                    .collect(),
+            )),
             Err(e) => return app_error(&ctx, &e),
         }
-    } else {
-        None
     };
     let (contacts, webhooks) = if admin {
         let slug = actor.org.to_string();
-        let contacts = match get_contacts(State(state.clone()), user.authed(), ApiPath(slug)).await
-        {
-            Ok(c) => {
-                c.0.iter()
-                    .map(|c| format!("{}, {}, {}", c.rank, c.name, c.email))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-            Err(e) => return app_error(&ctx, &e),
+        let contacts = match kept.contacts {
+            Some(rows) => with_blanks(rows),
+            None => match get_contacts(State(state.clone()), user.authed(), ApiPath(slug)).await {
+                Ok(c) => with_blanks(
+                    c.0.iter()
+                        .map(|c| [c.rank.to_string(), c.name.clone(), c.email.clone()])
+                        .collect(),
+                ),
+                Err(e) => return app_error(&ctx, &e),
+            },
         };
         let hooks = match list_webhooks(State(state.clone()), user.authed()).await {
             Ok(w) => w.0,
@@ -100,6 +155,10 @@ async fn page(state: &AppState, user: &WebUser, mut ctx: Ctx, secret: Option<Str
         relay,
         contacts,
         identifiers,
+        identifier_kinds: ciphub_domain::anonymize::IdentifierKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect(),
         webhooks,
         secret,
     })
@@ -192,28 +251,28 @@ pub async fn relay_rule(State(state): State<AppState>, Posted(user, form): Poste
     done(&user.ctx(), result)
 }
 
-/// Contacts as lines of "rank, name, address".
+/// Contacts as rows of rank, name and address; a refused row is named and every row kept.
 pub async fn contacts(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
+    // A row with no name and no address is an empty one (or one emptied to remove it).
+    let rows: Vec<(usize, [String; 3])> = rows_of(&form, ["rank", "name", "email"])
+        .into_iter()
+        .filter(|(_, [_, name, email])| !name.is_empty() || !email.is_empty())
+        .collect();
+    let kept = || Kept {
+        contacts: Some(rows.iter().map(|(_, r)| r.clone()).collect()),
+        identifiers: None,
+    };
     let mut list = Vec::new();
-    for (i, line) in form.get("contacts").lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let parts: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [rank, name, email] = parts[..] else {
-            ctx.error = Some(ctx.t1("settings-contact-line", "line", i + 1));
-            return page(&state, &user, ctx, None).await;
-        };
+    for (n, [rank, name, email]) in &rows {
         let Ok(rank) = rank.parse() else {
-            ctx.error = Some(ctx.t1("settings-contact-line", "line", i + 1));
-            return page(&state, &user, ctx, None).await;
+            ctx.error = Some(ctx.t1("settings-contact-row", "row", n));
+            return page_with(&state, &user, ctx, None, kept()).await;
         };
         list.push(ContactJson {
             rank,
-            name: name.to_owned(),
-            email: email.to_owned(),
+            name: name.clone(),
+            email: email.clone(),
         });
     }
     let slug = user.user.org.to_string();
@@ -228,7 +287,7 @@ pub async fn contacts(State(state): State<AppState>, Posted(user, form): Posted)
         Ok(_) => Redirect::to("/settings").into_response(),
         Err(e) => {
             ctx.error = Some(ctx.describe(&e));
-            page(&state, &user, ctx, None).await
+            page_with(&state, &user, ctx, None, kept()).await
         }
     }
 }
@@ -303,24 +362,22 @@ pub async fn retry(
     }
 }
 
-/// Identifiers as lines of "kind, value".
+/// Identifiers as rows of kind and value; a refusal keeps every row.
 pub async fn identifiers(State(state): State<AppState>, Posted(user, form): Posted) -> Response {
     let mut ctx = user.ctx();
-    let mut list = Vec::new();
-    for (i, line) in form.get("identifiers").lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some((kind, value)) = line.split_once(',') else {
-            ctx.error = Some(ctx.t1("settings-identifier-line", "line", i + 1));
-            return page(&state, &user, ctx, None).await;
-        };
-        list.push(crate::api::identifiers::IdentifierJson {
-            kind: kind.trim().to_owned(),
-            value: value.trim().to_owned(),
-        });
-    }
+    // A row whose value is empty is one to remove (its kind select is never empty).
+    let rows: Vec<[String; 2]> = rows_of(&form, ["kind", "value"])
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|[_, value]| !value.is_empty())
+        .collect();
+    let list = rows
+        .iter()
+        .map(|[kind, value]| crate::api::identifiers::IdentifierJson {
+            kind: kind.clone(),
+            value: value.clone(),
+        })
+        .collect();
     let slug = user.user.org.to_string();
     match crate::api::identifiers::put_identifiers(
         State(state.clone()),
@@ -333,7 +390,11 @@ pub async fn identifiers(State(state): State<AppState>, Posted(user, form): Post
         Ok(_) => Redirect::to("/settings").into_response(),
         Err(e) => {
             ctx.error = Some(ctx.describe(&e));
-            page(&state, &user, ctx, None).await
+            let kept = Kept {
+                contacts: None,
+                identifiers: Some(rows),
+            };
+            page_with(&state, &user, ctx, None, kept).await
         }
     }
 }

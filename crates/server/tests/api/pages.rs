@@ -277,15 +277,19 @@ async fn settings_pages_change_what_the_api_changes() {
     let c = browser();
     login(&app, &c, "water-admin").await;
     let (_, html) = page(&app, &c, "/settings").await;
+    // Contacts and identifiers are rows of fields, with empty rows for new entries.
+    assert!(html.contains("id=\"contact-rows\""), "{html}");
+    let csrf = csrf_of(&html);
+    let row = |rank: &'static str, name: &'static str, email: &'static str| {
+        [("rank", rank), ("name", name), ("email", email)]
+    };
+    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    form.extend(row("1", "Duty desk", "duty@tokyo-water.test"));
+    form.extend(row("1", "", ""));
+    form.extend(row("2", "CISO", "ciso@tokyo-water.test"));
     let resp = c
         .post(app.url("/settings/contacts"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            (
-                "contacts",
-                "1, Duty desk, duty@tokyo-water.test\n2, CISO, ciso@tokyo-water.test",
-            ),
-        ])
+        .form(&form)
         .send()
         .await
         .expect("contacts");
@@ -296,18 +300,57 @@ async fn settings_pages_change_what_the_api_changes() {
         .json()
         .await
         .expect("json");
-    assert_eq!(kept.len(), 2);
-    // A bad line is named and nothing changes.
+    assert_eq!(kept.len(), 2, "the empty row is dropped");
+    let (_, html) = page(&app, &c, "/settings").await;
+    assert!(html.contains("value=\"ciso@tokyo-water.test\""), "{html}");
+    // A bad address is refused, said on the page, and every row typed is still there.
+    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    form.extend(row("1", "Duty desk", "duty@tokyo-water.test"));
+    form.extend(row("2", "Night desk", "not an address"));
     let resp = c
         .post(app.url("/settings/contacts"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("contacts", "1, only-two"),
-        ])
+        .form(&form)
         .send()
         .await
         .expect("contacts");
-    assert!(resp.text().await.expect("text").contains("Line 1"));
+    let html = resp.text().await.expect("text");
+    assert!(html.contains("id=\"error\""), "{html}");
+    assert!(html.contains("value=\"Night desk\""), "{html}");
+    assert!(html.contains("value=\"not an address\""), "{html}");
+    let stored: Vec<serde_json::Value> = app
+        .get("water-admin", "/api/v1/organizations/tokyo-water/contacts")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stored, kept, "nothing changed");
+    // Identifiers: a kind chosen from the list, an emptied value removes the row.
+    let resp = c
+        .post(app.url("/settings/identifiers"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("kind", "domain"),
+            ("value", "tokyo-water.test"),
+            ("kind", "name"),
+            ("value", ""),
+        ])
+        .send()
+        .await
+        .expect("identifiers");
+    assert_eq!(resp.status(), 303);
+    let ids: Vec<serde_json::Value> = app
+        .get(
+            "water-admin",
+            "/api/v1/organizations/tokyo-water/identifiers",
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        ids,
+        vec![json!({"kind": "domain", "value": "tokyo-water.test"})]
+    );
     // The CEPTOAR's secretariat switches its relay rule on.
     let s = browser();
     login(&app, &s, "secretariat").await;
@@ -1512,6 +1555,12 @@ async fn the_secretariat_replaces_flagged_passages_and_sees_the_copy_sent() {
         flagged.contains("&#60;pump&#62;") || flagged.contains("&lt;pump&gt;"),
         "{flagged}"
     );
+    // Other CEPTOARs are offered by name, not the secretariat's own.
+    assert!(
+        html.contains("id=\"also-to-electric-power-ceptoar\""),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"also-to-water-ceptoar\""), "{html}");
     // Replaced: the form holds the placeholder, nothing is relayed yet.
     let resp = c
         .post(app.url(&format!("/reports/{id}/relay")))
@@ -1555,7 +1604,7 @@ async fn the_secretariat_replaces_flagged_passages_and_sees_the_copy_sent() {
                 "description",
                 "［組織名］ lost two <pump> stations at 08:00; ［組織名］ is restoring them.",
             ),
-            ("also_to", ""),
+            ("also_to", "electric-power-ceptoar"),
             ("action", "relay"),
         ])
         .send()
