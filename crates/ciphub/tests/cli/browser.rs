@@ -443,14 +443,35 @@ async fn a_report_and_an_alert_travel_through_the_pages() {
     );
     b.c.goto(&report_url).await.expect("report");
     assert!(b.text("#flags").await.contains("demo-water-op-0001"));
+    // The identifier is marked where it stands in the text.
+    assert!(
+        b.text("#flagged-text mark.flag")
+            .await
+            .contains("demo-water-op-0001")
+    );
+    b.c.execute("document.getElementById('relay').scrollIntoView();", vec![])
+        .await
+        .expect("scroll");
     b.shot("secretariat-flags").await;
-    b.fill(
-        "#relay-description",
-        "Telemetry from two pump stations of a water utility stopped at 08:00.",
-    )
-    .await;
+    // Replaced by a placeholder in the form; nothing is relayed until the secretariat says so.
+    b.click("#flags input[name=redact]").await;
+    b.click("#relay-redact").await;
+    b.until("#no-flags", |t| !t.is_empty()).await;
+    let description =
+        b.c.find(Locator::Css("#relay-description"))
+            .await
+            .expect("description")
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default();
+    assert!(!description.contains("demo-water-op-0001"), "{description}");
+    assert!(description.contains('['), "{description}");
     b.click("#relay-submit").await;
     b.until("#relayed", |t| !t.is_empty()).await;
+    // The page now shows the copy sent.
+    let sent = b.text("#sent-copy").await;
+    assert!(!sent.contains("demo-water-op-0001"), "{sent}");
     b.shot("relayed").await;
     b.logout().await;
 
