@@ -145,6 +145,7 @@ reports-search = Search
 incident-title = Incident
 incident-new = Group into a new incident
 incident-reports = Reports (numbers, separated by commas)
+export-stix = Download as STIX 2.1 (JSON)
 incidents-title = Incidents
 incidents-help = Reports your organization received, grouped into incidents from a report's page.
 incidents-none = No incidents yet. Group reports into one from a report's page.

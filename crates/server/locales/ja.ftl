@@ -145,6 +145,7 @@ reports-search = 検索
 incident-title = インシデント
 incident-new = 新しいインシデントにまとめる
 incident-reports = 報告（番号をカンマ区切りで）
+export-stix = STIX 2.1 形式（JSON）でダウンロード
 incidents-title = インシデント一覧
 incidents-help = 自組織が受け取った報告を、報告のページからインシデントにまとめたものです。
 incidents-none = インシデントはまだありません。報告のページから報告をまとめてください。

@@ -1683,6 +1683,24 @@ async fn incidents_are_listed_for_their_organization_only() {
     let (_, html) = page(&app, &c, &format!("/incidents/{}", ids[0])).await;
     let title = report["title"].as_str().expect("title");
     assert!(html.contains(title), "{html}");
+    // The incident and its report download as STIX 2.1 with the page's session.
+    for (page_path, link) in [
+        (
+            format!("/incidents/{}", ids[0]),
+            format!("/api/v1/incidents/{}/stix", ids[0]),
+        ),
+        (
+            format!("/reports/{}", report["id"]),
+            format!("/api/v1/reports/{}/stix", report["id"]),
+        ),
+    ] {
+        let (_, html) = page(&app, &c, &page_path).await;
+        assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+        let (status, bundle) = page(&app, &c, &link).await;
+        assert_eq!(status, 200, "{bundle}");
+        let bundle: serde_json::Value = serde_json::from_str(&bundle).expect("json");
+        assert_eq!(bundle["type"], "bundle", "{bundle}");
+    }
     // Another organization has none, and cannot open this one.
     let other = japanese(&app, "coordinator").await;
     let (_, html) = page(&app, &other, "/incidents").await;
