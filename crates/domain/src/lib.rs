@@ -9,6 +9,7 @@ pub mod alert;
 pub mod anonymize;
 pub mod audit;
 pub mod correlation;
+pub mod exercise;
 pub mod identity;
 pub mod misp;
 pub mod policy;
