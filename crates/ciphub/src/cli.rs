@@ -99,6 +99,10 @@ pub enum Command {
     /// Assess severity with a schema (no database needed).
     #[command(subcommand)]
     Severity(SeverityCommand),
+    /// Cross-sectoral exercise scenarios: check a scenario file, list the shipped library,
+    /// and show the dry run of one (every inject, when and to whom).
+    #[command(subcommand)]
+    Exercise(ExerciseCommand),
     /// Link collections with other TAXII 2.1 servers (ciphub, medallion, OpenCTI...).
     #[command(subcommand)]
     Federate(FederateCommand),
@@ -258,6 +262,36 @@ pub enum SeverityCommand {
         /// The schema: seed-draft, nisc-2018 or us-nciss.
         #[arg(value_name = "NAME", default_value = "seed-draft")]
         schema: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExerciseCommand {
+    /// List the scenarios shipped with ciphub (usable by id wherever a FILE is asked).
+    List,
+    /// Check scenario files (format: exercises/README.md). Prints a summary of each, or the
+    /// line of the first problem; exits with 1 if any file is invalid.
+    Check {
+        /// Scenario files, or ids of shipped scenarios.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+    },
+    /// The dry run: every inject with its time at the given speed, its channel, its teams and,
+    /// with a database, how many organizations each team reaches; then the expectations.
+    /// Nothing is sent.
+    Plan {
+        /// A scenario file, or the id of a shipped one.
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Exercise time per real time: 60 runs an hour of scenario in a minute.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        speed: u32,
+        /// The language of titles: en or ja.
+        #[arg(long, default_value = "en", value_parser = ["en", "ja"])]
+        lang: String,
+        /// The store whose registry resolves the teams (none: teams are not resolved).
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 

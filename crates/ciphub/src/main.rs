@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config;
 mod demo;
+mod exercise;
 mod interop;
 mod report;
 mod severity;
@@ -291,6 +292,26 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             severity::assess(&schema, &file, json)?;
         }
         Command::Severity(SeverityCommand::Show { schema }) => severity::show(&schema)?,
+        Command::Exercise(cli::ExerciseCommand::List) => exercise::list(),
+        Command::Exercise(cli::ExerciseCommand::Check { files }) => {
+            if !exercise::check(&files) {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Exercise(cli::ExerciseCommand::Plan {
+            file: scenario,
+            speed,
+            lang,
+            db,
+        }) => {
+            // Teams are resolved only against a store the user names: a dry run creates none.
+            let store = if db.data_dir.is_some() || db.database_url.is_some() {
+                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
+            } else {
+                None
+            };
+            exercise::plan(&scenario, speed, &lang, store.as_ref()).await?;
+        }
         Command::Federate(cmd) => {
             let db = match &cmd {
                 cli::FederateCommand::Add { db, .. }

@@ -7,6 +7,7 @@ mod cli {
     mod browser;
     mod crash;
     mod disk;
+    mod exercise;
     mod first_hour;
     mod helpers;
     mod journeys;

@@ -1,0 +1,181 @@
+//! `ciphub exercise`: checking scenario files, listing the shipped library, and the dry run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use ciphub_domain::exercise::{
+    Act, InjectKind, LevelRule, Rule, SHIPPED_SCENARIOS, Scenario, ScenarioError, When,
+    format_duration,
+};
+use ciphub_store::Store;
+
+/// A scenario by shipped id or by path, with the name to give it in messages.
+fn load(name: &str) -> anyhow::Result<Result<Scenario, ScenarioError>> {
+    if let Some(s) = Scenario::shipped(name) {
+        return Ok(s);
+    }
+    let path = Path::new(name);
+    if !path.exists() {
+        let ids: Vec<&str> = SHIPPED_SCENARIOS.iter().map(|(id, _)| *id).collect();
+        return Err(anyhow!(
+            "no scenario {name:?}: give a file, or one of the shipped ones ({})",
+            ids.join(", ")
+        ));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Scenario::from_toml(&text))
+}
+
+/// Prints the shipped scenarios.
+pub fn list() {
+    for (id, _) in SHIPPED_SCENARIOS {
+        match Scenario::shipped(id) {
+            Some(Ok(s)) => println!(
+                "{id:<28} {} ({}, {} injects, {} points)",
+                s.title.en,
+                format_duration(s.duration),
+                s.injects.len(),
+                s.total_points()
+            ),
+            Some(Err(e)) => println!("{id:<28} invalid: {e}"),
+            None => {}
+        }
+    }
+}
+
+/// Checks each file; prints a summary or `FILE:LINE: problem`. False if any is invalid.
+pub fn check(files: &[String]) -> bool {
+    let mut all_good = true;
+    for name in files {
+        match load(name) {
+            Ok(Ok(s)) => println!(
+                "{name}: ok: {} ({}; {} teams, {} injects, {} expectations worth {} points)",
+                s.title.en,
+                format_duration(s.duration),
+                s.teams.len(),
+                s.injects.len(),
+                s.expectations.len(),
+                s.total_points()
+            ),
+            Ok(Err(e)) => {
+                all_good = false;
+                println!("{name}:{}: {}", e.line, e.message);
+            }
+            Err(e) => {
+                all_good = false;
+                println!("{name}: {e:#}");
+            }
+        }
+    }
+    all_good
+}
+
+/// `h:mm:ss`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Prints the dry run of a scenario at `speed`; with a store, how many organizations each
+/// team reaches.
+pub async fn plan(name: &str, speed: u32, lang: &str, store: Option<&Store>) -> anyhow::Result<()> {
+    let s = load(name)?.map_err(|e| anyhow!("{name}:{}: {}", e.line, e.message))?;
+    println!("{}", s.title.get(lang));
+    println!(
+        "lasts {} of exercise time; at speed {speed}, {} in real time",
+        format_duration(s.duration),
+        clock(s.duration / speed)
+    );
+    let orgs = match store {
+        Some(store) => Some(store.community().await?.1),
+        None => None,
+    };
+    println!("\nteams:");
+    for t in &s.teams {
+        let reach = orgs.as_ref().map_or_else(String::new, |orgs| {
+            let members = t.members(orgs);
+            let first: Vec<&str> = members.iter().take(3).map(|m| m.as_str()).collect();
+            format!(
+                ": {} organization{}{}",
+                members.len(),
+                if members.len() == 1 { "" } else { "s" },
+                if first.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({}{})",
+                        first.join(", "),
+                        if members.len() > 3 { ", ..." } else { "" }
+                    )
+                }
+            )
+        });
+        println!("  {:<22} {}{reach}", t.id.as_str(), t.name.get(lang));
+    }
+    println!("\ninjects (a dry run: nothing is sent):");
+    for (i, when) in s.timeline(speed) {
+        let (time, wait) = match when {
+            When::At(d) => (clock(d), None),
+            When::After(a, d) => (
+                format!("+{}", clock(d)),
+                Some(format!(
+                    "after {} {} {}",
+                    a.team.as_str(),
+                    match a.act {
+                        Act::Acknowledge => "acknowledges",
+                        Act::Report => "reports on",
+                        Act::Relay => "relays",
+                        Act::Reply => "answers",
+                    },
+                    a.inject.as_str()
+                )),
+            ),
+        };
+        let channel = match i.kind {
+            InjectKind::Alert => "alert (inbox, e-mail, webhooks, stream)",
+            InjectKind::Report => "report from a simulated operator",
+            InjectKind::News => "news item",
+            InjectKind::Request => "request for information",
+            InjectKind::Call => "phone-call note",
+        };
+        let to: Vec<&str> = i.to.iter().map(|t| t.as_str()).collect();
+        println!(
+            "  {time:<9} {:<20} {} [{}] {channel} to {}",
+            i.id.as_str(),
+            i.title.get(lang),
+            i.tlp.as_str(),
+            to.join(", ")
+        );
+        if let Some(w) = wait {
+            println!("            {w}");
+        }
+        if let Some(o) = &i.official {
+            println!("            official level {} ({})", o.level, s.schema);
+        }
+    }
+    println!("\nexpectations ({} points):", s.total_points());
+    for e in &s.expectations {
+        let level = match e.level {
+            LevelRule::Any => String::new(),
+            LevelRule::Official => ", at the official level".into(),
+            LevelRule::AtLeast(n) => format!(", level {n} or more"),
+        };
+        println!(
+            "  {:<18} {} of {} {} {} within {} ({} real){level}: {} points",
+            e.id.as_str(),
+            match e.rule {
+                Rule::All => "all",
+                Rule::Any => "any",
+            },
+            e.team.as_str(),
+            e.act.as_str(),
+            e.inject.as_str(),
+            format_duration(e.within),
+            clock(e.within / speed),
+            e.points
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! `ciphub exercise`: the scenario library, checking files, and the dry run.
+
+use std::io::Write;
+
+use ciphub_store::testkit::TestDb;
+
+use super::helpers::{ciphub, err, out};
+
+#[test]
+fn the_library_is_listed_and_every_scenario_checks() {
+    let o = ciphub("sqlite://unused", &["exercise", "list"], None);
+    assert!(o.status.success(), "{}", err(&o));
+    let ids = [
+        "power-outage-cascade",
+        "hospital-ransomware",
+        "finance-ddos-major-event",
+        "water-ot-intrusion",
+    ];
+    for id in ids {
+        assert!(out(&o).contains(id), "{}", out(&o));
+    }
+    // By id and by the file in the repository alike.
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../exercises/water-ot-intrusion.toml"
+    );
+    let mut args = vec!["exercise", "check", file];
+    args.extend(ids);
+    let o = ciphub("sqlite://unused", &args, None);
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    assert_eq!(out(&o).matches(": ok: ").count(), 5, "{}", out(&o));
+}
+
+/// A mistake is named with its file and line, and the command fails.
+#[test]
+fn a_bad_scenario_is_named_by_file_and_line() {
+    let good = include_str!("../../../../exercises/hospital-ransomware.toml");
+    let bad = good.replacen("to = [\"hospitals\"]", "to = [\"clinics\"]", 1);
+    let line = bad
+        .lines()
+        .position(|l| l.contains("id = \"indicators\""))
+        .expect("inject")
+        + 1;
+    let mut file = tempfile::NamedTempFile::new().expect("file");
+    file.write_all(bad.as_bytes()).expect("write");
+    let path = file.path().to_str().expect("path");
+    let o = ciphub("sqlite://unused", &["exercise", "check", path], None);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let said = out(&o);
+    assert!(
+        said.contains("team clinics, which is not defined"),
+        "{said}"
+    );
+    // The error is on the inject's table, which starts just before its id.
+    let at: usize = said
+        .split(':')
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a line number: {said}"));
+    assert!(
+        at <= line && line - at <= 2,
+        "line {at} for the inject on line {line}: {said}"
+    );
+    let o = ciphub(
+        "sqlite://unused",
+        &["exercise", "check", "no-such-scenario"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out(&o).contains("give a file, or one of the shipped ones"),
+        "{}",
+        out(&o)
+    );
+}
+
+/// The dry run lists every inject at the speed asked, and resolves teams against the registry.
+#[tokio::test]
+async fn the_dry_run_lists_injects_and_resolves_teams() {
+    let db = TestDb::new().await.expect("db");
+    let init = ciphub(&db.url, &["init"], None);
+    assert!(init.status.success(), "{}", err(&init));
+    let entries = || {
+        let audit = ciphub(&db.url, &["audit", "verify"], None);
+        assert!(audit.status.success(), "{}", err(&audit));
+        out(&audit)
+    };
+    let before = entries();
+    let o = ciphub(
+        &db.url,
+        &[
+            "exercise",
+            "plan",
+            "power-outage-cascade",
+            "--speed",
+            "60",
+            "--lang",
+            "ja",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let said = out(&o);
+    assert!(said.contains("広域停電から水道・通信への波及"), "{said}");
+    // Six hours at speed 60: six minutes.
+    assert!(said.contains("0:06:00 in real time"), "{said}");
+    // 20 minutes of exercise time at speed 60: 20 seconds.
+    assert!(said.contains("0:00:20   substation-report"), "{said}");
+    assert!(
+        said.contains("after power-operators acknowledges grid-alert"),
+        "{said}"
+    );
+    assert!(
+        said.contains("1 organization (electric-power-ceptoar)"),
+        "{said}"
+    );
+    assert!(said.contains("expectations (60 points)"), "{said}");
+    // Nothing was sent or written: the audit trail is as long as before.
+    assert_eq!(entries(), before);
+}
