@@ -9,6 +9,9 @@
 //! line of the file it is about. The format is documented in `exercises/README.md`; the
 //! scenarios shipped with ciphub are `SHIPPED_SCENARIOS`.
 
+pub mod score;
+pub mod simulate;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -174,8 +177,8 @@ impl Act {
     }
 }
 
-/// An inject that waits: sent `at` after `team` has done `act` on `inject` (every
-/// organization of the team when `all`, else the first).
+/// An inject that waits: sent `at` after the first organization of `team` has done `act` on
+/// `inject`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct After {
     pub team: Slug,
