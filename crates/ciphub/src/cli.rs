@@ -293,6 +293,21 @@ pub enum ExerciseCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Play a scenario in memory with simulated participants (each answers correctly, late,
+    /// wrongly or not at all, by a rule seeded with --seed) and print the scores per
+    /// expectation, team and organization. Nothing is sent: for learning how a scenario scores.
+    Simulate {
+        /// A scenario file, or the id of a shipped one.
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The seed of the participants' behaviour: the same seed gives the same run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The store whose registry gives the teams' organizations (none: four made-up
+        /// organizations a team, one for a team of one named organization).
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

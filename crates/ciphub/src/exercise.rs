@@ -4,6 +4,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use std::collections::BTreeMap;
+
+use ciphub_domain::Slug;
+use ciphub_domain::exercise::score::{Outcome, score};
+use ciphub_domain::exercise::simulate::{Mix, simulate as play};
 use ciphub_domain::exercise::{
     Act, InjectKind, LevelRule, Rule, SHIPPED_SCENARIOS, Scenario, ScenarioError, When,
     format_duration,
@@ -177,5 +182,81 @@ pub async fn plan(name: &str, speed: u32, lang: &str, store: Option<&Store>) -> 
             e.points
         );
     }
+    Ok(())
+}
+
+/// Each team's organizations: from the store's registry, or made up.
+async fn members(s: &Scenario, store: Option<&Store>) -> anyhow::Result<BTreeMap<Slug, Vec<Slug>>> {
+    let orgs = match store {
+        Some(store) => Some(store.community().await?.1),
+        None => None,
+    };
+    s.teams
+        .iter()
+        .map(|t| {
+            let list = match &orgs {
+                Some(orgs) => t.members(orgs).into_iter().cloned().collect(),
+                None => {
+                    let n = if t.organizations.len() == 1 { 1 } else { 4 };
+                    (1..=n)
+                        .map(|k| Slug::parse(&format!("{}-{k}", t.id.as_str())))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| anyhow!("team {}: {e}", t.id.as_str()))?
+                }
+            };
+            Ok((t.id.clone(), list))
+        })
+        .collect()
+}
+
+/// Plays `name` with simulated participants and prints the scores.
+pub async fn simulate(name: &str, seed: u64, store: Option<&Store>) -> anyhow::Result<()> {
+    let s = load(name)?.map_err(|e| anyhow!("{name}:{}: {}", e.line, e.message))?;
+    let teams = members(&s, store).await?;
+    let mix = Mix::default();
+    let run = play(&s, &teams, seed, mix);
+    let scores = score(&s, &teams, &run.arrived, &run.events);
+    println!(
+        "{} (seed {seed}; participants {}% correct, {}% late, {}% wrong, the rest silent)",
+        s.title.en, mix.correct, mix.late, mix.wrong
+    );
+    println!("nothing was sent: the run happened in memory\n");
+    for i in &s.injects {
+        match run.arrived.get(&i.id) {
+            Some(t) => println!("  {:<9} {}", clock(*t), i.id.as_str()),
+            None => println!(
+                "  {:<9} {} (never sent: what it waits for did not happen)",
+                "-",
+                i.id.as_str()
+            ),
+        }
+    }
+    println!("\nexpectations:");
+    for r in &scores.expectations {
+        let count = |o: Outcome| r.outcomes.values().filter(|x| **x == o).count();
+        println!(
+            "  {:<18} {:<4} {:>3}/{:<3} met {}, late {}, wrong {}, missing {}",
+            r.id.as_str(),
+            if r.met { "met" } else { "not" },
+            if r.met { r.points } else { 0 },
+            r.points,
+            count(Outcome::Met),
+            count(Outcome::Late),
+            count(Outcome::Wrong),
+            count(Outcome::Missing)
+        );
+    }
+    println!("\nteams:");
+    for (team, t) in &scores.teams {
+        println!("  {:<22} {}/{}", team.as_str(), t.earned, t.possible);
+    }
+    println!("\norganizations:");
+    for (org, t) in &scores.organizations {
+        println!("  {:<34} {}/{}", org.as_str(), t.earned, t.possible);
+    }
+    println!(
+        "\noverall: {}/{} points",
+        scores.overall.earned, scores.overall.possible
+    );
     Ok(())
 }

@@ -312,6 +312,18 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             };
             exercise::plan(&scenario, speed, &lang, store.as_ref()).await?;
         }
+        Command::Exercise(cli::ExerciseCommand::Simulate {
+            file: scenario,
+            seed,
+            db,
+        }) => {
+            let store = if db.data_dir.is_some() || db.database_url.is_some() {
+                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
+            } else {
+                None
+            };
+            exercise::simulate(&scenario, seed, store.as_ref()).await?;
+        }
         Command::Federate(cmd) => {
             let db = match &cmd {
                 cli::FederateCommand::Add { db, .. }

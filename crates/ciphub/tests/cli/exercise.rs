@@ -118,3 +118,40 @@ async fn the_dry_run_lists_injects_and_resolves_teams() {
     // Nothing was sent or written: the audit trail is as long as before.
     assert_eq!(entries(), before);
 }
+
+/// Simulated participants play a scenario in memory: the same seed gives the same scores, and
+/// with a store the teams are the registry's organizations.
+#[tokio::test]
+async fn a_simulated_run_repeats_and_uses_the_registry() {
+    let args = [
+        "exercise",
+        "simulate",
+        "hospital-ransomware",
+        "--seed",
+        "11",
+    ];
+    // Without a store named anywhere (no flag, no CIPHUB_* variable).
+    let alone = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ciphub"))
+            .args(args)
+            .env_remove("CIPHUB_DATABASE_URL")
+            .env_remove("CIPHUB_DATA_DIR")
+            .env_remove("CIPHUB_CONFIG")
+            .output()
+            .expect("ciphub runs")
+    };
+    let first = alone();
+    assert!(first.status.success(), "{}", err(&first));
+    let again = alone();
+    assert_eq!(out(&first), out(&again));
+    assert!(out(&first).contains("overall: "), "{}", out(&first));
+    assert!(out(&first).contains("hospitals-4"), "{}", out(&first));
+    let db = TestDb::new().await.expect("db");
+    let init = ciphub(&db.url, &["init"], None);
+    assert!(init.status.success(), "{}", err(&init));
+    let o = ciphub(&db.url, &args, None);
+    assert!(o.status.success(), "{}", err(&o));
+    // The medical CEPTOAR by its id in the registry; no made-up organizations.
+    assert!(out(&o).contains("  medical-ceptoar "), "{}", out(&o));
+    assert!(!out(&o).contains("hospitals-1"), "{}", out(&o));
+}
