@@ -1020,3 +1020,60 @@ impl InProcess {
         Ok(())
     }
 }
+
+/// Plays and scores each shipped scenario with `participants` simulated organizations a team;
+/// prints the median time of the scoring and of the simulation over `rounds` runs.
+pub fn exercise(participants: u32, rounds: u32) -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+
+    use ciphub_domain::Slug;
+    use ciphub_domain::exercise::score::score;
+    use ciphub_domain::exercise::simulate::{Mix, simulate};
+    use ciphub_domain::exercise::{SHIPPED_SCENARIOS, Scenario};
+
+    println!(
+        "exercise scoring: {participants} participants a team, {rounds} rounds, median (in memory; no channels)"
+    );
+    println!(
+        "  {:<28} {:>8} {:>10} {:>10} {:>12}",
+        "scenario", "answers", "simulate", "score", "points"
+    );
+    for (id, _) in SHIPPED_SCENARIOS {
+        let s = Scenario::shipped(id)
+            .ok_or_else(|| anyhow::anyhow!("{id} is not shipped"))?
+            .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        let members: BTreeMap<Slug, Vec<Slug>> = s
+            .teams
+            .iter()
+            .map(|t| {
+                let orgs = (0..participants)
+                    .map(|k| Slug::parse(&format!("{}-{k:06}", t.id.as_str())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((t.id.clone(), orgs))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let (mut sims, mut scores) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for round in 0..rounds {
+            let t = Instant::now();
+            let run = simulate(&s, &members, u64::from(round), Mix::default());
+            sims.push(t.elapsed());
+            let t = Instant::now();
+            let result = score(&s, &members, &run.arrived, &run.events);
+            scores.push(t.elapsed());
+            last = Some((run.events.len(), result.overall));
+        }
+        sims.sort();
+        scores.sort();
+        let median = |v: &[std::time::Duration]| v[v.len() / 2].as_secs_f64() * 1000.0;
+        let (answers, overall) = last.unwrap_or_default();
+        println!(
+            "  {id:<28} {answers:>8} {:>8.1}ms {:>8.1}ms {:>6}/{:<5}",
+            median(&sims),
+            median(&scores),
+            overall.earned,
+            overall.possible
+        );
+    }
+    Ok(())
+}

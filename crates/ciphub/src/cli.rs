@@ -339,6 +339,17 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Score exercise runs in memory: every team of a shipped scenario made of N simulated
+    /// participants, played and scored; the time of the scoring (and of the simulation) per
+    /// scenario. The delivery of injects over the real channels is not in this measurement.
+    Exercise {
+        /// Participants a team (each answers every expectation of its team).
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        participants: u32,
+        /// Timed runs of each scenario (the median is printed).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
+    },
     /// Build an audit chain of N entries in a scratch database and time its verification.
     Audit {
         /// Entries in the chain.

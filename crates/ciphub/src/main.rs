@@ -377,6 +377,10 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             duration,
             database_url,
         }) => bench::load::load(rate, duration, database_url).await?,
+        Command::Bench(BenchCommand::Exercise {
+            participants,
+            rounds,
+        }) => bench::exercise(participants, rounds)?,
         Command::Bench(BenchCommand::Correlation {
             values,
             objects,

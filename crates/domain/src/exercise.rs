@@ -153,7 +153,7 @@ impl InjectKind {
 }
 
 /// What a team does that an inject or an expectation waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Act {
     /// Acknowledges an alert or a request.

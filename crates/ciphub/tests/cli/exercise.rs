@@ -155,3 +155,22 @@ async fn a_simulated_run_repeats_and_uses_the_registry() {
     assert!(out(&o).contains("  medical-ceptoar "), "{}", out(&o));
     assert!(!out(&o).contains("hospitals-1"), "{}", out(&o));
 }
+
+/// The scoring benchmark runs every library scenario (here with few participants).
+#[test]
+fn the_scoring_benchmark_covers_the_library() {
+    let o = ciphub(
+        "sqlite://unused",
+        &["bench", "exercise", "--participants", "20", "--rounds", "1"],
+        None,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    for id in [
+        "power-outage-cascade",
+        "hospital-ransomware",
+        "finance-ddos-major-event",
+        "water-ot-intrusion",
+    ] {
+        assert!(out(&o).contains(id), "{}", out(&o));
+    }
+}

@@ -10,7 +10,7 @@
 //! organization earns the points of each expectation of its teams that it met itself, of the
 //! points of all of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::{Act, Expectation, LevelRule, Rule, Scenario};
@@ -81,13 +81,16 @@ fn level_ok(rule: LevelRule, level: Option<u8>, official: Option<u8>) -> bool {
     }
 }
 
+/// A run's events by organization, act and inject: each expectation reads only its own.
+type Index<'a> = HashMap<(&'a Slug, Act, &'a Slug), Vec<&'a Event>>;
+
 /// How `org` stands on `e`, for an inject that arrived at `arrived` (never, when `None`).
 fn outcome(
     e: &Expectation,
     org: &Slug,
     arrived: Option<Duration>,
     official: Option<u8>,
-    events: &[Event],
+    index: &Index<'_>,
 ) -> Outcome {
     let Some(arrived) = arrived else {
         return Outcome::Missing;
@@ -95,9 +98,11 @@ fn outcome(
     let deadline = arrived + e.within;
     let mut acted = false;
     let mut first_ok: Option<Duration> = None;
-    for ev in events
-        .iter()
-        .filter(|ev| &ev.org == org && ev.act == e.act && ev.inject == e.inject && ev.at >= arrived)
+    for ev in index
+        .get(&(org, e.act, &e.inject))
+        .into_iter()
+        .flatten()
+        .filter(|ev| ev.at >= arrived)
     {
         acted = true;
         if level_ok(e.level, ev.level, official) {
@@ -124,6 +129,13 @@ pub fn score(
     let mut organizations: BTreeMap<Slug, Tally> = BTreeMap::new();
     let mut overall = Tally::default();
     let mut results = Vec::new();
+    let mut index: Index<'_> = HashMap::new();
+    for ev in events {
+        index
+            .entry((&ev.org, ev.act, &ev.inject))
+            .or_default()
+            .push(ev);
+    }
     for e in &s.expectations {
         let official = s
             .inject(&e.inject)
@@ -134,7 +146,7 @@ pub fn score(
             .iter()
             .map(|o| {
                 let at = arrived.get(&e.inject).copied();
-                (o.clone(), outcome(e, o, at, official, events))
+                (o.clone(), outcome(e, o, at, official, &index))
             })
             .collect();
         let met = !outcomes.is_empty()

@@ -10,7 +10,7 @@
 //! team they wait for has done what they wait for; nothing arrives or happens after the end of
 //! the exercise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -147,7 +147,7 @@ pub fn simulate(
             if sim.arrived.contains_key(&i.id) {
                 continue;
             }
-            let team = members.get(&a.team).map(Vec::as_slice).unwrap_or_default();
+            let team: HashSet<&Slug> = members.get(&a.team).into_iter().flatten().collect();
             let first = sim
                 .events
                 .iter()
