@@ -270,11 +270,15 @@ pub enum ExerciseCommand {
     /// List the scenarios shipped with ciphub (usable by id wherever a FILE is asked).
     List,
     /// Check scenario files (format: exercises/README.md). Prints a summary of each, or the
-    /// line of the first problem; exits with 1 if any file is invalid.
+    /// line of the first problem; exits with 1 if any file is invalid. With a store, also
+    /// names each organization and sector the scenario uses that its registry lacks.
     Check {
         /// Scenario files, or ids of shipped scenarios.
         #[arg(value_name = "FILE", required = true)]
         files: Vec<String>,
+        /// The store whose registry the teams are checked against (none: not checked).
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// The dry run: every inject with its time at the given speed, its channel, its teams and,
     /// with a database, how many organizations each team reaches; then the expectations.

@@ -50,10 +50,26 @@ pub fn list() {
     }
 }
 
-/// Checks each file; prints a summary or `FILE:LINE: problem`. False if any is invalid.
-pub fn check(files: &[String]) -> bool {
+/// Checks each file (against the store's registry too, when there is one); prints a summary or
+/// `FILE:LINE: problem`. False if any is invalid.
+pub async fn check(files: &[String], store: Option<&Store>) -> anyhow::Result<bool> {
+    let registry = match store {
+        Some(store) => Some(store.community().await?),
+        None => None,
+    };
     let mut all_good = true;
     for name in files {
+        let unknown = match (&registry, load(name)) {
+            (Some((sectors, orgs)), Ok(Ok(s))) => s.unknown_in(sectors, orgs),
+            _ => Vec::new(),
+        };
+        if !unknown.is_empty() {
+            all_good = false;
+            for e in unknown {
+                println!("{name}:{}: {}", e.line, e.message);
+            }
+            continue;
+        }
         match load(name) {
             Ok(Ok(s)) => println!(
                 "{name}: ok: {} ({}; {} teams, {} injects, {} expectations worth {} points)",
@@ -74,7 +90,7 @@ pub fn check(files: &[String]) -> bool {
             }
         }
     }
-    all_good
+    Ok(all_good)
 }
 
 /// `h:mm:ss`.

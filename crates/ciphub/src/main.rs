@@ -293,8 +293,13 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         }
         Command::Severity(SeverityCommand::Show { schema }) => severity::show(&schema)?,
         Command::Exercise(cli::ExerciseCommand::List) => exercise::list(),
-        Command::Exercise(cli::ExerciseCommand::Check { files }) => {
-            if !exercise::check(&files) {
+        Command::Exercise(cli::ExerciseCommand::Check { files, db }) => {
+            let store = if db.data_dir.is_some() || db.database_url.is_some() {
+                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
+            } else {
+                None
+            };
+            if !exercise::check(&files, store.as_ref()).await? {
                 return Ok(ExitCode::from(1));
             }
         }

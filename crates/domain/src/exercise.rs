@@ -105,6 +105,8 @@ pub struct Team {
     pub sectors: Vec<Slug>,
     /// Within each organization, the users with one of these roles; all when empty.
     pub roles: Roles,
+    /// The line of the file the team is defined on.
+    pub line: usize,
 }
 
 impl Team {
@@ -209,6 +211,8 @@ pub struct Inject {
     /// For a simulated report: the sectors it concerns.
     pub sectors: Vec<Slug>,
     pub official: Option<Official>,
+    /// The line of the file the inject is defined on.
+    pub line: usize,
 }
 
 /// Whether all of a team's organizations must meet an expectation, or any one.
@@ -278,6 +282,59 @@ impl Scenario {
 
     pub fn inject(&self, id: &Slug) -> Option<&Inject> {
         self.injects.iter().find(|i| &i.id == id)
+    }
+
+    /// What the scenario names that a registry lacks: each team's organizations and sectors
+    /// and each simulated report's sectors that are not in it, and teams that choose no
+    /// organization of it; each with the line of its team or inject.
+    pub fn unknown_in(&self, sectors: &BTreeSet<Slug>, orgs: &[OrgFacts]) -> Vec<ScenarioError> {
+        let mut out = Vec::new();
+        for t in &self.teams {
+            let mut said = false;
+            for o in &t.organizations {
+                if !orgs.iter().any(|f| &f.slug == o) {
+                    said = true;
+                    out.push(ScenarioError {
+                        line: t.line,
+                        message: format!(
+                            "team {} names organization {o}, which the registry lacks",
+                            t.id
+                        ),
+                    });
+                }
+            }
+            for sec in &t.sectors {
+                if !sectors.contains(sec) {
+                    said = true;
+                    out.push(ScenarioError {
+                        line: t.line,
+                        message: format!(
+                            "team {} names sector {sec}, which the registry lacks",
+                            t.id
+                        ),
+                    });
+                }
+            }
+            if !said && t.members(orgs).is_empty() {
+                out.push(ScenarioError {
+                    line: t.line,
+                    message: format!("team {} chooses no organization of the registry", t.id),
+                });
+            }
+        }
+        for i in &self.injects {
+            for sec in i.sectors.iter().filter(|s| !sectors.contains(*s)) {
+                out.push(ScenarioError {
+                    line: i.line,
+                    message: format!(
+                        "inject {} names sector {sec}, which the registry lacks",
+                        i.id
+                    ),
+                });
+            }
+        }
+        out.sort_by_key(|e| e.line);
+        out
     }
 
     /// The points all expectations are worth.
@@ -529,6 +586,7 @@ impl Checker<'_> {
                 })
                 .collect::<Result<_, _>>()?;
             teams.push(Team {
+                line: line_of(self.text, at),
                 id,
                 name: Text {
                     en: t.name_en,
@@ -621,6 +679,7 @@ impl Checker<'_> {
                 waits.push((at, id.clone(), a));
             }
             injects.push(Inject {
+                line: line_of(self.text, at),
                 id,
                 kind: i.kind,
                 at: offset,
@@ -1049,6 +1108,59 @@ text_en = "The CEPTOAR relays the report at the official level."
         assert_eq!(ops.members(&orgs), vec![&orgs[0].slug]);
         let ceptoar = s.team(&Slug::parse("water-ceptoar").unwrap()).unwrap();
         assert_eq!(ceptoar.members(&orgs), vec![&orgs[2].slug]);
+    }
+
+    /// The library names only organizations and sectors of the Japanese profile, and each
+    /// of its teams of named organizations finds them there; a typo is named with its line.
+    #[test]
+    fn the_library_fits_the_japanese_profile() {
+        let p = crate::registry::shipped_profile("jp-cip-4")
+            .unwrap()
+            .unwrap();
+        let sectors: BTreeSet<Slug> = p.sectors.iter().map(|s| s.slug.clone()).collect();
+        let orgs: Vec<OrgFacts> = p
+            .organizations
+            .iter()
+            .map(|o| OrgFacts {
+                slug: o.slug.clone(),
+                kind: o.kind,
+                sectors: o.sectors.clone(),
+                member_of: o.member_of.clone(),
+            })
+            .collect();
+        for (id, text) in SHIPPED_SCENARIOS {
+            let s = Scenario::from_toml(text).unwrap();
+            // The profile has no operators (they come from the demo or the registry), so
+            // operator teams choose none of it: only names are checked for them.
+            let named: Vec<ScenarioError> = s
+                .unknown_in(&sectors, &orgs)
+                .into_iter()
+                .filter(|e| !e.message.contains("chooses no organization"))
+                .collect();
+            assert!(named.is_empty(), "{id}: {named:?}");
+            let typo = text.replace("\"medical\"", "\"medicine\"");
+            if typo != *text {
+                let s = Scenario::from_toml(&typo).unwrap();
+                let e = s.unknown_in(&sectors, &orgs);
+                let line = typo
+                    .lines()
+                    .position(|l| l.contains("\"medicine\""))
+                    .unwrap()
+                    + 1;
+                assert!(
+                    e.iter().any(|e| e.message.contains("sector medicine")
+                        && e.line < line
+                        && line - e.line <= 6),
+                    "{id}: {e:?}"
+                );
+                assert!(
+                    e.iter().any(|e| e
+                        .message
+                        .starts_with("inject ehr-down names sector medicine")),
+                    "{id}: {e:?}"
+                );
+            }
+        }
     }
 
     /// Every scenario of the library is valid, in both languages, and worth points.

@@ -6,9 +6,20 @@ use ciphub_store::testkit::TestDb;
 
 use super::helpers::{ciphub, err, out};
 
+/// Runs ciphub with no store named anywhere (no flag, no CIPHUB_* variable).
+fn alone(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ciphub"))
+        .args(args)
+        .env_remove("CIPHUB_DATABASE_URL")
+        .env_remove("CIPHUB_DATA_DIR")
+        .env_remove("CIPHUB_CONFIG")
+        .output()
+        .expect("ciphub runs")
+}
+
 #[test]
 fn the_library_is_listed_and_every_scenario_checks() {
-    let o = ciphub("sqlite://unused", &["exercise", "list"], None);
+    let o = alone(&["exercise", "list"]);
     assert!(o.status.success(), "{}", err(&o));
     let ids = [
         "power-outage-cascade",
@@ -26,7 +37,7 @@ fn the_library_is_listed_and_every_scenario_checks() {
     );
     let mut args = vec!["exercise", "check", file];
     args.extend(ids);
-    let o = ciphub("sqlite://unused", &args, None);
+    let o = alone(&args);
     assert!(o.status.success(), "{}{}", out(&o), err(&o));
     assert_eq!(out(&o).matches(": ok: ").count(), 5, "{}", out(&o));
 }
@@ -44,7 +55,7 @@ fn a_bad_scenario_is_named_by_file_and_line() {
     let mut file = tempfile::NamedTempFile::new().expect("file");
     file.write_all(bad.as_bytes()).expect("write");
     let path = file.path().to_str().expect("path");
-    let o = ciphub("sqlite://unused", &["exercise", "check", path], None);
+    let o = alone(&["exercise", "check", path]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let said = out(&o);
     assert!(
@@ -61,11 +72,7 @@ fn a_bad_scenario_is_named_by_file_and_line() {
         at <= line && line - at <= 2,
         "line {at} for the inject on line {line}: {said}"
     );
-    let o = ciphub(
-        "sqlite://unused",
-        &["exercise", "check", "no-such-scenario"],
-        None,
-    );
+    let o = alone(&["exercise", "check", "no-such-scenario"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         out(&o).contains("give a file, or one of the shipped ones"),
@@ -130,19 +137,9 @@ async fn a_simulated_run_repeats_and_uses_the_registry() {
         "--seed",
         "11",
     ];
-    // Without a store named anywhere (no flag, no CIPHUB_* variable).
-    let alone = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ciphub"))
-            .args(args)
-            .env_remove("CIPHUB_DATABASE_URL")
-            .env_remove("CIPHUB_DATA_DIR")
-            .env_remove("CIPHUB_CONFIG")
-            .output()
-            .expect("ciphub runs")
-    };
-    let first = alone();
+    let first = alone(&args);
     assert!(first.status.success(), "{}", err(&first));
-    let again = alone();
+    let again = alone(&args);
     assert_eq!(out(&first), out(&again));
     assert!(out(&first).contains("overall: "), "{}", out(&first));
     assert!(out(&first).contains("hospitals-4"), "{}", out(&first));
@@ -173,4 +170,40 @@ fn the_scoring_benchmark_covers_the_library() {
     ] {
         assert!(out(&o).contains(id), "{}", out(&o));
     }
+}
+
+/// With a store, a check also names what the scenario uses that the registry lacks: an
+/// organization misspelt, and a team that finds no organization there.
+#[tokio::test]
+async fn a_check_against_the_registry_names_what_it_lacks() {
+    let db = TestDb::new().await.expect("db");
+    let init = ciphub(&db.url, &["init"], None);
+    assert!(init.status.success(), "{}", err(&init));
+    // The profile has CEPTOARs but no operators until they are registered.
+    let o = ciphub(&db.url, &["exercise", "check", "hospital-ransomware"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains("team hospitals chooses no organization of the registry"),
+        "{}",
+        out(&o)
+    );
+    assert!(!out(&o).contains("medical-ceptoar"), "{}", out(&o));
+    let good = include_str!("../../../../exercises/hospital-ransomware.toml");
+    let typo = good.replacen(
+        "organizations = [\"medical-ceptoar\"]",
+        "organizations = [\"medical-ceptor\"]",
+        1,
+    );
+    let mut file = tempfile::NamedTempFile::new().expect("file");
+    file.write_all(typo.as_bytes()).expect("write");
+    let path = file.path().to_str().expect("path");
+    let o = ciphub(&db.url, &["exercise", "check", path], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out(&o).contains(
+            "team medical-ceptoar names organization medical-ceptor, which the registry lacks"
+        ),
+        "{}",
+        out(&o)
+    );
 }
