@@ -59,7 +59,8 @@ pub async fn check(files: &[String], store: Option<&Store>) -> anyhow::Result<bo
     };
     let mut all_good = true;
     for name in files {
-        let unknown = match (&registry, load(name)) {
+        let loaded = load(name);
+        let unknown = match (&registry, &loaded) {
             (Some((sectors, orgs)), Ok(Ok(s))) => s.unknown_in(sectors, orgs),
             _ => Vec::new(),
         };
@@ -70,7 +71,7 @@ pub async fn check(files: &[String], store: Option<&Store>) -> anyhow::Result<bo
             }
             continue;
         }
-        match load(name) {
+        match loaded {
             Ok(Ok(s)) => println!(
                 "{name}: ok: {} ({}; {} teams, {} injects, {} expectations worth {} points)",
                 s.title.en,

@@ -97,6 +97,16 @@ async fn open(file: &FileConfig, db: &DbArgs, fallback_dir: &str) -> anyhow::Res
     Ok(store)
 }
 
+/// The store the flags or `CIPHUB_*` variables name, if they name one: the exercise commands
+/// read a registry only when asked to, and never create a store.
+async fn open_if_named(file: &FileConfig, db: &DbArgs) -> anyhow::Result<Option<Store>> {
+    if db.data_dir.is_some() || db.database_url.is_some() {
+        Ok(Some(open(file, db, DEFAULT_DATA_DIR).await?))
+    } else {
+        Ok(None)
+    }
+}
+
 /// A shipped profile by id, or a profile file by path.
 fn load_profile(name: &str) -> anyhow::Result<Profile> {
     if let Some(p) = shipped_profile(name) {
@@ -294,11 +304,7 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         Command::Severity(SeverityCommand::Show { schema }) => severity::show(&schema)?,
         Command::Exercise(cli::ExerciseCommand::List) => exercise::list(),
         Command::Exercise(cli::ExerciseCommand::Check { files, db }) => {
-            let store = if db.data_dir.is_some() || db.database_url.is_some() {
-                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
-            } else {
-                None
-            };
+            let store = open_if_named(&file, &db).await?;
             if !exercise::check(&files, store.as_ref()).await? {
                 return Ok(ExitCode::from(1));
             }
@@ -309,12 +315,7 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             lang,
             db,
         }) => {
-            // Teams are resolved only against a store the user names: a dry run creates none.
-            let store = if db.data_dir.is_some() || db.database_url.is_some() {
-                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
-            } else {
-                None
-            };
+            let store = open_if_named(&file, &db).await?;
             exercise::plan(&scenario, speed, &lang, store.as_ref()).await?;
         }
         Command::Exercise(cli::ExerciseCommand::Simulate {
@@ -322,11 +323,7 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             seed,
             db,
         }) => {
-            let store = if db.data_dir.is_some() || db.database_url.is_some() {
-                Some(open(&file, &db, DEFAULT_DATA_DIR).await?)
-            } else {
-                None
-            };
+            let store = open_if_named(&file, &db).await?;
             exercise::simulate(&scenario, seed, store.as_ref()).await?;
         }
         Command::Federate(cmd) => {

@@ -5,8 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ciphub_domain::alert::{Community, resolve_audience};
-use ciphub_domain::registry::OrgKind;
-use ciphub_store::{OrgFilter, OrgOrder};
+use ciphub_store::OrgFilter;
 use serde::Deserialize;
 
 use super::picker::{PickOption, Picker, Search};
@@ -40,8 +39,8 @@ impl InboxPage {
         self.alerts.iter().filter(|a| self.is_unread(a)).count()
     }
 
-    /// Every matching alert as CSV, same search.
-    fn csv_url(&self) -> String {
+    /// `/alerts` with the inbox's search and filter and one more pair.
+    fn url_with(&self, key: &str, value: &str) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         if !self.query.q.trim().is_empty() {
             q.append_pair("q", self.query.q.trim());
@@ -49,21 +48,18 @@ impl InboxPage {
         if !self.query.show.is_empty() {
             q.append_pair("show", &self.query.show);
         }
-        q.append_pair("format", "csv");
+        q.append_pair(key, value);
         format!("/alerts?{}", q.finish())
+    }
+
+    /// Every matching alert as CSV, same search.
+    fn csv_url(&self) -> String {
+        self.url_with("format", "csv")
     }
 
     /// The URL of the older alerts, same search.
     fn older_url(&self, before: &i64) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        if !self.query.q.trim().is_empty() {
-            q.append_pair("q", self.query.q.trim());
-        }
-        if !self.query.show.is_empty() {
-            q.append_pair("show", &self.query.show);
-        }
-        q.append_pair("before", &before.to_string());
-        format!("/alerts?{}", q.finish())
+        self.url_with("before", &before.to_string())
     }
 }
 
@@ -555,26 +551,8 @@ async fn audience_pickers(
             .find(|(s, _)| s == id)
             .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
     };
-    let order = if lang == "ja" {
-        OrgOrder::NameJa
-    } else {
-        OrgOrder::NameEn
-    };
-    let ceptoars = state
-        .store
-        .organizations_page(
-            &OrgFilter {
-                kind: Some(OrgKind::Ceptoar),
-                ..OrgFilter::default()
-            },
-            None,
-            (order, false),
-            0,
-            500,
-        )
-        .await
-        .map(|(rows, _)| rows)
-        .unwrap_or_default();
+    let order = super::picker::name_order(lang);
+    let ceptoars = super::picker::ceptoars(state, lang).await;
     let with_sectors = |o: &ciphub_domain::registry::Organization| PickOption {
         value: o.slug.to_string(),
         label: o.name_for(lang).to_owned(),

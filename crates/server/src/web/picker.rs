@@ -6,8 +6,34 @@
 //! rendered by `Picker::html` where a page wants it.
 
 use askama::Template;
+use ciphub_domain::registry::OrgKind;
+use ciphub_store::{OrgFilter, OrgOrder, OrgRecord};
 
 use super::Ctx;
+use crate::AppState;
+
+/// The order of organizations by name in the page's language (`ja` or `en`).
+pub fn name_order(lang: &str) -> OrgOrder {
+    if lang == "ja" {
+        OrgOrder::NameJa
+    } else {
+        OrgOrder::NameEn
+    }
+}
+
+/// Every CEPTOAR, by name in `lang`, for the pickers that offer them (a failure offers none).
+pub async fn ceptoars(state: &AppState, lang: &str) -> Vec<OrgRecord> {
+    let filter = OrgFilter {
+        kind: Some(OrgKind::Ceptoar),
+        ..OrgFilter::default()
+    };
+    state
+        .store
+        .organizations_page(&filter, None, (name_order(lang), false), 0, 500)
+        .await
+        .map(|(rows, _)| rows)
+        .unwrap_or_default()
+}
 
 /// One option: the id sent, the name shown, a hint beside it (an organization's sectors).
 #[derive(Clone, Debug)]

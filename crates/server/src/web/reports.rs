@@ -31,9 +31,8 @@ struct ListPage {
 }
 
 impl ListPage {
-    /// The URL of the older reports, same filters.
-    /// Every matching report as CSV, with the list's filters.
-    fn csv_url(&self) -> String {
+    /// `/reports` with the list's filters and one more pair.
+    fn url_with(&self, key: &str, value: &str) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("q", self.filter.q.trim()),
@@ -46,25 +45,18 @@ impl ListPage {
         if self.filter.overdue.is_some() {
             q.append_pair("overdue", "on");
         }
-        q.append_pair("format", "csv");
+        q.append_pair(key, value);
         format!("/reports?{}", q.finish())
     }
 
+    /// Every matching report as CSV, with the list's filters.
+    fn csv_url(&self) -> String {
+        self.url_with("format", "csv")
+    }
+
+    /// The URL of the older reports, same filters.
     fn older_url(&self, before: &i64) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("q", self.filter.q.trim()),
-            ("status", self.filter.status.as_str()),
-        ] {
-            if !v.is_empty() {
-                q.append_pair(k, v);
-            }
-        }
-        if self.filter.overdue.is_some() {
-            q.append_pair("overdue", "on");
-        }
-        q.append_pair("before", &before.to_string());
-        format!("/reports?{}", q.finish())
+        self.url_with("before", &before.to_string())
     }
 }
 
@@ -629,26 +621,8 @@ async fn report_page(
     // The other CEPTOARs, by name, for the relay's "also to".
     let ceptoars = if flags.is_some() {
         let lang = ctx.lang.tag();
-        let order = if lang == "ja" {
-            ciphub_store::OrgOrder::NameJa
-        } else {
-            ciphub_store::OrgOrder::NameEn
-        };
-        state
-            .store
-            .organizations_page(
-                &ciphub_store::OrgFilter {
-                    kind: Some(ciphub_domain::registry::OrgKind::Ceptoar),
-                    ..Default::default()
-                },
-                None,
-                (order, false),
-                0,
-                500,
-            )
+        super::picker::ceptoars(&state, lang)
             .await
-            .map(|(rows, _)| rows)
-            .unwrap_or_default()
             .into_iter()
             .filter(|r| r.org.slug.as_str() != ctx.org)
             .map(|r| (r.org.slug.to_string(), r.org.name_for(lang).to_owned()))
