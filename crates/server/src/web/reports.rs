@@ -822,10 +822,11 @@ pub async fn relay(
     // Replacing the ticked passages changes the form, not the report: the secretariat reads
     // the result and relays it with the other button.
     if form.get("action") == "redact" {
-        let flags = relay_check(State(state.clone()), user.authed(), ApiPath(id))
-            .await
-            .map(|f| f.0.flags)
-            .unwrap_or_default();
+        // Only who may relay may see the flags: anyone else is refused as the relay would be.
+        let flags = match relay_check(State(state.clone()), user.authed(), ApiPath(id)).await {
+            Ok(f) => f.0.flags,
+            Err(e) => return app_error(&ctx, &e),
+        };
         let mut replaced = 0;
         for text in form.all("redact") {
             let Some(flag) = flags.iter().find(|f| f.text == text) else {

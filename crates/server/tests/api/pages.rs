@@ -1561,6 +1561,25 @@ async fn the_secretariat_replaces_flagged_passages_and_sees_the_copy_sent() {
         "{html}"
     );
     assert!(!html.contains("id=\"also-to-water-ceptoar\""), "{html}");
+    // Someone who may not relay is refused the replacement as the relay itself (no flags).
+    let other = japanese(&app, "coordinator").await;
+    let (_, page_html) = page(&app, &other, "/dashboard").await;
+    let resp = other
+        .post(app.url(&format!("/reports/{id}/relay")))
+        .form(&[
+            ("csrf", csrf_of(&page_html).as_str()),
+            ("title", "t"),
+            ("description", "d"),
+            ("redact", "Tokyo Water"),
+            ("action", "redact"),
+        ])
+        .send()
+        .await
+        .expect("redact");
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    let refused = resp.text().await.expect("text");
+    assert!(!refused.contains("箇所を置き換えました"), "{refused}");
+    assert!(!refused.contains("id=\"flagged-text\""), "{refused}");
     // Replaced: the form holds the placeholder, nothing is relayed yet.
     let resp = c
         .post(app.url(&format!("/reports/{id}/relay")))
