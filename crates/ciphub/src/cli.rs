@@ -312,6 +312,38 @@ pub enum ExerciseCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Run a scenario over the real channels of a store: its injects go to the teams'
+    /// inboxes, e-mail, webhooks and streams, marked EXERCISE, and participants' acts through
+    /// the API and pages are scored. Without --simulate the run is scheduled to start now
+    /// (or after --start-in) and a running `ciphub serve` plays it; with --simulate, simulated
+    /// participants play it here to its end and the scores are printed.
+    Run {
+        /// A scenario file, or the id of a shipped one.
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Exercise time per real time: 600 runs ten hours of scenario in a minute.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        speed: u32,
+        /// Play the run here with simulated participants (seeded with --seed) until it ends.
+        #[arg(long)]
+        simulate: bool,
+        /// The seed of the simulated participants' behaviour.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Start this long from now, such as 10m or 2h (default: now).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        start_in: Option<std::time::Duration>,
+        /// The organization that runs the exercise and sends its injects (default: the
+        /// national coordinator).
+        #[arg(long, value_name = "SLUG")]
+        owner: Option<String>,
+        /// Print the result as JSON: the run, each team's organizations and the scores.
+        #[arg(long)]
+        json: bool,
+        /// The store to run it on (default: the configured one).
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

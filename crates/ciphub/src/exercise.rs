@@ -3,22 +3,24 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use std::collections::BTreeMap;
 
 use ciphub_domain::Slug;
-use ciphub_domain::exercise::score::{Outcome, score};
+use ciphub_domain::exercise::score::{Outcome, Scores, score};
 use ciphub_domain::exercise::simulate::{Mix, simulate as play};
 use ciphub_domain::exercise::{
     Act, InjectKind, LevelRule, Rule, SHIPPED_SCENARIOS, Scenario, ScenarioError, When,
     format_duration,
 };
-use ciphub_store::Store;
+use ciphub_domain::registry::OrgKind;
+use ciphub_server::exercise::{Engine, participants};
+use ciphub_store::{By, NewRun, Store};
 
-/// A scenario by shipped id or by path, with the name to give it in messages.
-fn load(name: &str) -> anyhow::Result<Result<Scenario, ScenarioError>> {
-    if let Some(s) = Scenario::shipped(name) {
-        return Ok(s);
+/// A scenario's text, by shipped id or by path.
+fn text_of(name: &str) -> anyhow::Result<String> {
+    if let Some((_, text)) = SHIPPED_SCENARIOS.iter().find(|(id, _)| *id == name) {
+        return Ok((*text).to_owned());
     }
     let path = Path::new(name);
     if !path.exists() {
@@ -28,9 +30,12 @@ fn load(name: &str) -> anyhow::Result<Result<Scenario, ScenarioError>> {
             ids.join(", ")
         ));
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Scenario::from_toml(&text))
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A scenario by shipped id or by path.
+fn load(name: &str) -> anyhow::Result<Result<Scenario, ScenarioError>> {
+    Ok(Scenario::from_toml(&text_of(name)?))
 }
 
 /// Prints the shipped scenarios.
@@ -238,8 +243,14 @@ pub async fn simulate(name: &str, seed: u64, store: Option<&Store>) -> anyhow::R
         s.title.en, mix.correct, mix.late, mix.wrong
     );
     println!("nothing was sent: the run happened in memory\n");
+    print_scores(&s, &run.arrived, &scores);
+    Ok(())
+}
+
+/// Prints when each inject arrived, and the scores.
+fn print_scores(s: &Scenario, arrived: &BTreeMap<Slug, Duration>, scores: &Scores) {
     for i in &s.injects {
-        match run.arrived.get(&i.id) {
+        match arrived.get(&i.id) {
             Some(t) => println!("  {:<9} {}", clock(*t), i.id.as_str()),
             None => println!(
                 "  {:<9} {} (never sent: what it waits for did not happen)",
@@ -275,5 +286,132 @@ pub async fn simulate(name: &str, seed: u64, store: Option<&Store>) -> anyhow::R
         "\noverall: {}/{} points",
         scores.overall.earned, scores.overall.possible
     );
+}
+
+/// How `ciphub exercise run` runs.
+pub struct RunOptions {
+    pub speed: u32,
+    pub simulate: bool,
+    pub seed: u64,
+    pub start_in: Option<Duration>,
+    pub owner: Option<String>,
+    pub json: bool,
+    /// Whether the configuration sends e-mail (injects then go by e-mail too).
+    pub email: bool,
+}
+
+/// Creates a run of `name` on `store`; with `simulate`, plays it to its end and prints the
+/// scores.
+pub async fn run(name: &str, store: &Store, o: &RunOptions) -> anyhow::Result<()> {
+    let text = text_of(name)?;
+    let s = Scenario::from_toml(&text).map_err(|e| anyhow!("{name}:{}: {}", e.line, e.message))?;
+    let (sectors, orgs) = store.community().await?;
+    let unknown = s.unknown_in(&sectors, &orgs);
+    if !unknown.is_empty() {
+        let lines: Vec<String> = unknown
+            .iter()
+            .map(|e| format!("{name}:{}: {}", e.line, e.message))
+            .collect();
+        bail!(
+            "the scenario does not fit this store's registry:\n{}",
+            lines.join("\n")
+        );
+    }
+    let owner = match &o.owner {
+        Some(slug) => {
+            let slug = Slug::parse(slug).map_err(|e| anyhow!("--owner: {e}"))?;
+            if !orgs.iter().any(|f| f.slug == slug) {
+                bail!("--owner: no organization {slug} in this store's registry");
+            }
+            slug
+        }
+        None => orgs
+            .iter()
+            .find(|f| f.kind == OrgKind::Coordinator)
+            .map(|f| f.slug.clone())
+            .ok_or_else(|| {
+                anyhow!("this store has no coordinator: name the exercise's owner with --owner")
+            })?,
+    };
+    let members: BTreeMap<Slug, Vec<Slug>> = s
+        .teams
+        .iter()
+        .map(|t| {
+            (
+                t.id.clone(),
+                t.members(&orgs).into_iter().cloned().collect(),
+            )
+        })
+        .collect();
+    let new = NewRun {
+        scenario_id: s.id.clone(),
+        scenario: text,
+        owner,
+        created_by: "exercise-cli".into(),
+        speed: o.speed,
+        starts: chrono::Utc::now()
+            + chrono::TimeDelta::from_std(o.start_in.unwrap_or_default())
+                .map_err(|e| anyhow!("--start-in: {e}"))?,
+        seed: o.simulate.then_some(o.seed),
+        members: members.clone(),
+    };
+    let created = store.create_run(&new, &By::system()).await?;
+    if !o.simulate {
+        if o.json {
+            println!(
+                "{}",
+                serde_json::json!({"run": created.id, "state": created.state.as_str()})
+            );
+        } else {
+            println!(
+                "run {} of {} scheduled to start at {} at speed {}; a running `ciphub serve` on this store plays it",
+                created.id,
+                s.id,
+                created.starts.to_rfc3339(),
+                o.speed
+            );
+        }
+        return Ok(());
+    }
+    if !o.json {
+        println!(
+            "run {} of {}: playing with simulated participants at speed {} ({} in real time)",
+            created.id,
+            s.id,
+            o.speed,
+            clock(s.duration / o.speed)
+        );
+    }
+    let engine = Engine::default();
+    let done = participants::play(store, &engine, created.id, Mix::default(), o.email).await?;
+    let scores: Scores = match &done.scores {
+        Some(v) => serde_json::from_value(v.clone()).context("the run's stored scores")?,
+        None => bail!(
+            "run {} ended {} without scores",
+            done.id,
+            done.state.as_str()
+        ),
+    };
+    let arrived = store.run_sent(done.id).await?;
+    if o.json {
+        let arrived_secs: BTreeMap<&str, f64> = arrived
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_secs_f64()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "run": done.id,
+                "state": done.state.as_str(),
+                "seed": o.seed,
+                "members": members,
+                "arrived": arrived_secs,
+                "scores": scores,
+            })
+        );
+    } else {
+        println!("injects sent over the real channels, marked EXERCISE:\n");
+        print_scores(&s, &arrived, &scores);
+    }
     Ok(())
 }

@@ -326,6 +326,28 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
             let store = open_if_named(&file, &db).await?;
             exercise::simulate(&scenario, seed, store.as_ref()).await?;
         }
+        Command::Exercise(cli::ExerciseCommand::Run {
+            file: scenario,
+            speed,
+            simulate,
+            seed,
+            start_in,
+            owner,
+            json,
+            db,
+        }) => {
+            let store = open(&file, &db, DEFAULT_DATA_DIR).await?;
+            let options = exercise::RunOptions {
+                speed,
+                simulate,
+                seed,
+                start_in,
+                owner,
+                json,
+                email: file.server()?.mail.is_some(),
+            };
+            exercise::run(&scenario, &store, &options).await?;
+        }
         Command::Federate(cmd) => {
             let db = match &cmd {
                 cli::FederateCommand::Add { db, .. }

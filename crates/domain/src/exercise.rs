@@ -9,6 +9,7 @@
 //! line of the file it is about. The format is documented in `exercises/README.md`; the
 //! scenarios shipped with ciphub are `SHIPPED_SCENARIOS`.
 
+pub mod run;
 pub mod score;
 pub mod simulate;
 

@@ -375,6 +375,69 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// Some answers that come to `level`, or `None` when none are found: for simulated
+    /// participants, who must choose a level through answers as people do. Walks from the
+    /// mildest answers to the gravest, each step changing the one answer that raises the
+    /// assessment least, and takes the first answers that come to `level`.
+    pub fn answers_for(&self, level: u8) -> Option<Answers> {
+        let key = |o: &Choice| (o.level.unwrap_or(0), o.value.unwrap_or(0.0));
+        let sorted: Vec<Vec<&Choice>> = self
+            .questions
+            .iter()
+            .map(|q| {
+                let mut o: Vec<&Choice> = q.options.iter().collect();
+                o.sort_by(|a, b| {
+                    let (ka, kb) = (key(a), key(b));
+                    ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+                });
+                o
+            })
+            .collect();
+        if sorted.iter().any(Vec::is_empty) {
+            return None;
+        }
+        let answers_of = |pick: &[usize], sorted: &[Vec<&Choice>]| -> Answers {
+            self.questions
+                .iter()
+                .zip(pick)
+                .zip(sorted)
+                .map(|((q, &k), opts)| (q.id.clone(), opts[k].id.clone()))
+                .collect()
+        };
+        let grade = |a: &Answers| {
+            self.assess(a)
+                .ok()
+                .map(|x| (x.level, x.score.unwrap_or(0.0)))
+        };
+        let mut pick = vec![0_usize; sorted.len()];
+        loop {
+            let now = answers_of(&pick, &sorted);
+            if grade(&now).is_some_and(|g| g.0 == level) {
+                return Some(now);
+            }
+            let mut best: Option<(usize, (u8, f64))> = None;
+            for i in 0..pick.len() {
+                if pick[i] + 1 >= sorted[i].len() {
+                    continue;
+                }
+                pick[i] += 1;
+                let g = grade(&answers_of(&pick, &sorted));
+                pick[i] -= 1;
+                if let Some(g) = g
+                    && best.is_none_or(|(_, b)| (g.0, g.1) < (b.0, b.1))
+                {
+                    best = Some((i, g));
+                }
+            }
+            match best {
+                Some((i, g)) if g.0 <= level => pick[i] += 1,
+                _ => return None,
+            }
+        }
+    }
+}
+
 /// The schemas shipped with ciphub, by id; the first is the default.
 pub const SHIPPED_SCHEMAS: [(&str, &str); 3] = [
     (
@@ -416,6 +479,28 @@ mod tests {
             .iter()
             .map(|(q, o)| ((*q).to_owned(), (*o).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn answers_are_found_for_every_level_a_schema_can_give() {
+        for (id, _) in SHIPPED_SCHEMAS {
+            let s = shipped_schema(id).expect(id);
+            for l in &s.levels {
+                let found = s.answers_for(l.number);
+                if let Some(a) = &found {
+                    assert_eq!(s.assess(a).unwrap().level, l.number, "{id}");
+                }
+            }
+            let reached: Vec<u8> = s
+                .levels
+                .iter()
+                .map(|l| l.number)
+                .filter(|&n| s.answers_for(n).is_some())
+                .collect();
+            let all: Vec<u8> = s.levels.iter().map(|l| l.number).collect();
+            assert_eq!(reached, all, "{id}: levels some answers come to");
+            assert!(s.answers_for(250).is_none());
+        }
     }
 
     #[test]

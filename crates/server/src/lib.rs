@@ -11,6 +11,7 @@ mod auth;
 pub mod correlation;
 mod egress;
 mod error;
+pub mod exercise;
 pub mod federation;
 pub mod intake;
 pub mod jobs;
@@ -102,6 +103,8 @@ pub struct ServerConfig {
     /// The smallest group of organizations whose items a reader who may not read them is told
     /// of, as a count.
     pub correlation_k: usize,
+    /// Whether this process plays exercise runs (see `exercise.rs`); several may.
+    pub exercises: bool,
 }
 
 /// The SMTP server alerts are e-mailed through.
@@ -139,6 +142,7 @@ impl Default for ServerConfig {
             federation_poll: Some(Duration::from_secs(5)),
             correlation_poll: Some(Duration::from_secs(2)),
             correlation_k: ciphub_domain::policy::correlation::DEFAULT_K,
+            exercises: true,
         }
     }
 }
@@ -252,6 +256,12 @@ pub async fn serve(
         .config
         .correlation_poll
         .map(|every| tokio::spawn(correlation::work(state.clone(), every)));
+    let exercises = state.config.exercises.then(|| {
+        tokio::spawn(exercise::work(
+            state.store.clone(),
+            state.config.mail.is_some(),
+        ))
+    });
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -278,6 +288,9 @@ pub async fn serve(
     }
     if let Some(c) = correlations {
         c.abort();
+    }
+    if let Some(x) = exercises {
+        x.abort();
     }
     result
 }

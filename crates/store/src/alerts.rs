@@ -301,95 +301,7 @@ impl Store {
             })
             .collect::<Result<_, _>>()?;
         let mut w = self.begin_write(by).await?;
-        let now = w.now_us;
-        let id = w.fresh_id(crate::ids::Table::Alerts).await?;
-        sqlx::query(
-            "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
-             ack_within_us, exercise, reports, created_us, relay_of, relay_note, incidents, id, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts))",
-        )
-        .bind(sender_id)
-        .bind(sender_user)
-        .bind(&new.title)
-        .bind(&new.body)
-        .bind(new.tlp.as_str())
-        .bind(serde_json::to_string(&new.audience).map_err(corrupt)?)
-        .bind(i64::from(new.clients_permitted))
-        .bind(new.ack_within.and_then(|d| d.num_microseconds()))
-        .bind(i64::from(new.exercise))
-        .bind(serde_json::to_string(&new.reports).map_err(corrupt)?)
-        .bind(now)
-        .bind(new.relay_of)
-        .bind(&new.relay_note)
-        .bind(serde_json::to_string(&new.incidents).map_err(corrupt)?)
-        .bind(id)
-        .execute(&mut *w.tx)
-        .await?;
-        // Many rows per statement: an alert to every operator is thousands of rows.
-        for chunk in recipient_ids.chunks(FAN_OUT_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${})", i + 3))
-                .collect();
-            let sql = format!(
-                "INSERT INTO alert_deliveries (alert_id, delivered_us, org_id) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
-            for org in chunk {
-                q = q.bind(*org);
-            }
-            q.execute(&mut *w.tx).await?;
-        }
-        let mut files = Vec::new();
-        for (i, a) in new.attachments.iter().enumerate() {
-            let sha256 = hex::encode(sha2::Sha256::digest(&a.content));
-            sqlx::query(
-                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id)
-            .bind(i as i64 + 1)
-            .bind(&a.name)
-            .bind(&a.media_type)
-            .bind(a.content.len() as i64)
-            .bind(&sha256)
-            .bind(a.content.clone())
-            .execute(&mut *w.tx)
-            .await?;
-            files.push(json!({"name": a.name, "sha256": sha256}));
-        }
-        if let Some(source) = new.relay_of {
-            sqlx::query(
-                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
-                 SELECT $1, position, name, media_type, size, sha256, content FROM alert_attachments \
-                 WHERE alert_id = $2",
-            )
-            .bind(id)
-            .bind(source)
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        crate::delivery::enqueue_delivery(&mut w.tx, id, 0, now, new.email).await?;
-        if let Some(within) = new.ack_within {
-            let step = ciphub_domain::alert::EscalationStep::Reminder;
-            let due = now
-                + step
-                    .due_after(within)
-                    .num_microseconds()
-                    .unwrap_or(i64::MAX / 4);
-            crate::delivery::enqueue_escalation(&mut w.tx, id, step, due, now).await?;
-        }
-        w.audit(
-            "alert.create",
-            "alert",
-            &id.to_string(),
-            json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise,
-                   "relay_of": new.relay_of, "attachments": files}),
-        )
-        .await?;
-        w.emit(crate::Event::Alert { id });
-        w.emit(crate::Event::Jobs);
+        let id = insert_alert(&mut w, sender_id, sender_user, new, &recipient_ids).await?;
         w.commit().await?;
         self.grew("alert_deliveries", recipient_ids.len());
         self.grew("alerts", 1);
@@ -936,6 +848,107 @@ impl Store {
         w.commit().await?;
         Ok(out)
     }
+}
+
+/// Inserts an alert and its deliveries, queues its delivery jobs and escalation, and audits
+/// it, in the caller's transaction. Returns its id.
+pub(crate) async fn insert_alert(
+    w: &mut crate::write::WriteTx,
+    sender_id: i64,
+    sender_user: &str,
+    new: &NewAlert,
+    recipient_ids: &[i64],
+) -> Result<i64, StoreError> {
+    let now = w.now_us;
+    let id = w.fresh_id(crate::ids::Table::Alerts).await?;
+    sqlx::query(
+            "INSERT INTO alerts (sender_org_id, sender_user, title, body, tlp, audience, clients_permitted, \
+             ack_within_us, exercise, reports, created_us, relay_of, relay_note, incidents, id, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts))",
+        )
+        .bind(sender_id)
+        .bind(sender_user)
+        .bind(&new.title)
+        .bind(&new.body)
+        .bind(new.tlp.as_str())
+        .bind(serde_json::to_string(&new.audience).map_err(corrupt)?)
+        .bind(i64::from(new.clients_permitted))
+        .bind(new.ack_within.and_then(|d| d.num_microseconds()))
+        .bind(i64::from(new.exercise))
+        .bind(serde_json::to_string(&new.reports).map_err(corrupt)?)
+        .bind(now)
+        .bind(new.relay_of)
+        .bind(&new.relay_note)
+        .bind(serde_json::to_string(&new.incidents).map_err(corrupt)?)
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    // Many rows per statement: an alert to every operator is thousands of rows.
+    for chunk in recipient_ids.chunks(FAN_OUT_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, $2, ${})", i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO alert_deliveries (alert_id, delivered_us, org_id) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
+        for org in chunk {
+            q = q.bind(*org);
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    let mut files = Vec::new();
+    for (i, a) in new.attachments.iter().enumerate() {
+        let sha256 = hex::encode(sha2::Sha256::digest(&a.content));
+        sqlx::query(
+                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(i as i64 + 1)
+            .bind(&a.name)
+            .bind(&a.media_type)
+            .bind(a.content.len() as i64)
+            .bind(&sha256)
+            .bind(a.content.clone())
+            .execute(&mut *w.tx)
+            .await?;
+        files.push(json!({"name": a.name, "sha256": sha256}));
+    }
+    if let Some(source) = new.relay_of {
+        sqlx::query(
+                "INSERT INTO alert_attachments (alert_id, position, name, media_type, size, sha256, content) \
+                 SELECT $1, position, name, media_type, size, sha256, content FROM alert_attachments \
+                 WHERE alert_id = $2",
+            )
+            .bind(id)
+            .bind(source)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    crate::delivery::enqueue_delivery(&mut w.tx, id, 0, now, new.email).await?;
+    if let Some(within) = new.ack_within {
+        let step = ciphub_domain::alert::EscalationStep::Reminder;
+        let due = now
+            + step
+                .due_after(within)
+                .num_microseconds()
+                .unwrap_or(i64::MAX / 4);
+        crate::delivery::enqueue_escalation(&mut w.tx, id, step, due, now).await?;
+    }
+    w.audit(
+        "alert.create",
+        "alert",
+        &id.to_string(),
+        json!({"tlp": new.tlp, "recipients": recipient_ids.len(), "exercise": new.exercise,
+                   "relay_of": new.relay_of, "attachments": files}),
+    )
+    .await?;
+    w.emit(crate::Event::Alert { id });
+    w.emit(crate::Event::Jobs);
+    Ok(id)
 }
 
 /// One queued acknowledgement and where its answer goes.

@@ -48,6 +48,9 @@ pub enum Event {
     Jobs,
     /// Users, roles, tokens or organization kinds changed: cached credentials are dropped.
     Credentials,
+    /// An exercise run changed: it moved, sent an inject, or took an answer (for the
+    /// controller's live view).
+    Exercise { run: i64 },
     /// This process may have missed events (its `LISTEN` connection was re-established):
     /// streams read the log again and check their credentials. Never sent to other processes.
     Resync,
@@ -78,6 +81,7 @@ impl fmt::Display for Event {
             Event::Ack { alert, sender, org } => write!(f, "ack {alert} {sender} {org}"),
             Event::Jobs => f.write_str("jobs"),
             Event::Credentials => f.write_str("credentials"),
+            Event::Exercise { run } => write!(f, "exercise {run}"),
             Event::Resync => f.write_str("resync"),
         }
     }
@@ -112,6 +116,7 @@ impl FromStr for Event {
             }),
             Some("jobs") if parts.len() == 1 => Ok(Event::Jobs),
             Some("credentials") if parts.len() == 1 => Ok(Event::Credentials),
+            Some("exercise") if parts.len() == 2 => Ok(Event::Exercise { run: id(1)? }),
             Some("resync") if parts.len() == 1 => Ok(Event::Resync),
             _ => Err(format!("unknown event {s:?}")),
         }

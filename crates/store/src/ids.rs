@@ -22,6 +22,7 @@ pub(crate) enum Table {
     Reports,
     Alerts,
     Incidents,
+    ExerciseRuns,
 }
 
 impl Table {
@@ -30,6 +31,7 @@ impl Table {
             Table::Reports => "reports",
             Table::Alerts => "alerts",
             Table::Incidents => "incidents",
+            Table::ExerciseRuns => "exercise_runs",
         }
     }
 }
@@ -48,6 +50,7 @@ impl WriteTx {
             Table::Reports => "SELECT COUNT(*) FROM reports WHERE id = $1",
             Table::Alerts => "SELECT COUNT(*) FROM alerts WHERE id = $1",
             Table::Incidents => "SELECT COUNT(*) FROM incidents WHERE id = $1",
+            Table::ExerciseRuns => "SELECT COUNT(*) FROM exercise_runs WHERE id = $1",
         };
         for _ in 0..DRAWS {
             let id = random_id();

@@ -13,6 +13,7 @@ mod correlation;
 mod delivery;
 mod error;
 mod events;
+mod exercises;
 mod ids;
 mod intake;
 mod nodelay;
@@ -51,12 +52,13 @@ pub use delivery::{
 };
 pub use error::StoreError;
 pub use events::{Event, LISTENER_NAME, STREAM_RETENTION};
+pub use exercises::{NewRun, RunRecord, SIMULATED_REPORTER, SendInject, inject_audience};
 pub use intake::HeldEnvelope;
 pub use registry::{OrgDetail, OrgFilter, OrgOrder, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;
 pub use reports::{
-    IncidentSummary, NoteRecord, NotificationRecord, RecipientRecord, ReportRecord, StageRecord,
-    StageUpdate, TriagePatch,
+    IncidentSummary, NoteRecord, NotificationRecord, Reassessment, RecipientRecord, ReportRecord,
+    StageRecord, StageUpdate, TriagePatch,
 };
 pub use taxii::{
     FederationRecord, MAY_LEAVE, NewFederation, NewStixObject, StatusDetail, StatusRecord, StixAdd,

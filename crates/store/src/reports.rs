@@ -51,6 +51,8 @@ pub struct ReportRecord {
     pub next_due: Option<Due>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// The exercise run the report belongs to, and the inject it is about.
+    pub exercise: Option<(i64, Slug)>,
     pub stages: Vec<StageRecord>,
     pub recipients: Vec<RecipientRecord>,
 }
@@ -125,6 +127,15 @@ pub struct NoteRecord {
     pub created: DateTime<Utc>,
 }
 
+/// A relaying secretariat's own assessment of a report's severity, in the report's schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reassessment {
+    pub answers: ciphub_domain::severity::Answers,
+    pub level: u8,
+    pub emergency: bool,
+    pub score: Option<f64>,
+}
+
 /// A triage change; `None` leaves a field alone.
 #[derive(Clone, Debug, Default)]
 pub struct TriagePatch {
@@ -161,14 +172,16 @@ struct ReportRow {
     next_due_us: Option<i64>,
     created_us: i64,
     updated_us: i64,
+    exercise_run_id: Option<i64>,
+    exercise_inject: Option<String>,
 }
 
 const REPORT_SELECT: &str = "SELECT r.id, o.slug AS reporter_org, r.reporter_user, r.formation, \
      v.slug AS via, r.consent_us, r.relay_of, r.title, r.description, r.cause, r.scope, \
      r.detected_us, r.occurred_us, r.schema_id, r.answers, r.level, r.emergency, r.score, r.tlp, \
      r.stage, r.initial_us, r.initial_due_us, r.next_stage, r.next_due_us, r.created_us, \
-     r.updated_us FROM reports r JOIN organizations o ON o.id = r.reporter_org_id \
-     LEFT JOIN organizations v ON v.id = r.via_org_id";
+     r.updated_us, r.exercise_run_id, r.exercise_inject FROM reports r \
+     JOIN organizations o ON o.id = r.reporter_org_id LEFT JOIN organizations v ON v.id = r.via_org_id";
 
 /// The SQL form of `ReportAccess::read` in `ciphub_domain::policy::reports::report_access`,
 /// for a report row `r` with its reporter's organization `o` and the reader's organization's
@@ -202,95 +215,69 @@ impl Store {
         new: &NewReport,
         deadlines: StageDeadlines,
     ) -> Result<ReportRecord, StoreError> {
+        self.file_report_in(reporter, new, deadlines, None).await
+    }
+
+    /// Files a report, in an exercise run when `exercise` names the run and its inject the
+    /// report is about (the caller has checked that the reporter takes part).
+    pub async fn file_report_in(
+        &self,
+        reporter: &UserRecord,
+        new: &NewReport,
+        deadlines: StageDeadlines,
+        exercise: Option<(i64, &Slug)>,
+    ) -> Result<ReportRecord, StoreError> {
         // Everything read from the registry is read before the write lock is taken, so
         // concurrent filings check and route in parallel and queue only to insert.
-        let (reporter_org_id, via_id, routes) = {
-            let mut conn = self.pool.acquire().await?;
-            let reporter_org_id = org_id(&mut conn, &reporter.org).await?;
-            check_sectors_and_services(&mut conn, &new.sectors, &new.services).await?;
-            let via = resolve_via(&mut conn, reporter_org_id, new).await?;
-            let facts = routing_facts(
-                &mut conn,
-                new.formation,
-                &new.sectors,
-                via.clone(),
-                new.emergency,
-            )
-            .await?;
-            let via_id = match &via {
-                Some(v) => Some(org_id(&mut conn, v).await?),
-                None => None,
-            };
-            let mut routes = Vec::new();
-            for r in route(&facts) {
-                let id = org_id(&mut conn, &r.org).await?;
-                routes.push((id, r));
-            }
-            (reporter_org_id, via_id, routes)
-        };
+        let filing = self.prepare_filing(&reporter.org, new, None).await?;
         let by = By::actor(&reporter.actor());
         let mut w = self.begin_write(&by).await?;
-        let now = w.now_us;
-        let initial_due = to_us(new.detected + deadlines.initial);
-        let due = next_due(deadlines, from_us(now), &[Stage::Initial].into());
-        let answers = serde_json::to_string(&new.answers).map_err(corrupt)?;
-        let id = w.fresh_id(Table::Reports).await?;
-        sqlx::query(
-            "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, consent_us, \
-             title, description, cause, scope, detected_us, occurred_us, schema_id, answers, level, \
-             emergency, score, tlp, stage, initial_us, initial_due_us, next_stage, next_due_us, \
-             created_us, updated_us, id, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $19, $19, $23, \
-             (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports))",
-        )
-        .bind(reporter_org_id)
-        .bind(reporter.name.as_str())
-        .bind(new.formation.as_str())
-        .bind(via_id)
-        .bind(new.consent_named.then_some(now))
-        .bind(&new.title)
-        .bind(&new.description)
-        .bind(new.cause.as_str())
-        .bind(scope_text(&new.scope))
-        .bind(to_us(new.detected))
-        .bind(new.occurred.map(to_us))
-        .bind(&new.schema)
-        .bind(answers)
-        .bind(i64::from(new.level))
-        .bind(i64::from(new.emergency))
-        .bind(new.score)
-        .bind(new.tlp.as_str())
-        .bind(Stage::Initial.as_str())
-        .bind(now)
-        .bind(initial_due)
-        .bind(due.map(|d| d.stage.as_str()))
-        .bind(due.map(|d| to_us(d.by)))
-        .bind(id)
-        .execute(&mut *w.tx)
-        .await?;
-        insert_sectors_and_services(&mut w, id, &new.sectors, &new.services).await?;
-        insert_stage(
-            &mut w,
-            id,
-            Stage::Initial,
-            reporter.name.as_str(),
-            "initial report",
-            new.level,
-        )
-        .await?;
-        let recipients = deliver_new(&mut w, id, &routes).await?;
-        let detail =
-            json!({"formation": new.formation, "level": new.level, "recipients": recipients});
-        if new.formation == Formation::CeptoarAnonymous {
-            w.audit_restricted("report.file", "report", &id.to_string(), detail)
-                .await?;
-        } else {
-            w.audit("report.file", "report", &id.to_string(), detail)
-                .await?;
+        let id = insert_filing(&mut w, &filing, reporter.name.as_str(), new, deadlines).await?;
+        if let Some((run, inject)) = exercise {
+            mark_exercise_report(&mut w, id, run, inject).await?;
         }
         w.commit().await?;
         self.grew("reports", 1);
         self.report(id).await
+    }
+
+    /// Checks a report against the registry and routes it; `via` overrides the CEPTOAR the
+    /// reporter's memberships give (a simulated operator's report in an exercise).
+    pub(crate) async fn prepare_filing(
+        &self,
+        reporter_org: &Slug,
+        new: &NewReport,
+        via: Option<Slug>,
+    ) -> Result<Filing, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let reporter_org_id = org_id(&mut conn, reporter_org).await?;
+        check_sectors_and_services(&mut conn, &new.sectors, &new.services).await?;
+        let via = match via {
+            Some(v) => Some(v),
+            None => resolve_via(&mut conn, reporter_org_id, new).await?,
+        };
+        let facts = routing_facts(
+            &mut conn,
+            new.formation,
+            &new.sectors,
+            via.clone(),
+            new.emergency,
+        )
+        .await?;
+        let via_id = match &via {
+            Some(v) => Some(org_id(&mut conn, v).await?),
+            None => None,
+        };
+        let mut routes = Vec::new();
+        for r in route(&facts) {
+            let id = org_id(&mut conn, &r.org).await?;
+            routes.push((id, r));
+        }
+        Ok(Filing {
+            reporter_org_id,
+            via_id,
+            routes,
+        })
     }
 
     /// One report with its stages and recipients.
@@ -583,6 +570,7 @@ impl Store {
         title: &str,
         description: &str,
         also_to: &[Slug],
+        assessed: Option<&Reassessment>,
     ) -> Result<ReportRecord, StoreError> {
         let mut w = self.begin_write(&By::actor(&by.actor())).await?;
         let ceptoar_id = org_id(&mut w.tx, &by.org).await?;
@@ -624,10 +612,12 @@ impl Store {
             "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, relay_of, \
              title, description, cause, scope, detected_us, occurred_us, schema_id, answers, level, \
              emergency, score, tlp, stage, initial_us, initial_due_us, next_stage, next_due_us, \
-             created_us, updated_us, id, seq) SELECT $1, $2, $3, NULL, id, $4, $5, cause, scope, \
-             detected_us, occurred_us, schema_id, answers, level, emergency, score, tlp, stage, $6, \
-             initial_due_us, NULL, NULL, $6, $6, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports) \
-             FROM reports WHERE id = $7",
+             created_us, updated_us, id, seq, exercise_run_id, exercise_inject) SELECT $1, $2, $3, \
+             NULL, id, $4, $5, cause, scope, detected_us, occurred_us, schema_id, \
+             COALESCE($9, answers), COALESCE($10, level), COALESCE($11, emergency), \
+             CASE WHEN $9 IS NULL THEN score ELSE $12 END, tlp, stage, $6, initial_due_us, NULL, \
+             NULL, $6, $6, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports), exercise_run_id, \
+             exercise_inject FROM reports WHERE id = $7",
         )
         .bind(ceptoar_id)
         .bind(by.name.as_str())
@@ -637,6 +627,15 @@ impl Store {
         .bind(now)
         .bind(source.id)
         .bind(id)
+        .bind(
+            assessed
+                .map(|a| serde_json::to_string(&a.answers))
+                .transpose()
+                .map_err(corrupt)?,
+        )
+        .bind(assessed.map(|a| i64::from(a.level)))
+        .bind(assessed.map(|a| i64::from(a.emergency)))
+        .bind(assessed.and_then(|a| a.score))
         .execute(&mut *w.tx)
         .await?;
         if copied.rows_affected() == 0 {
@@ -649,7 +648,7 @@ impl Store {
             Stage::Initial,
             by.name.as_str(),
             "relayed by the CEPTOAR secretariat",
-            source.level,
+            assessed.map_or(source.level, |a| a.level),
         )
         .await?;
         let mut resolved = Vec::with_capacity(routes.len());
@@ -665,6 +664,9 @@ impl Store {
         .bind(TriageStatus::Shared.as_str())
         .execute(&mut *w.tx)
         .await?;
+        if let Some((run, _)) = &source.exercise {
+            w.emit(crate::Event::Exercise { run: *run });
+        }
         // The relay's entry names the copy, never the source: the link stays with the secretariat.
         w.audit(
             "report.relay",
@@ -1078,6 +1080,99 @@ async fn routing_facts(
     })
 }
 
+/// What filing a report needs from the registry, read before the write.
+pub(crate) struct Filing {
+    reporter_org_id: i64,
+    via_id: Option<i64>,
+    routes: Vec<(i64, ciphub_domain::report::Route)>,
+}
+
+/// Inserts a report, its first stage and its recipients' queues, and audits it (hiding the
+/// actor when it is anonymous). Returns its id.
+pub(crate) async fn insert_filing(
+    w: &mut WriteTx,
+    filing: &Filing,
+    reporter_name: &str,
+    new: &NewReport,
+    deadlines: StageDeadlines,
+) -> Result<i64, StoreError> {
+    let now = w.now_us;
+    let initial_due = to_us(new.detected + deadlines.initial);
+    let due = next_due(deadlines, from_us(now), &[Stage::Initial].into());
+    let answers = serde_json::to_string(&new.answers).map_err(corrupt)?;
+    let id = w.fresh_id(Table::Reports).await?;
+    sqlx::query(
+            "INSERT INTO reports (reporter_org_id, reporter_user, formation, via_org_id, consent_us, \
+             title, description, cause, scope, detected_us, occurred_us, schema_id, answers, level, \
+             emergency, score, tlp, stage, initial_us, initial_due_us, next_stage, next_due_us, \
+             created_us, updated_us, id, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $19, $19, $23, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM reports))",
+        )
+        .bind(filing.reporter_org_id)
+        .bind(reporter_name)
+        .bind(new.formation.as_str())
+        .bind(filing.via_id)
+        .bind(new.consent_named.then_some(now))
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(new.cause.as_str())
+        .bind(scope_text(&new.scope))
+        .bind(to_us(new.detected))
+        .bind(new.occurred.map(to_us))
+        .bind(&new.schema)
+        .bind(answers)
+        .bind(i64::from(new.level))
+        .bind(i64::from(new.emergency))
+        .bind(new.score)
+        .bind(new.tlp.as_str())
+        .bind(Stage::Initial.as_str())
+        .bind(now)
+        .bind(initial_due)
+        .bind(due.map(|d| d.stage.as_str()))
+        .bind(due.map(|d| to_us(d.by)))
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    insert_sectors_and_services(w, id, &new.sectors, &new.services).await?;
+    insert_stage(
+        w,
+        id,
+        Stage::Initial,
+        reporter_name,
+        "initial report",
+        new.level,
+    )
+    .await?;
+    let recipients = deliver_new(w, id, &filing.routes).await?;
+    let detail = json!({"formation": new.formation, "level": new.level, "recipients": recipients});
+    if new.formation == Formation::CeptoarAnonymous {
+        w.audit_restricted("report.file", "report", &id.to_string(), detail)
+            .await?;
+    } else {
+        w.audit("report.file", "report", &id.to_string(), detail)
+            .await?;
+    }
+    Ok(id)
+}
+
+/// Marks a report as part of an exercise run, about one of its injects.
+pub(crate) async fn mark_exercise_report(
+    w: &mut WriteTx,
+    id: i64,
+    run: i64,
+    inject: &Slug,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE reports SET exercise_run_id = $2, exercise_inject = $3 WHERE id = $1")
+        .bind(id)
+        .bind(run)
+        .bind(inject.as_str())
+        .execute(&mut *w.tx)
+        .await?;
+    w.emit(crate::Event::Exercise { run });
+    Ok(())
+}
+
 async fn insert_sectors_and_services(
     w: &mut WriteTx,
     id: i64,
@@ -1349,6 +1444,10 @@ fn assemble(
         next_due,
         created: from_us(row.created_us),
         updated: from_us(row.updated_us),
+        exercise: match (row.exercise_run_id, row.exercise_inject) {
+            (Some(run), Some(inject)) => Some((run, slug(&inject)?)),
+            _ => None,
+        },
         stages: stages
             .into_iter()
             .map(|(stage, filed, by_user, summary, level)| {

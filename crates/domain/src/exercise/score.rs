@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Act, Expectation, LevelRule, Rule, Scenario};
 use crate::slug::Slug;
 
@@ -28,7 +30,8 @@ pub struct Event {
 }
 
 /// How an organization stands on one expectation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Met,
     Late,
@@ -37,7 +40,7 @@ pub enum Outcome {
 }
 
 /// One expectation's result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectationResult {
     pub id: Slug,
     pub team: Slug,
@@ -48,7 +51,7 @@ pub struct ExpectationResult {
 }
 
 /// Points earned of points possible.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub earned: u32,
     pub possible: u32,
@@ -64,7 +67,7 @@ impl Tally {
 }
 
 /// A run's scores.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scores {
     pub expectations: Vec<ExpectationResult>,
     pub teams: BTreeMap<Slug, Tally>,

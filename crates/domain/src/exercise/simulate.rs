@@ -16,7 +16,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::score::Event;
-use super::{Act, LevelRule, Scenario};
+use super::{Act, Expectation, LevelRule, Scenario};
 use crate::slug::Slug;
 
 /// What a simulated organization does about one expectation.
@@ -92,6 +92,31 @@ fn levels(rule: LevelRule, official: Option<u8>, act: Act) -> (Option<u8>, Optio
     }
 }
 
+/// What simulated `org` does about expectation `e` of `s`, whose inject arrived at `arrived`:
+/// when it acts (exercise time) and at which level, or `None` when it does nothing (silent, or
+/// wrong where no level is asked, or too late for the exercise).
+pub fn plan(
+    s: &Scenario,
+    e: &Expectation,
+    org: &Slug,
+    arrived: Duration,
+    seed: u64,
+    mix: Mix,
+) -> Option<(Duration, Option<u8>)> {
+    let official = s
+        .inject(&e.inject)
+        .and_then(|i| i.official.as_ref())
+        .map(|o| o.level);
+    let (right, wrong) = levels(e.level, official, e.act);
+    let (at, level) = match behaviour(seed, org, &e.id, mix) {
+        Behaviour::Correct => (arrived + e.within / 2, right),
+        Behaviour::Late => (arrived + e.within + e.within / 2, right),
+        Behaviour::Wrong => (arrived + e.within / 2, Some(wrong?)),
+        Behaviour::Silent => return None,
+    };
+    (at < s.duration).then_some((at, level))
+}
+
 /// Runs `s` with simulated participants: `members` gives each team's organizations.
 pub fn simulate(
     s: &Scenario,
@@ -116,22 +141,8 @@ pub fn simulate(
             if std::mem::replace(&mut done[k], true) {
                 continue;
             }
-            let official = s
-                .inject(&e.inject)
-                .and_then(|i| i.official.as_ref())
-                .map(|o| o.level);
-            let (right, wrong) = levels(e.level, official, e.act);
             for org in members.get(&e.team).into_iter().flatten() {
-                let (at, level) = match behaviour(seed, org, &e.id, mix) {
-                    Behaviour::Correct => (arrived + e.within / 2, right),
-                    Behaviour::Late => (arrived + e.within + e.within / 2, right),
-                    Behaviour::Wrong => match wrong {
-                        Some(w) => (arrived + e.within / 2, Some(w)),
-                        None => continue,
-                    },
-                    Behaviour::Silent => continue,
-                };
-                if at < s.duration {
+                if let Some((at, level)) = plan(s, e, org, arrived, seed, mix) {
                     sim.events.push(Event {
                         org: org.clone(),
                         act: e.act,

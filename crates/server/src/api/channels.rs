@@ -545,7 +545,7 @@ fn wakes(e: &Event) -> (bool, bool) {
         Event::Alert { .. } | Event::Notice { .. } | Event::Ack { .. } => (true, false),
         Event::Credentials => (false, true),
         Event::Resync => (true, true),
-        Event::Jobs => (false, false),
+        Event::Jobs | Event::Exercise { .. } => (false, false),
     }
 }
 

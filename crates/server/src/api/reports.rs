@@ -140,6 +140,11 @@ pub struct RelayJson {
     /// Flagged texts the secretariat has judged not to identify the reporter.
     #[serde(default)]
     pub accept: Vec<String>,
+    /// The secretariat's own assessment, as answers to the report's severity schema: the
+    /// copy then carries the level they come to. Without it the copy keeps the report's.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub answers: Option<ciphub_domain::severity::Answers>,
 }
 
 /// Paging and filters for the report list.
@@ -946,6 +951,19 @@ pub async fn create_relay(
     check_text(&body.title, &body.description)
         .map_err(|e| AppError::invalid(e.field, e.message))?;
     let also_to = parse_slugs("also_to", &body.also_to)?;
+    let assessed = match &body.answers {
+        Some(answers) => {
+            let schema = crate::api::severity::schema_for("answers", Some(&r.schema))?;
+            let a = crate::api::severity::assess_answers(&schema, answers)?;
+            Some(ciphub_store::Reassessment {
+                answers: answers.clone(),
+                level: a.level,
+                emergency: a.emergency,
+                score: a.score,
+            })
+        }
+        None => None,
+    };
     let ids = identifiers_of(&state, &r).await?;
     let accepted: BTreeSet<String> = body.accept.iter().map(|t| t.to_lowercase()).collect();
     let open: Vec<Flag> = find_identifying(
@@ -971,7 +989,14 @@ pub async fn create_relay(
     }
     let copy = state
         .store
-        .relay_report(&r, &authed.0, &body.title, &body.description, &also_to)
+        .relay_report(
+            &r,
+            &authed.0,
+            &body.title,
+            &body.description,
+            &also_to,
+            assessed.as_ref(),
+        )
         .await?;
     let a = access(&actor, &copy);
     let names = sector_names(&state).await?;

@@ -811,6 +811,7 @@ pub async fn relay(
             .map(str::to_owned)
             .collect(),
         accept: form.all("accept"),
+        answers: None,
     };
     let mut draft = RelayDraft {
         title: body.title.clone(),
