@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod correlation;
+pub mod exercises;
 pub mod reports;
 pub mod sharing;
 

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod channels;
 pub mod correlations;
+pub mod exercises;
 pub mod health;
 pub mod identifiers;
 pub mod incidents;

@@ -79,7 +79,7 @@ async fn reports(
             item: format!("report:{}", r.id),
             org_id: r.org_id,
             sectors: r.sectors.clone(),
-            exercise: false,
+            exercise: r.exercise,
         };
         state.store.set_correlations(&item, &kept).await?;
     }

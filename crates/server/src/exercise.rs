@@ -82,7 +82,7 @@ impl Engine {
         email: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut run = store.run(id).await?;
-        let now = Utc::now();
+        let now = store.clock().now();
         if run.state == RunState::Scheduled {
             if run.starts > now {
                 return Ok(Some(run.starts));
@@ -106,20 +106,20 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let now_x = run.exercise_now(Utc::now());
+        let now_x = run.exercise_now(store.clock().now());
         for (inject_id, _due_at) in due(&s, now_x, &sent, &members, &events) {
             let Some(inject) = s.inject(&inject_id) else {
                 continue;
             };
             // The inject arrives now, which may be a moment after it fell due.
-            let at = run.exercise_now(Utc::now()).min(s.duration);
+            let at = run.exercise_now(store.clock().now()).min(s.duration);
             let send = build(&s, inject, at, &members, email, store).await?;
             if store.send_inject(&run, &send).await?.is_some() {
                 tracing::info!(run = id, inject = %inject_id, "exercise inject sent");
             }
             sent.insert(inject_id, at);
         }
-        if run.exercise_now(Utc::now()) >= s.duration {
+        if run.exercise_now(store.clock().now()) >= s.duration {
             let scores = self.scores(store, &run).await?;
             let json =
                 serde_json::to_value(&scores).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -222,7 +222,7 @@ async fn build(
     let schema = shipped_schema(&s.schema).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let answers = official.map(|o| o.answers.clone()).unwrap_or_default();
     let assessed = schema.assess(&answers).ok();
-    let now = Utc::now();
+    let now = store.clock().now();
     let report = NewReport {
         title: truncate(&inject.title.en, 200),
         description: body,
@@ -295,7 +295,7 @@ pub async fn work(store: Store, email: bool) {
             }
         };
         let sleep = wake
-            .map(|w| (w - Utc::now()).to_std().unwrap_or_default())
+            .map(|w| (w - store.clock().now()).to_std().unwrap_or_default())
             .unwrap_or(POLL)
             .min(POLL);
         tokio::select! {

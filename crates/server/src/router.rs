@@ -7,8 +7,8 @@ use axum::routing::{any, delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{
-    alerts, audit, channels, correlations, health, identifiers, incidents, me, notifications,
-    organizations, reports, sectors, session, severity, stix, tokens, users,
+    alerts, audit, channels, correlations, exercises, health, identifiers, incidents, me,
+    notifications, organizations, reports, sectors, session, severity, stix, tokens, users,
 };
 use crate::error::AppError;
 use crate::{AppState, auth, limits, metrics, openapi, public, taxii};
@@ -90,6 +90,28 @@ pub fn app(state: AppState) -> Router {
             get(notifications::list_notifications),
         )
         .route("/api/v1/incidents", post(incidents::create_incident))
+        .route(
+            "/api/v1/exercises/scenarios",
+            get(exercises::list_scenarios),
+        )
+        .route(
+            "/api/v1/exercises/runs",
+            get(exercises::list_runs).post(exercises::create_run),
+        )
+        .route("/api/v1/exercises/runs/{id}", get(exercises::get_run))
+        .route(
+            "/api/v1/exercises/runs/{id}/control",
+            post(exercises::control_run),
+        )
+        .route(
+            "/api/v1/exercises/runs/{id}/scores",
+            get(exercises::get_scores),
+        )
+        .route("/api/v1/exercises/runs/{id}/live", get(exercises::live))
+        .route(
+            "/api/v1/exercises/runs/{id}/injects/{inject}/reply",
+            post(exercises::reply),
+        )
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
         .route(
             "/api/v1/alerts",

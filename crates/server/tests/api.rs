@@ -10,6 +10,7 @@ mod api {
     mod correlations;
     mod dashboard;
     mod delivery;
+    mod exercises;
     mod fuzz;
     mod helpers;
     mod ids;

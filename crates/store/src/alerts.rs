@@ -343,10 +343,28 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.alerts_of_org_in(org, before, limit, crate::Traffic::All)
+            .await
+    }
+
+    /// The alerts an organization sent or received, newest first, of one kind of traffic
+    /// (an exercise's alerts are its own; relays of them are exercise traffic too).
+    pub async fn alerts_of_org_in(
+        &self,
+        org: &Slug,
+        before: Option<i64>,
+        limit: u32,
+        traffic: crate::Traffic,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let traffic = match traffic {
+            crate::Traffic::All => "1 = 1",
+            crate::Traffic::Real => "a.exercise = 0",
+            crate::Traffic::Exercise => "a.exercise <> 0",
+        };
         // The cursor's subquery names its own `a` and `o`, so `OF_ORG` there checks the cursor:
         // an alert outside the list gives no place in it.
         let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ALERT_SELECT} WHERE {OF_ORG} AND ($2 IS NULL OR a.seq < (SELECT a.seq FROM alerts a \
+            "{ALERT_SELECT} WHERE {OF_ORG} AND {traffic} AND ($2 IS NULL OR a.seq < (SELECT a.seq FROM alerts a \
              JOIN organizations o ON o.id = a.sender_org_id WHERE a.id = $2 AND {OF_ORG})) \
              ORDER BY a.seq DESC LIMIT $3"
         )))

@@ -59,6 +59,8 @@ pub struct ReportText {
     pub sectors: Vec<String>,
     /// Title, description and every stage's summary.
     pub text: String,
+    /// Part of an exercise run.
+    pub exercise: bool,
 }
 
 /// An alert's text, for the indexer.
@@ -289,8 +291,8 @@ impl Store {
         after: (i64, i64),
         limit: u32,
     ) -> Result<Vec<ReportText>, StoreError> {
-        let rows: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
-            "SELECT id, updated_us, reporter_org_id, title, description FROM reports \
+        let rows: Vec<(i64, i64, i64, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT id, updated_us, reporter_org_id, title, description, exercise_run_id FROM reports \
              WHERE updated_us > $1 OR (updated_us = $1 AND id > $2) ORDER BY updated_us, id LIMIT $3",
         )
         .bind(after.0)
@@ -299,7 +301,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, updated_us, org_id, title, description) in rows {
+        for (id, updated_us, org_id, title, description, run) in rows {
             let sectors: Vec<String> = sqlx::query_scalar(
                 "SELECT sector FROM report_sectors WHERE report_id = $1 ORDER BY sector",
             )
@@ -323,6 +325,7 @@ impl Store {
                 org_id,
                 sectors,
                 text,
+                exercise: run.is_some(),
             });
         }
         Ok(out)

@@ -15,11 +15,41 @@ use ciphub_domain::alert::{Audience, Scope};
 use ciphub_domain::exercise::Act;
 use ciphub_domain::exercise::run::{Clock, Control, RunState, Span};
 use ciphub_domain::exercise::score::Event;
+use ciphub_domain::policy::exercises::AnonymousAct;
 use ciphub_domain::report::{NewReport, StageDeadlines};
 use serde_json::json;
 
 use crate::clock::{from_us, to_us};
 use crate::{By, NewAlert, Store, StoreError};
+
+/// Which traffic a list holds: everything, real work only, or exercises only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Traffic {
+    #[default]
+    All,
+    Real,
+    Exercise,
+}
+
+impl Traffic {
+    /// From an API's `exercise` filter: absent, everything; false, real only; true, exercises.
+    pub fn from_filter(exercise: Option<bool>) -> Self {
+        match exercise {
+            None => Traffic::All,
+            Some(false) => Traffic::Real,
+            Some(true) => Traffic::Exercise,
+        }
+    }
+
+    /// The SQL condition on a row alias's `exercise_run_id`.
+    pub(crate) fn condition(self, alias: &str) -> String {
+        match self {
+            Traffic::All => "1 = 1".to_owned(),
+            Traffic::Real => format!("{alias}.exercise_run_id IS NULL"),
+            Traffic::Exercise => format!("{alias}.exercise_run_id IS NOT NULL"),
+        }
+    }
+}
 
 /// A run as its controller creates it.
 #[derive(Clone, Debug)]
@@ -567,6 +597,30 @@ impl Store {
         w.emit(crate::Event::Exercise { run });
         w.commit().await?;
         Ok(())
+    }
+
+    /// The reports of a run filed anonymously through a CEPTOAR: by whom, on which inject,
+    /// through which CEPTOAR (for keeping the reporter out of everyone else's scores).
+    pub async fn run_anonymous(&self, id: i64) -> Result<Vec<AnonymousAct>, StoreError> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.slug, r.exercise_inject, v.slug FROM reports r \
+             JOIN organizations o ON o.id = r.reporter_org_id \
+             LEFT JOIN organizations v ON v.id = r.via_org_id \
+             WHERE r.exercise_run_id = $1 AND r.formation = 'ceptoar-anonymous' AND r.relay_of IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM exercise_sent s WHERE s.run_id = $1 AND s.report_id = r.id)",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(org, inject, via)| {
+                Ok(AnonymousAct {
+                    org: Slug::parse(&org).map_err(corrupt)?,
+                    inject: Slug::parse(&inject).map_err(corrupt)?,
+                    via: via.map(|v| Slug::parse(&v)).transpose().map_err(corrupt)?,
+                })
+            })
+            .collect()
     }
 
     /// What the organizations of a run did, in exercise time: acknowledgements of its alerts,

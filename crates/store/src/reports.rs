@@ -301,11 +301,24 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ReportRecord>, StoreError> {
+        self.reports_of_org_in(org, before, limit, crate::Traffic::All)
+            .await
+    }
+
+    /// The reports an organization filed or received, newest first, of one kind of traffic.
+    pub async fn reports_of_org_in(
+        &self,
+        org: &Slug,
+        before: Option<i64>,
+        limit: u32,
+        traffic: crate::Traffic,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
+        let traffic = traffic.condition("r");
         // The cursor's subquery names its own `r` and `o`, so `REPORT_READABLE` there checks
         // the cursor: a report outside the list gives no place in it.
         let rows: Vec<ReportRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{REPORT_SELECT} WHERE {REPORT_READABLE} AND ($2 IS NULL OR r.seq < (SELECT r.seq FROM reports r \
+            "{REPORT_SELECT} WHERE {REPORT_READABLE} AND {traffic} AND ($2 IS NULL OR r.seq < (SELECT r.seq FROM reports r \
              JOIN organizations o ON o.id = r.reporter_org_id WHERE r.id = $2 AND {REPORT_READABLE})) \
              ORDER BY r.seq DESC LIMIT $3"
         )))

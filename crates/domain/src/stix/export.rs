@@ -149,6 +149,8 @@ pub struct ReportFacts<'a> {
     pub tlp: Tlp,
     pub level: u8,
     pub stages: Vec<StageFacts<'a>>,
+    /// Part of an exercise: labelled `exercise`.
+    pub exercise: bool,
 }
 
 /// The reporter's identity: the organization, or a placeholder for its sectors that says
@@ -192,6 +194,9 @@ pub fn report_objects(r: &ReportFacts<'_>) -> Vec<Value> {
     ];
     labels.extend(r.scope.iter().map(|s| format!("scope:{s}")));
     labels.extend(r.sectors.iter().map(|s| format!("sector:{s}")));
+    if r.exercise {
+        labels.push("exercise".to_owned());
+    }
     let mut incident = json!({
         "type": "incident",
         "spec_version": "2.1",
@@ -293,6 +298,7 @@ mod tests {
             updated_us: created_us + 100_000_000,
             tlp: Tlp::Amber,
             level: 3,
+            exercise: false,
             stages: vec![StageFacts {
                 stage: "initial",
                 filed_us: 1_700_000_100_000_000,

@@ -182,6 +182,8 @@ pub struct AlertQuery {
     /// At most this many (default 50, at most 200).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// Only exercise alerts (true) or only real ones (false); both when absent.
+    pub exercise: Option<bool>,
 }
 
 /// The kinds of audience `audience_of` knows.
@@ -698,7 +700,12 @@ pub async fn list_alerts(
     let actor = authed.actor();
     let listed = state
         .store
-        .alerts_of_org(&actor.org, q.before, limit)
+        .alerts_of_org_in(
+            &actor.org,
+            q.before,
+            limit,
+            ciphub_store::Traffic::from_filter(q.exercise),
+        )
         .await?;
     // The caller's deliveries and the attachments of the whole list, in one query each.
     let ids: Vec<i64> = listed.iter().map(|a| a.id).collect();

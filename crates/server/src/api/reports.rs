@@ -77,6 +77,10 @@ pub struct NewReportJson {
     /// Agree to be named to every recipient.
     #[serde(default)]
     pub consent_named: bool,
+    /// Filing in an exercise: the run and the inject the report is about. The report is then
+    /// the exercise's, marked EXERCISE and kept out of real dashboards, counts and feeds.
+    #[serde(default)]
+    pub exercise: Option<ExerciseInJson>,
 }
 
 /// A later stage of a report.
@@ -165,6 +169,8 @@ pub struct ReportQuery {
     pub status: Option<String>,
     /// Only reports whose title or description contains this text (among those whose text the caller may read).
     pub q: Option<String>,
+    /// Only exercise reports (true) or only real ones (false); both when absent.
+    pub exercise: Option<bool>,
 }
 
 /// The reporter, where the caller may know it.
@@ -202,6 +208,21 @@ pub struct DueJson {
     pub by: String,
 }
 
+/// The exercise run and inject a report is filed in.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExerciseInJson {
+    pub run: i64,
+    pub inject: String,
+}
+
+/// Where an exercise report belongs.
+#[derive(Serialize, ToSchema)]
+pub struct ExerciseRefJson {
+    pub run: i64,
+    pub inject: String,
+}
+
 /// A recipient organization.
 #[derive(Serialize, ToSchema)]
 pub struct RecipientJson {
@@ -235,6 +256,10 @@ pub struct ReportJson {
     pub consent_named: bool,
     /// Whether this is a sanitized copy relayed by a CEPTOAR secretariat.
     pub relayed_copy: bool,
+    /// The exercise run the report belongs to, and the inject it is about; null for a real
+    /// report. Exercise reports are marked EXERCISE wherever they are shown and are left out
+    /// of dashboards, counts, correlations and feeds.
+    pub exercise: Option<ExerciseRefJson>,
     /// Copies relayed from this report (seen by the reporter and the secretariat only).
     pub relays: Option<Vec<i64>>,
     /// False where the caller sees only a summary (an anonymous report not yet relayed to it).
@@ -460,6 +485,10 @@ fn view_known(
         reporter_label,
         consent_named: r.consent.is_some(),
         relayed_copy: r.relay_of.is_some(),
+        exercise: r.exercise.as_ref().map(|(run, inject)| ExerciseRefJson {
+            run: *run,
+            inject: inject.to_string(),
+        }),
         relays,
         content_visible: a.content,
         may_relay: a.relay && r.relay_of.is_none(),
@@ -542,6 +571,7 @@ pub async fn create_report(
 ) -> Result<(StatusCode, Json<ReportJson>), AppError> {
     let actor = authed.actor();
     policy::check(&actor, Action::FileReport)?;
+    let body_exercise = body.exercise;
     let schema = schema_for("schema", body.schema.as_deref())?;
     let assessment = assess_answers(&schema, &body.answers)?;
     let scope: BTreeSet<TechScope> = body
@@ -583,7 +613,22 @@ pub async fn create_report(
         .config
         .deadlines
         .for_report(new.formation, new.emergency);
-    let record = state.store.file_report(&authed.0, &new, deadlines).await?;
+    let exercise = match &body_exercise {
+        Some(x) => Some((
+            x.run,
+            crate::api::exercises::check_participation(&state, &actor, x.run, &x.inject).await?,
+        )),
+        None => None,
+    };
+    let record = state
+        .store
+        .file_report_in(
+            &authed.0,
+            &new,
+            deadlines,
+            exercise.as_ref().map(|(run, inject)| (*run, inject)),
+        )
+        .await?;
     let a = access(&actor, &record);
     let names = sector_names(&state).await?;
     Ok((
@@ -624,7 +669,12 @@ pub async fn list_reports(
     let mut kept = Vec::new();
     for r in state
         .store
-        .reports_of_org(&actor.org, q.before, limit)
+        .reports_of_org_in(
+            &actor.org,
+            q.before,
+            limit,
+            ciphub_store::Traffic::from_filter(q.exercise),
+        )
         .await?
     {
         let a = access(&actor, &r);

@@ -71,6 +71,7 @@ async fn report_objects(state: &AppState, r: &ReportJson) -> Result<(Vec<Value>,
         updated_us: micros(&r.updated_at),
         tlp: label,
         level: r.severity.level,
+        exercise: r.exercise.is_some(),
         stages: r
             .stages
             .iter()

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::Utc;
 use ciphub_domain::Slug;
 use ciphub_domain::alert::OrgFacts;
 use ciphub_domain::exercise::Act;
@@ -77,7 +76,7 @@ pub async fn play(
             }
         }
         pending.sort_by_key(|p| p.at);
-        let now_x = run.exercise_now(Utc::now());
+        let now_x = run.exercise_now(store.clock().now());
         let ready = pending.iter().take_while(|p| p.at <= now_x).count();
         for p in pending.drain(..ready) {
             let Some(org) = facts.get(&p.org) else {
@@ -88,11 +87,11 @@ pub async fn play(
         // Sleep until the next act, the engine's next moment, or a short while.
         let mut sleep = super::POLL / 10;
         if let Some(next) = pending.first().and_then(|p| run.clock.real_at(p.at)) {
-            let until = ciphub_store::clock::from_us(next) - Utc::now();
+            let until = ciphub_store::clock::from_us(next) - store.clock().now();
             sleep = sleep.min(until.to_std().unwrap_or_default());
         }
         if let Some(w) = wake {
-            sleep = sleep.min((w - Utc::now()).to_std().unwrap_or_default());
+            sleep = sleep.min((w - store.clock().now()).to_std().unwrap_or_default());
         }
         tokio::time::sleep(sleep).await;
     }
@@ -108,7 +107,7 @@ fn participant(org: &OrgFacts) -> Result<UserRecord, StoreError> {
         org_kind: org.kind,
         roles: [Role::Reporter].into(),
         disabled: false,
-        created: Utc::now(),
+        created: chrono::Utc::now(),
     })
 }
 
@@ -170,7 +169,7 @@ async fn act(
                 services: Vec::new(),
                 cause: Cause::Cyberattack,
                 scope: BTreeSet::new(),
-                detected: Utc::now(),
+                detected: store.clock().now(),
                 occurred: None,
                 schema: s.schema.clone(),
                 answers,

@@ -127,6 +127,7 @@ pub async fn inbox(
                     Ok(Query(AlertQuery {
                         before,
                         limit: Some(table::SCAN_BATCH as u32),
+                        exercise: None,
                     })),
                 )
                 .await

@@ -943,15 +943,18 @@ async fn dashboard_data(
         overdue: overdue.then_some(true),
         status: None,
         q: None,
+        exercise: Some(false),
     };
-    // One read of the newest reports serves the queue, the overdue list and the chart.
-    let all = list_reports(
+    // One read of the newest reports serves the queue, the overdue list and the chart. An
+    // exercise's reports and alerts are the exercise's: the dashboard shows real work only.
+    let mut all = list_reports(
         State(state.clone()),
         user.authed(),
         Ok(axum::extract::Query(query(false))),
     )
     .await?
     .0;
+    all.retain(|r| r.exercise.is_none());
     let mut ctx = ctx;
     ctx.name_reporters(state, &all).await;
     let ctx = ctx;
@@ -965,16 +968,18 @@ async fn dashboard_data(
         note: ctx.reporter(r),
     };
     let overdue: Vec<&crate::api::reports::ReportJson> = all.iter().filter(|r| r.overdue).collect();
-    let alerts = crate::api::alerts::list_alerts(
+    let mut alerts = crate::api::alerts::list_alerts(
         State(state.clone()),
         user.authed(),
         Ok(axum::extract::Query(crate::api::alerts::AlertQuery {
             before: None,
             limit: Some(100),
+            exercise: Some(false),
         })),
     )
     .await?
     .0;
+    alerts.retain(|a| !a.exercise);
     let unacked = alerts
         .iter()
         .filter(|a| {

@@ -125,6 +125,7 @@ pub async fn list(
                     overdue: None,
                     status: None,
                     q: None,
+                    exercise: None,
                 };
                 list_reports(State(state), authed, Ok(Query(q)))
                     .await
@@ -429,6 +430,7 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
         formation: draft.formation.clone(),
         via: (!draft.via.is_empty()).then(|| draft.via.clone()),
         consent_named: draft.consent,
+        exercise: None,
     };
     match create_report(
         State(state.clone()),
