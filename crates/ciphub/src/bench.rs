@@ -1077,3 +1077,175 @@ pub fn exercise(participants: u32, rounds: u32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The scenario `bench exercise` runs over the store: one alert to every water operator, which
+/// every one of them acknowledges.
+const BENCH_SCENARIO: &str = r#"
+[exercise]
+id = "bench-one-inject"
+title_en = "One inject to every operator"
+duration = "1h"
+
+[[exercise.objective]]
+en = "Every operator acknowledges."
+
+[[team]]
+id = "operators"
+name_en = "Operators"
+kinds = ["operator"]
+sectors = ["water"]
+
+[[inject]]
+id = "warning"
+kind = "alert"
+at = "0m"
+to = ["operators"]
+tlp = "TLP:AMBER"
+title_en = "Bench warning"
+body_en = "Acknowledge, please."
+
+[[expectation]]
+id = "ack"
+team = "operators"
+rule = "all"
+act = "acknowledge"
+inject = "warning"
+within = "30m"
+points = 10
+text_en = "Every operator acknowledges."
+"#;
+
+/// One inject to `participants` organizations over the real channels of a store (the alert
+/// and its deliveries, committed), their acknowledgements, and the scoring of the run from
+/// what the store holds; `rounds` runs, medians printed.
+pub async fn exercise_store(
+    participants: u32,
+    rounds: u32,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    use ciphub_domain::registry::{OrgKind, Organization};
+    use ciphub_domain::{Slug, identity::UserName};
+    use ciphub_server::exercise::Engine;
+    use ciphub_store::{By, NewRun, UserRecord};
+
+    let scratch = tempfile::tempdir()?;
+    let url = database_url.unwrap_or_else(|| sqlite_url_for_dir(scratch.path()));
+    let store = Store::connect_with(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    store.migrate().await?;
+    let profile = ciphub_domain::registry::shipped_profile("jp-cip-4")
+        .ok_or_else(|| anyhow::anyhow!("the jp-cip-4 profile is not shipped"))??;
+    store.apply_profile(&profile, &By::system()).await?;
+    let water = Slug::parse("water")?;
+    let ceptoar = Slug::parse("water-ceptoar")?;
+    let orgs: Vec<Organization> = (0..participants)
+        .map(|k| {
+            Ok(Organization {
+                slug: Slug::parse(&format!("bench-water-{k:06}"))?,
+                kind: OrgKind::Operator,
+                name_en: format!("Bench water operator {k}"),
+                name_ja: None,
+                abbrev: None,
+                sectors: vec![water.clone()],
+                services: vec![],
+                responsible_for: vec![],
+                member_of: vec![ceptoar.clone()],
+                members_published: None,
+                members_count: None,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for chunk in orgs.chunks(1000) {
+        store.add_organizations(chunk, &By::system()).await?;
+    }
+    let (_, facts) = store.community().await?;
+    let scenario = ciphub_domain::exercise::Scenario::from_toml(BENCH_SCENARIO)
+        .map_err(|e| anyhow::anyhow!("the bench scenario: {e}"))?;
+    let members: std::collections::BTreeMap<Slug, Vec<Slug>> = scenario
+        .teams
+        .iter()
+        .map(|t| {
+            (
+                t.id.clone(),
+                t.members(&facts).into_iter().cloned().collect(),
+            )
+        })
+        .collect();
+    let team = members.values().map(Vec::len).sum::<usize>();
+    println!(
+        "exercise over the store ({}): one inject to {team} participants, their acknowledgements, and the scoring; {rounds} rounds, median",
+        store.backend().as_str()
+    );
+    let coordinator = Slug::parse("nisc")?;
+    let (mut sends, mut acks, mut scorings) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..rounds {
+        let run = store
+            .create_run(
+                &NewRun {
+                    scenario_id: scenario.id.clone(),
+                    scenario: BENCH_SCENARIO.to_owned(),
+                    owner: coordinator.clone(),
+                    created_by: "bench".into(),
+                    speed: 1,
+                    starts: chrono::Utc::now(),
+                    seed: None,
+                    members: members.clone(),
+                },
+                &By::system(),
+            )
+            .await?;
+        let engine = Engine::default();
+        // The first round starts the run and sends the inject: the alert and every delivery
+        // are committed when it returns.
+        let t = Instant::now();
+        engine.play_run(&store, run.id, false).await?;
+        sends.push(t.elapsed());
+        let alert = store
+            .run_sent_items(run.id)
+            .await?
+            .values()
+            .find_map(|(a, _)| *a)
+            .ok_or_else(|| anyhow::anyhow!("the inject was not sent"))?;
+        // Every participant acknowledges at once, as the API does.
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for f in facts.iter().filter(|f| f.kind == OrgKind::Operator) {
+            let store = store.clone();
+            let user = UserRecord {
+                id: 0,
+                name: UserName::parse("bench-participant")?,
+                display_name: "Bench participant".into(),
+                org: f.slug.clone(),
+                org_kind: f.kind,
+                roles: [ciphub_domain::identity::Role::Reporter].into(),
+                disabled: false,
+                created: chrono::Utc::now(),
+            };
+            tasks.spawn(async move { store.ack_alert(alert, &user).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        acks.push(t.elapsed());
+        let run = store.run(run.id).await?;
+        let t = Instant::now();
+        let scores = engine.scores(&store, &run).await?;
+        scorings.push(t.elapsed());
+        let answered = scores.expectations.first().map_or(0, |e| e.outcomes.len());
+        last = Some((answered, scores.overall));
+    }
+    for v in [&mut sends, &mut acks, &mut scorings] {
+        v.sort();
+    }
+    let median = |v: &[std::time::Duration]| v[v.len() / 2].as_secs_f64() * 1000.0;
+    let (answered, overall) = last.unwrap_or_default();
+    println!(
+        "  one inject to {team}: {:.1} ms; {team} acknowledgements: {:.1} ms; scoring {answered} answers from the store: {:.1} ms (earned {}/{})",
+        median(&sends),
+        median(&acks),
+        median(&scorings),
+        overall.earned,
+        overall.possible
+    );
+    Ok(())
+}

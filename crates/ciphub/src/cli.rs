@@ -385,6 +385,10 @@ pub enum BenchCommand {
         /// Timed runs of each scenario (the median is printed).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         rounds: u32,
+        /// Database for the part over the store, instead of a scratch SQLite file (its data
+        /// is added to!).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
     },
     /// Build an audit chain of N entries in a scratch database and time its verification.
     Audit {

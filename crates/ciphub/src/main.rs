@@ -404,7 +404,11 @@ async fn run(command: Command, file: FileConfig) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Exercise {
             participants,
             rounds,
-        }) => bench::exercise(participants, rounds)?,
+            database_url,
+        }) => {
+            bench::exercise(participants, rounds)?;
+            bench::exercise_store(participants, rounds, database_url).await?;
+        }
         Command::Bench(BenchCommand::Correlation {
             values,
             objects,

@@ -170,6 +170,12 @@ fn the_scoring_benchmark_covers_the_library() {
     ] {
         assert!(out(&o).contains(id), "{}", out(&o));
     }
+    // The part over a scratch store: one inject to the 20, all acknowledge, all are scored.
+    assert!(
+        out(&o).contains("one inject to 20: ") && out(&o).contains("(earned 10/10)"),
+        "{}",
+        out(&o)
+    );
 }
 
 /// With a store, a check also names what the scenario uses that the registry lacks: an

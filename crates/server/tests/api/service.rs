@@ -104,6 +104,14 @@ async fn openapi_documents_every_route() {
         ("/api/v1/security-notices", "get"),
         ("/api/v1/correlations", "get"),
         ("/api/v1/reports/{id}/correlations", "get"),
+        ("/api/v1/exercises/scenarios", "get"),
+        ("/api/v1/exercises/runs", "get"),
+        ("/api/v1/exercises/runs", "post"),
+        ("/api/v1/exercises/runs/{id}", "get"),
+        ("/api/v1/exercises/runs/{id}/control", "post"),
+        ("/api/v1/exercises/runs/{id}/scores", "get"),
+        ("/api/v1/exercises/runs/{id}/live", "get"),
+        ("/api/v1/exercises/runs/{id}/injects/{inject}/reply", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -115,7 +123,7 @@ async fn openapi_documents_every_route() {
             .values()
             .map(|p| p.as_object().expect("ops").len())
             .sum::<usize>(),
-        62
+        70
     );
     // The shapes really sent: the list of severity schemas is an array.
     let schemas = &paths["/api/v1/severity/schemas"]["get"]["responses"]["200"]["content"]["application/json"]
