@@ -52,6 +52,9 @@ pub struct FileConfig {
     pub correlation: Option<CorrelationSection>,
     /// Requests to the REST API per credential and per client address.
     pub limits: Option<LimitsSection>,
+    /// The font (TrueType or OpenType, with Japanese) after-action reports are drawn in as
+    /// PDF; by default Debian's fonts-ipafont-gothic or fonts-noto-cjk, where installed.
+    pub pdf_font: Option<PathBuf>,
 }
 
 /// `[limits]`: token buckets of requests to the REST API.
@@ -268,6 +271,12 @@ impl FileConfig {
         if let Some(z) = &self.time_zone {
             c.time_zone = ciphub_server::web::time::parse_zone(z)
                 .map_err(|e| anyhow::anyhow!("time_zone: {e}"))?;
+        }
+        if let Some(f) = &self.pdf_font {
+            if !f.is_file() {
+                bail!("pdf_font: {} is not a file", f.display());
+            }
+            c.pdf_font = Some(f.clone());
         }
         if let Some(t) = &self.taxii {
             let positive = |name: &str, n: usize| {

@@ -9,6 +9,7 @@
 //! line of the file it is about. The format is documented in `exercises/README.md`; the
 //! scenarios shipped with ciphub are `SHIPPED_SCENARIOS`.
 
+pub mod lessons;
 pub mod run;
 pub mod score;
 pub mod simulate;
@@ -619,6 +620,12 @@ impl Checker<'_> {
             let id = self.slug(at, "inject id", &i.id)?;
             if lines.contains_key(&id) {
                 return self.err(at, format!("inject {id} is defined twice"));
+            }
+            if id.as_str() == lessons::INJECT {
+                return self.err(
+                    at,
+                    format!("inject id {id} is kept for the lessons-learned questionnaire"),
+                );
             }
             lines.insert(id.clone(), at);
             let offset = self.duration(at, &format!("inject {id}: at"), &i.at)?;

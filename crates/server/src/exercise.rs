@@ -20,6 +20,7 @@ use ciphub_domain::severity::shipped_schema;
 use ciphub_store::{By, NewAlert, RunRecord, SendInject, Store, StoreError, inject_audience};
 
 pub mod participants;
+pub mod report;
 
 /// The longest the engine sleeps when nothing is due: acts that let a waiting inject go are
 /// noticed at least this often.
@@ -120,6 +121,9 @@ impl Engine {
             sent.insert(inject_id, at);
         }
         if run.exercise_now(store.clock().now()) >= s.duration {
+            // The lessons-learned questionnaire goes to every participant, once.
+            let questionnaire = lessons_message(&s, &run, &members, email);
+            store.send_inject(&run, &questionnaire).await?;
             let scores = self.scores(store, &run).await?;
             let json =
                 serde_json::to_value(&scores).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -253,6 +257,61 @@ async fn build(
         report: Some(report),
         recipients,
     })
+}
+
+/// The message that asks every participant the lessons-learned questions, at the end.
+fn lessons_message(
+    s: &Scenario,
+    run: &RunRecord,
+    members: &BTreeMap<Slug, Vec<Slug>>,
+    email: bool,
+) -> SendInject {
+    use ciphub_domain::exercise::lessons::{INJECT, QUESTIONS};
+    let recipients: BTreeSet<Slug> = members.values().flatten().cloned().collect();
+    let mut body = format!(
+        "The exercise has ended. Please answer these questions for your organization at /exercises/{id}/lessons (or PUT /api/v1/exercises/runs/{id}/lessons):\n\n",
+        id = run.id
+    );
+    for q in QUESTIONS {
+        body.push_str(&format!("- {}\n", q.en));
+    }
+    body.push_str(&format!(
+        "\n演習は終了しました。/exercises/{}/lessons で、貴組織としての回答をお願いします。\n\n",
+        run.id
+    ));
+    for q in QUESTIONS {
+        body.push_str(&format!("- {}\n", q.ja));
+    }
+    let title = both(
+        &format!("Lessons learned: {}", s.title.en),
+        s.title
+            .ja
+            .as_deref()
+            .map(|ja| format!("振り返り：{ja}"))
+            .as_deref(),
+        " / ",
+    );
+    SendInject {
+        inject: Slug::parse(INJECT).unwrap_or_else(|_| s.id.clone()),
+        at: s.duration,
+        alert: Some(NewAlert {
+            title: truncate(&title, 200),
+            body,
+            tlp: ciphub_domain::report::Tlp::Green,
+            audience: inject_audience(&recipients),
+            clients_permitted: false,
+            ack_within: None,
+            exercise: true,
+            reports: Vec::new(),
+            incidents: Vec::new(),
+            relay_of: None,
+            relay_note: None,
+            attachments: Vec::new(),
+            email,
+        }),
+        report: None,
+        recipients,
+    }
 }
 
 /// At most `max` characters.

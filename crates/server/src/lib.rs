@@ -105,6 +105,9 @@ pub struct ServerConfig {
     pub correlation_k: usize,
     /// Whether this process plays exercise runs (see `exercise.rs`); several may.
     pub exercises: bool,
+    /// The font after-action reports are drawn in as PDF (one with Japanese); none: the first
+    /// of `exercise::report::FONT_CANDIDATES` the machine has.
+    pub pdf_font: Option<std::path::PathBuf>,
 }
 
 /// The SMTP server alerts are e-mailed through.
@@ -143,6 +146,7 @@ impl Default for ServerConfig {
             correlation_poll: Some(Duration::from_secs(2)),
             correlation_k: ciphub_domain::policy::correlation::DEFAULT_K,
             exercises: true,
+            pdf_font: None,
         }
     }
 }

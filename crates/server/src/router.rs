@@ -112,6 +112,31 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/exercises/runs/{id}/injects/{inject}/reply",
             post(exercises::reply),
         )
+        .route(
+            "/api/v1/exercises/runs/{id}/report",
+            get(exercises::get_report),
+        )
+        .route(
+            "/api/v1/exercises/runs/{id}/lessons",
+            get(exercises::get_lessons).put(exercises::put_lessons),
+        )
+        .route(
+            "/api/v1/exercises/runs/{id}/actions",
+            get(exercises::list_actions).post(exercises::create_action),
+        )
+        .route("/api/v1/exercise-actions", get(exercises::list_my_actions))
+        .route(
+            "/api/v1/exercise-actions/{id}",
+            axum::routing::patch(exercises::update_action),
+        )
+        .route(
+            "/api/v1/exercises/runs/{id}/shares",
+            get(exercises::list_shares).post(exercises::create_share),
+        )
+        .route(
+            "/api/v1/exercises/runs/{id}/shares/{share}",
+            axum::routing::delete(exercises::revoke_share),
+        )
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
         .route(
             "/api/v1/alerts",
@@ -165,6 +190,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::get_health))
         .route("/public/advisories", get(public::get_advisories))
         .route("/public/advisories.atom", get(public::get_advisories_feed))
+        .route(
+            "/shared/exercise-reports/{token}",
+            get(exercises::shared_report),
+        )
         .route(
             "/api/v1/session",
             post(session::create_session).layer(middleware::from_fn_with_state(

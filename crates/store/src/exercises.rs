@@ -701,3 +701,336 @@ pub fn inject_audience(recipients: &BTreeSet<Slug>) -> Audience {
         roles: Default::default(),
     }
 }
+
+/// A corrective action of a run's improvement plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionRecord {
+    pub id: i64,
+    pub run: i64,
+    /// The organization that owns it.
+    pub org: Slug,
+    pub title: String,
+    /// Who in that organization sees it through.
+    pub assignee: String,
+    /// The due date, YYYY-MM-DD.
+    pub due: String,
+    pub closed: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created: DateTime<Utc>,
+}
+
+/// A link to a run's after-action report that needs no account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareRecord {
+    pub id: i64,
+    pub run: i64,
+    pub created_by: String,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    pub revoked: Option<DateTime<Utc>>,
+}
+
+type ActionRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    i64,
+);
+
+const ACTION_SELECT: &str = "SELECT x.id, x.run_id, o.slug, x.title, x.assignee, x.due, x.closed_us, \
+     x.created_by, x.created_us FROM exercise_actions x JOIN organizations o ON o.id = x.org_id";
+
+fn action_of(row: ActionRow) -> Result<ActionRecord, StoreError> {
+    let (id, run, org, title, assignee, due, closed, created_by, created) = row;
+    Ok(ActionRecord {
+        id,
+        run,
+        org: Slug::parse(&org).map_err(corrupt)?,
+        title,
+        assignee,
+        due,
+        closed: closed.map(from_us),
+        created_by,
+        created: from_us(created),
+    })
+}
+
+impl Store {
+    /// Records an organization's answers to the lessons-learned questionnaire of a run;
+    /// an answer to a question answered before replaces it.
+    pub async fn set_lessons(
+        &self,
+        run: i64,
+        org: &Slug,
+        user: &str,
+        answers: &BTreeMap<String, String>,
+        by: &By,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let org_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+                .bind(org.as_str())
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let org_id = org_id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        for (question, answer) in answers {
+            sqlx::query(
+                "DELETE FROM exercise_lessons WHERE run_id = $1 AND org_id = $2 AND question = $3",
+            )
+            .bind(run)
+            .bind(org_id)
+            .bind(question)
+            .execute(&mut *w.tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO exercise_lessons (run_id, org_id, question, answer, user_name, real_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(run)
+            .bind(org_id)
+            .bind(question)
+            .bind(answer)
+            .bind(user)
+            .bind(w.now_us)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.audit(
+            "exercise.lessons",
+            "exercise_run",
+            &run.to_string(),
+            json!({"questions": answers.keys().collect::<Vec<_>>()}),
+        )
+        .await?;
+        w.emit(crate::Event::Exercise { run });
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Every answer to a run's lessons-learned questionnaire: (organization, question,
+    /// answer), by question then organization.
+    pub async fn lessons(&self, run: i64) -> Result<Vec<(Slug, String, String)>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT o.slug, l.question, l.answer FROM exercise_lessons l \
+             JOIN organizations o ON o.id = l.org_id WHERE l.run_id = $1 ORDER BY l.question, o.slug",
+        )
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(o, q, a)| Ok((Slug::parse(&o).map_err(corrupt)?, q, a)))
+            .collect()
+    }
+
+    /// Adds a corrective action for `org` to a run's improvement plan.
+    pub async fn add_action(
+        &self,
+        run: i64,
+        org: &Slug,
+        title: &str,
+        assignee: &str,
+        due: &str,
+        by: &By,
+    ) -> Result<ActionRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let org_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+                .bind(org.as_str())
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let org_id = org_id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        let id = w.fresh_id(crate::ids::Table::ExerciseActions).await?;
+        sqlx::query(
+            "INSERT INTO exercise_actions (id, run_id, org_id, title, assignee, due, created_by, created_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(run)
+        .bind(org_id)
+        .bind(title)
+        .bind(assignee)
+        .bind(due)
+        .bind(by.user.clone().unwrap_or_else(|| "system".into()))
+        .bind(w.now_us)
+        .execute(&mut *w.tx)
+        .await?;
+        w.audit(
+            "exercise.action.add",
+            "exercise_action",
+            &id.to_string(),
+            json!({"run": run, "org": org, "due": due}),
+        )
+        .await?;
+        w.commit().await?;
+        self.action(id).await
+    }
+
+    /// One corrective action.
+    pub async fn action(&self, id: i64) -> Result<ActionRecord, StoreError> {
+        let row: Option<ActionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ACTION_SELECT} WHERE x.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        action_of(row.ok_or_else(|| StoreError::not_found("corrective action", id))?)
+    }
+
+    /// A run's corrective actions, by due date.
+    pub async fn actions_of_run(&self, run: i64) -> Result<Vec<ActionRecord>, StoreError> {
+        let rows: Vec<ActionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ACTION_SELECT} WHERE x.run_id = $1 ORDER BY x.due, x.id"
+        )))
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(action_of).collect()
+    }
+
+    /// An organization's open corrective actions from every run, by due date.
+    pub async fn open_actions_of(&self, org: &Slug) -> Result<Vec<ActionRecord>, StoreError> {
+        let rows: Vec<ActionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ACTION_SELECT} WHERE o.slug = $1 AND x.closed_us IS NULL ORDER BY x.due, x.id LIMIT 200"
+        )))
+        .bind(org.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(action_of).collect()
+    }
+
+    /// Closes a corrective action (or opens it again).
+    pub async fn set_action_closed(
+        &self,
+        id: i64,
+        closed: bool,
+        by: &By,
+    ) -> Result<ActionRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let done = sqlx::query(
+            "UPDATE exercise_actions SET closed_us = CASE WHEN $2 = 1 THEN COALESCE(closed_us, $3) ELSE NULL END \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(closed))
+        .bind(w.now_us)
+        .execute(&mut *w.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("corrective action", id));
+        }
+        w.audit(
+            if closed {
+                "exercise.action.close"
+            } else {
+                "exercise.action.reopen"
+            },
+            "exercise_action",
+            &id.to_string(),
+            json!({}),
+        )
+        .await?;
+        w.commit().await?;
+        self.action(id).await
+    }
+
+    /// Keeps a link to a run's after-action report: the token's SHA-256, until `expires`.
+    pub async fn create_share(
+        &self,
+        run: i64,
+        token_sha256: &str,
+        expires: DateTime<Utc>,
+        by: &By,
+    ) -> Result<ShareRecord, StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let id = w.fresh_id(crate::ids::Table::ExerciseShares).await?;
+        sqlx::query(
+            "INSERT INTO exercise_shares (id, run_id, token_sha256, created_by, created_us, expires_us) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(run)
+        .bind(token_sha256)
+        .bind(by.user.clone().unwrap_or_else(|| "system".into()))
+        .bind(w.now_us)
+        .bind(to_us(expires))
+        .execute(&mut *w.tx)
+        .await?;
+        w.audit(
+            "exercise.share",
+            "exercise_run",
+            &run.to_string(),
+            json!({"share": id, "expires": expires.to_rfc3339()}),
+        )
+        .await?;
+        w.commit().await?;
+        self.shares_of(run)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| StoreError::not_found("share", id))
+    }
+
+    /// A run's links, newest first.
+    pub async fn shares_of(&self, run: i64) -> Result<Vec<ShareRecord>, StoreError> {
+        let rows: Vec<(i64, i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, run_id, created_by, created_us, expires_us, revoked_us FROM exercise_shares \
+             WHERE run_id = $1 ORDER BY created_us DESC, id",
+        )
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, run, created_by, c, e, r)| ShareRecord {
+                id,
+                run,
+                created_by,
+                created: from_us(c),
+                expires: from_us(e),
+                revoked: r.map(from_us),
+            })
+            .collect())
+    }
+
+    /// The run a link's token opens now: not revoked and not expired.
+    pub async fn shared_run(&self, token_sha256: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT run_id FROM exercise_shares WHERE token_sha256 = $1 AND revoked_us IS NULL \
+             AND expires_us > $2",
+        )
+        .bind(token_sha256)
+        .bind(to_us(self.clock.now()))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Revokes a link of a run.
+    pub async fn revoke_share(&self, run: i64, id: i64, by: &By) -> Result<(), StoreError> {
+        let mut w = self.begin_write(by).await?;
+        let done = sqlx::query(
+            "UPDATE exercise_shares SET revoked_us = COALESCE(revoked_us, $3) WHERE id = $1 AND run_id = $2",
+        )
+        .bind(id)
+        .bind(run)
+        .bind(w.now_us)
+        .execute(&mut *w.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("share", id));
+        }
+        w.audit(
+            "exercise.share.revoke",
+            "exercise_run",
+            &run.to_string(),
+            json!({"share": id}),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+}

@@ -23,6 +23,8 @@ pub(crate) enum Table {
     Alerts,
     Incidents,
     ExerciseRuns,
+    ExerciseActions,
+    ExerciseShares,
 }
 
 impl Table {
@@ -32,6 +34,8 @@ impl Table {
             Table::Alerts => "alerts",
             Table::Incidents => "incidents",
             Table::ExerciseRuns => "exercise_runs",
+            Table::ExerciseActions => "exercise_actions",
+            Table::ExerciseShares => "exercise_shares",
         }
     }
 }
@@ -51,6 +55,8 @@ impl WriteTx {
             Table::Alerts => "SELECT COUNT(*) FROM alerts WHERE id = $1",
             Table::Incidents => "SELECT COUNT(*) FROM incidents WHERE id = $1",
             Table::ExerciseRuns => "SELECT COUNT(*) FROM exercise_runs WHERE id = $1",
+            Table::ExerciseActions => "SELECT COUNT(*) FROM exercise_actions WHERE id = $1",
+            Table::ExerciseShares => "SELECT COUNT(*) FROM exercise_shares WHERE id = $1",
         };
         for _ in 0..DRAWS {
             let id = random_id();

@@ -52,7 +52,10 @@ pub use delivery::{
 };
 pub use error::StoreError;
 pub use events::{Event, LISTENER_NAME, STREAM_RETENTION};
-pub use exercises::{NewRun, RunRecord, SIMULATED_REPORTER, SendInject, Traffic, inject_audience};
+pub use exercises::{
+    ActionRecord, NewRun, RunRecord, SIMULATED_REPORTER, SendInject, ShareRecord, Traffic,
+    inject_audience,
+};
 pub use intake::HeldEnvelope;
 pub use registry::{OrgDetail, OrgFilter, OrgOrder, OrgRecord, ProfileReport, SectorRecord};
 pub use reports::REPORT_READABLE;

@@ -657,3 +657,715 @@ impl LiveRun {
         }
     }
 }
+
+/// Who reads an after-action report: a controller or a participant with an account, or anyone
+/// with a shared link (who sees each team's points, never an organization's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader<'a> {
+    Member(&'a Actor, RunView),
+    Link,
+}
+
+/// `h:mm` of exercise time.
+fn clock(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    format!("{}:{:02}", m / 60, m % 60)
+}
+
+/// The after-action report of a run as `reader` may see it, in `lang`.
+pub async fn after_action(
+    state: &AppState,
+    reader: Reader<'_>,
+    run: &RunRecord,
+    lang: crate::web::i18n::Lang,
+) -> Result<crate::exercise::report::AfterAction, AppError> {
+    use crate::exercise::report::{ActionRow, AfterAction, ExpectationRow, TeamRow, TimelineRow};
+    use crate::web::i18n::Lang;
+    use ciphub_domain::exercise::lessons::QUESTIONS;
+    use ciphub_domain::exercise::score::Outcome;
+    let ja = lang == Lang::Ja;
+    let s = scenario_of(run)?;
+    let members = state.store.run_members(run.id).await?;
+    let sent = state.store.run_sent(run.id).await?;
+    let tz = state.config.time_zone;
+    let scores = match reader {
+        Reader::Member(actor, view) => scores_of(state, actor, run, view, &members).await?,
+        Reader::Link => {
+            // Each team's points and each expectation's result, no organization's.
+            let owner = Actor {
+                user_id: 0,
+                user: ciphub_domain::identity::UserName::parse("shared-link")
+                    .map_err(|e| AppError::Internal(e.to_string()))?,
+                org: run.owner.clone(),
+                org_kind: ciphub_domain::registry::OrgKind::Coordinator,
+                roles: [ciphub_domain::identity::Role::Coordinator].into(),
+            };
+            let mut full = scores_of(state, &owner, run, RunView::Controller, &members).await?;
+            full.organizations.clear();
+            for e in &mut full.expectations {
+                e.outcomes.clear();
+            }
+            full
+        }
+    };
+    let text = |t: &ciphub_domain::exercise::Text| t.get(lang.tag()).to_owned();
+    let team_name = |id: &Slug| s.team(id).map_or_else(|| id.to_string(), |t| text(&t.name));
+    let expectations = scores
+        .expectations
+        .iter()
+        .filter_map(|r| {
+            let e = s.expectations.iter().find(|e| e.id == r.id)?;
+            let count = |o: Outcome| r.outcomes.values().filter(|x| **x == o).count();
+            Some(ExpectationRow {
+                text: text(&e.text),
+                team: team_name(&e.team),
+                met: r.met,
+                points: r.points,
+                counts: (!r.outcomes.is_empty()).then(|| {
+                    [
+                        count(Outcome::Met),
+                        count(Outcome::Late),
+                        count(Outcome::Wrong),
+                        count(Outcome::Missing),
+                    ]
+                }),
+            })
+        })
+        .collect();
+    let own_org = match reader {
+        Reader::Member(actor, RunView::Participant) => Some(actor.org.clone()),
+        _ => None,
+    };
+    let all_lessons = state.store.lessons(run.id).await?;
+    let lessons = QUESTIONS
+        .iter()
+        .map(|q| {
+            let answers = all_lessons
+                .iter()
+                .filter(|(org, question, _)| {
+                    question == q.id && own_org.as_ref().is_none_or(|o| o == org)
+                })
+                .map(|(_, _, a)| a.clone())
+                .collect();
+            ((if ja { q.ja } else { q.en }).to_owned(), answers)
+        })
+        .collect();
+    let actions = state
+        .store
+        .actions_of_run(run.id)
+        .await?
+        .into_iter()
+        .filter(|a| own_org.as_ref().is_none_or(|o| o == &a.org))
+        .map(|a| ActionRow {
+            title: a.title,
+            org: a.org.to_string(),
+            assignee: a.assignee,
+            due: a.due,
+            closed: a.closed.is_some(),
+        })
+        .collect();
+    let local = |t| crate::web::time::local(t, tz, lang);
+    Ok(AfterAction {
+        lang,
+        scenario: text(&s.title),
+        run: run.id,
+        owner: run.owner.to_string(),
+        state: run.state.as_str().to_owned(),
+        period: format!(
+            "{} – {}",
+            local(run.starts),
+            run.ended.map_or_else(String::new, local)
+        ),
+        speed: run.clock.speed,
+        participants: members.values().flatten().collect::<BTreeSet<_>>().len(),
+        objectives: s.objectives.iter().map(text).collect(),
+        timeline: s
+            .injects
+            .iter()
+            .map(|i| TimelineRow {
+                at: sent.get(&i.id).map_or_else(|| "-".into(), |d| clock(*d)),
+                title: text(&i.title),
+                kind: i.kind.as_str().to_owned(),
+                sent: sent.contains_key(&i.id),
+            })
+            .collect(),
+        earned: scores.overall.earned,
+        possible: scores.overall.possible,
+        teams: scores
+            .teams
+            .iter()
+            .map(|(id, t)| TeamRow {
+                name: team_name(id),
+                earned: t.earned,
+                possible: t.possible,
+            })
+            .collect(),
+        expectations,
+        lessons,
+        actions,
+        generated: local(state.store.clock().now()),
+    })
+}
+
+/// The report's language and format.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// en or ja (default en).
+    pub lang: Option<String>,
+    /// html or pdf (default html).
+    pub format: Option<String>,
+}
+
+/// The report as a response: HTML, or a PDF to download.
+pub fn report_response(
+    state: &AppState,
+    r: &crate::exercise::report::AfterAction,
+    pdf: bool,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    if pdf {
+        let bytes = crate::exercise::report::pdf(r, state.config.pdf_font.as_deref()).map_err(
+            |e| match e {
+                crate::exercise::report::PdfError::NoFont => AppError::BadRequest {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "no_font",
+                    message: e.to_string(),
+                    field: None,
+                },
+                other => AppError::Internal(other.to_string()),
+            },
+        )?;
+        let name = format!("after-action-{}-{}.pdf", r.run, r.lang.tag());
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    let page = crate::exercise::report::html(r).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(axum::response::Html(page).into_response())
+}
+
+fn report_format(q: &ReportQuery) -> Result<(crate::web::i18n::Lang, bool), AppError> {
+    use crate::web::i18n::Lang;
+    let lang = match q.lang.as_deref() {
+        None | Some("en") => Lang::En,
+        Some("ja") => Lang::Ja,
+        Some(other) => {
+            return Err(AppError::malformed(
+                "invalid_query",
+                format!("lang must be en or ja, not {other:?}"),
+                Some("lang".into()),
+            ));
+        }
+    };
+    let pdf = match q.format.as_deref() {
+        None | Some("html") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(AppError::malformed(
+                "invalid_query",
+                format!("format must be html or pdf, not {other:?}"),
+                Some("format".into()),
+            ));
+        }
+    };
+    Ok((lang, pdf))
+}
+
+/// The after-action report and improvement plan, as HTML or PDF, in English or Japanese: what
+/// happened, the timeline, the scores with a chart, strengths, areas to improve, the lessons
+/// learned and the corrective actions. A participant's shows its own organization's part.
+#[utoipa::path(get, path = "/api/v1/exercises/runs/{id}/report", tag = "exercises",
+    params(("id" = i64, Path, description = "The run's id"), ReportQuery),
+    responses((status = 200, description = "text/html or application/pdf"),
+        (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn get_report(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    let axum::extract::Query(q) =
+        query.map_err(|e| AppError::malformed("invalid_query", e.body_text(), None))?;
+    let (lang, pdf) = report_format(&q)?;
+    let actor = authed.actor();
+    let (run, view, _) = visible_run(&state, &actor, id).await?;
+    let r = after_action(&state, Reader::Member(&actor, view), &run, lang).await?;
+    report_response(&state, &r, pdf)
+}
+
+/// Answers to the lessons-learned questionnaire.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LessonsJson {
+    /// Question id to answer: strengths, improve, changes (text) and realism (1 to 5).
+    pub answers: BTreeMap<String, String>,
+}
+
+/// The questionnaire and the caller organization's answers (the controller: everyone's, each
+/// with its organization).
+#[derive(Serialize, ToSchema)]
+pub struct LessonsViewJson {
+    pub questions: Vec<QuestionJson>,
+    pub answers: Vec<LessonAnswerJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuestionJson {
+    pub id: String,
+    pub en: String,
+    pub ja: String,
+    pub scale: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LessonAnswerJson {
+    pub org: String,
+    pub question: String,
+    pub answer: String,
+}
+
+/// The lessons-learned questionnaire of a run and the answers the caller may read.
+#[utoipa::path(get, path = "/api/v1/exercises/runs/{id}/lessons", tag = "exercises",
+    params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 200, body = LessonsViewJson), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_lessons(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<LessonsViewJson>, AppError> {
+    let actor = authed.actor();
+    let (run, view, _) = visible_run(&state, &actor, id).await?;
+    let answers = state
+        .store
+        .lessons(run.id)
+        .await?
+        .into_iter()
+        .filter(|(org, _, _)| view == RunView::Controller || org == &actor.org)
+        .map(|(org, question, answer)| LessonAnswerJson {
+            org: org.to_string(),
+            question,
+            answer,
+        })
+        .collect();
+    Ok(Json(LessonsViewJson {
+        questions: ciphub_domain::exercise::lessons::QUESTIONS
+            .iter()
+            .map(|q| QuestionJson {
+                id: q.id.into(),
+                en: q.en.into(),
+                ja: q.ja.into(),
+                scale: q.scale,
+            })
+            .collect(),
+        answers,
+    }))
+}
+
+/// Answers the lessons-learned questionnaire for the caller's organization (a participant,
+/// once the run has started); answering a question again replaces the answer.
+#[utoipa::path(put, path = "/api/v1/exercises/runs/{id}/lessons", tag = "exercises",
+    request_body = LessonsJson, params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 204, description = "Recorded"), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn put_lessons(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<LessonsJson>,
+) -> Result<StatusCode, AppError> {
+    let actor = authed.actor();
+    let (run, _, members) = visible_run(&state, &actor, id).await?;
+    if !members.values().flatten().any(|o| o == &actor.org) {
+        return Err(AppError::Forbidden(
+            "only participant organizations answer the questionnaire".into(),
+        ));
+    }
+    if run.state == RunState::Scheduled || run.state == RunState::Cancelled {
+        return Err(AppError::invalid(
+            "answers",
+            format!("run {id} is {}: it takes no answers", run.state.as_str()),
+        ));
+    }
+    if body.answers.is_empty() {
+        return Err(AppError::invalid("answers", "answer at least one question"));
+    }
+    let mut clean = BTreeMap::new();
+    for (q, a) in &body.answers {
+        ciphub_domain::exercise::lessons::check_answer(q, a)
+            .map_err(|m| AppError::invalid(format!("answers.{q}"), m))?;
+        clean.insert(q.clone(), a.trim().to_owned());
+    }
+    state
+        .store
+        .set_lessons(
+            id,
+            &actor.org,
+            actor.user.as_str(),
+            &clean,
+            &By::actor(&actor),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new corrective action.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewActionJson {
+    #[schema(min_length = 1, max_length = 300)]
+    pub title: String,
+    /// The organization that sees it through (a participant, or the run's owner).
+    pub org: String,
+    /// Who there owns it.
+    #[schema(min_length = 1, max_length = 200)]
+    pub assignee: String,
+    /// The due date, YYYY-MM-DD.
+    pub due: String,
+}
+
+/// A corrective action.
+#[derive(Serialize, ToSchema)]
+pub struct ActionJson {
+    pub id: i64,
+    pub run: i64,
+    pub org: String,
+    pub title: String,
+    pub assignee: String,
+    pub due: String,
+    pub closed_at: Option<String>,
+    pub created_by: String,
+}
+
+impl From<ciphub_store::ActionRecord> for ActionJson {
+    fn from(a: ciphub_store::ActionRecord) -> Self {
+        Self {
+            id: a.id,
+            run: a.run,
+            org: a.org.to_string(),
+            title: a.title,
+            assignee: a.assignee,
+            due: a.due,
+            closed_at: a.closed.map(rfc3339),
+            created_by: a.created_by,
+        }
+    }
+}
+
+/// A change of a corrective action.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionPatchJson {
+    pub closed: bool,
+}
+
+/// A run's corrective actions (a participant: its own organization's).
+#[utoipa::path(get, path = "/api/v1/exercises/runs/{id}/actions", tag = "exercises",
+    params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 200, body = [ActionJson]), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_actions(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<ActionJson>>, AppError> {
+    let actor = authed.actor();
+    let (run, view, _) = visible_run(&state, &actor, id).await?;
+    Ok(Json(
+        state
+            .store
+            .actions_of_run(run.id)
+            .await?
+            .into_iter()
+            .filter(|a| view == RunView::Controller || a.org == actor.org)
+            .map(ActionJson::from)
+            .collect(),
+    ))
+}
+
+/// Adds a corrective action to a run's improvement plan (its controllers).
+#[utoipa::path(post, path = "/api/v1/exercises/runs/{id}/actions", tag = "exercises",
+    request_body = NewActionJson, params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 201, body = ActionJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_action(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewActionJson>,
+) -> Result<(StatusCode, Json<ActionJson>), AppError> {
+    let actor = authed.actor();
+    let (run, view, members) = visible_run(&state, &actor, id).await?;
+    if view != RunView::Controller {
+        return Err(AppError::Forbidden(
+            "only the run's controllers add corrective actions".into(),
+        ));
+    }
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > 300 {
+        return Err(AppError::invalid(
+            "title",
+            "a title has 1 to 300 characters",
+        ));
+    }
+    let assignee = body.assignee.trim();
+    if assignee.is_empty() || assignee.chars().count() > 200 {
+        return Err(AppError::invalid(
+            "assignee",
+            "an owner has 1 to 200 characters",
+        ));
+    }
+    if chrono::NaiveDate::parse_from_str(&body.due, "%Y-%m-%d").is_err() {
+        return Err(AppError::invalid(
+            "due",
+            format!("{:?} is not a date such as 2027-03-31", body.due),
+        ));
+    }
+    let org = Slug::parse(&body.org)
+        .ok()
+        .filter(|o| o == &run.owner || members.values().flatten().any(|m| m == o));
+    let Some(org) = org else {
+        return Err(AppError::invalid(
+            "org",
+            format!("{:?} is not the run's owner or a participant", body.org),
+        ));
+    };
+    let a = state
+        .store
+        .add_action(id, &org, title, assignee, &body.due, &By::actor(&actor))
+        .await?;
+    Ok((StatusCode::CREATED, Json(a.into())))
+}
+
+/// Closes a corrective action, or opens it again (the run's controllers, or the organization
+/// that owns it).
+#[utoipa::path(patch, path = "/api/v1/exercise-actions/{id}", tag = "exercises",
+    request_body = ActionPatchJson, params(("id" = i64, Path, description = "The action's id")),
+    responses((status = 200, body = ActionJson), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update_action(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ActionPatchJson>,
+) -> Result<Json<ActionJson>, AppError> {
+    let actor = authed.actor();
+    let not_found = || AppError::NotFound(format!("corrective action {id} does not exist"));
+    let a = match state.store.action(id).await {
+        Ok(a) => a,
+        Err(ciphub_store::StoreError::NotFound { .. }) => return Err(not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    let run = state.store.run(a.run).await?;
+    let own = a.org == actor.org
+        && (actor.has(ciphub_domain::identity::Role::Admin)
+            || actor.has(ciphub_domain::identity::Role::Coordinator)
+            || may_control(&actor, &a.org));
+    if !(may_control(&actor, &run.owner) || own) {
+        return Err(not_found());
+    }
+    let a = state
+        .store
+        .set_action_closed(id, body.closed, &By::actor(&actor))
+        .await?;
+    Ok(Json(a.into()))
+}
+
+/// The caller organization's open corrective actions from every exercise, by due date.
+#[utoipa::path(get, path = "/api/v1/exercise-actions", tag = "exercises",
+    responses((status = 200, body = [ActionJson])))]
+pub async fn list_my_actions(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Json<Vec<ActionJson>>, AppError> {
+    let actor = authed.actor();
+    Ok(Json(
+        state
+            .store
+            .open_actions_of(&actor.org)
+            .await?
+            .into_iter()
+            .map(ActionJson::from)
+            .collect(),
+    ))
+}
+
+/// A new link to the report.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShareJson {
+    /// Days until it stops working, 1 to 90.
+    pub days: u32,
+}
+
+/// A link to the report that needs no account.
+#[derive(Serialize, ToSchema)]
+pub struct ShareJson {
+    pub id: i64,
+    /// The link, shown once: only a hash of its token is kept.
+    pub url: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl ShareJson {
+    fn of(s: ciphub_store::ShareRecord, url: Option<String>) -> Self {
+        Self {
+            id: s.id,
+            url,
+            created_by: s.created_by,
+            created_at: rfc3339(s.created),
+            expires_at: rfc3339(s.expires),
+            revoked_at: s.revoked.map(rfc3339),
+        }
+    }
+}
+
+/// The SHA-256 of a link's token, as stored.
+pub fn share_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+async fn controlled(state: &AppState, actor: &Actor, id: i64) -> Result<RunRecord, AppError> {
+    let (run, view, _) = visible_run(state, actor, id).await?;
+    if view != RunView::Controller {
+        return Err(AppError::Forbidden(
+            "only the run's controllers share its report".into(),
+        ));
+    }
+    Ok(run)
+}
+
+/// Creates a link to the run's after-action report that opens without an account, until it
+/// expires or is revoked (the run's controllers). The link shows each team's points and each
+/// expectation's result, never an organization's.
+#[utoipa::path(post, path = "/api/v1/exercises/runs/{id}/shares", tag = "exercises",
+    request_body = NewShareJson, params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 201, body = ShareJson), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_share(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewShareJson>,
+) -> Result<(StatusCode, Json<ShareJson>), AppError> {
+    use rand::RngCore;
+    let actor = authed.actor();
+    let run = controlled(&state, &actor, id).await?;
+    if !(1..=90).contains(&body.days) {
+        return Err(AppError::invalid("days", "a link lasts 1 to 90 days"));
+    }
+    let mut raw = [0_u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let expires = state.store.clock().now() + chrono::TimeDelta::days(i64::from(body.days));
+    let share = state
+        .store
+        .create_share(run.id, &share_hash(&token), expires, &By::actor(&actor))
+        .await?;
+    let path = format!("/shared/exercise-reports/{token}");
+    let url = match &state.config.public_url {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => path,
+    };
+    Ok((StatusCode::CREATED, Json(ShareJson::of(share, Some(url)))))
+}
+
+/// The run's links (the run's controllers); their tokens are never shown again.
+#[utoipa::path(get, path = "/api/v1/exercises/runs/{id}/shares", tag = "exercises",
+    params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 200, body = [ShareJson]), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_shares(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<ShareJson>>, AppError> {
+    let actor = authed.actor();
+    let run = controlled(&state, &actor, id).await?;
+    Ok(Json(
+        state
+            .store
+            .shares_of(run.id)
+            .await?
+            .into_iter()
+            .map(|s| ShareJson::of(s, None))
+            .collect(),
+    ))
+}
+
+/// Revokes a link: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/exercises/runs/{id}/shares/{share}", tag = "exercises",
+    params(("id" = i64, Path, description = "The run's id"), ("share" = i64, Path, description = "The link's id")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn revoke_share(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((id, share)): ApiPath<(i64, i64)>,
+) -> Result<StatusCode, AppError> {
+    let actor = authed.actor();
+    let run = controlled(&state, &actor, id).await?;
+    state
+        .store
+        .revoke_share(run.id, share, &By::actor(&actor))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The report a link opens, without an account; a link that is unknown, expired or revoked
+/// answers 404, the same for each.
+pub async fn shared_report(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let gone = || {
+        (
+            StatusCode::NOT_FOUND,
+            axum::response::Html(
+                "<!doctype html><title>Not found</title><p>This link does not exist, has expired or was revoked. / このリンクは存在しないか、期限切れか、取り消されました。</p>",
+            ),
+        )
+            .into_response()
+    };
+    let q = match query {
+        Ok(axum::extract::Query(q)) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.body_text()).into_response(),
+    };
+    let Ok((lang, pdf)) = report_format(&q) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "lang is en or ja; format is html or pdf",
+        )
+            .into_response();
+    };
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return gone();
+    }
+    let run = match state.store.shared_run(&share_hash(&token)).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return gone(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let result = async {
+        let run = state.store.run(run).await?;
+        let r = after_action(&state, Reader::Link, &run, lang).await?;
+        report_response(&state, &r, pdf)
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}

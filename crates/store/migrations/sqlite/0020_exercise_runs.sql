@@ -69,3 +69,43 @@ ALTER TABLE reports ADD COLUMN exercise_run_id INTEGER REFERENCES exercise_runs 
 ALTER TABLE reports ADD COLUMN exercise_inject TEXT;
 CREATE INDEX alerts_exercise_run ON alerts (exercise_run_id) WHERE exercise_run_id IS NOT NULL;
 CREATE INDEX reports_exercise_run ON reports (exercise_run_id) WHERE exercise_run_id IS NOT NULL;
+
+-- The lessons-learned questionnaire: each participant organization's answer to each question
+-- (a later answer replaces an earlier one).
+CREATE TABLE exercise_lessons (
+    run_id INTEGER NOT NULL REFERENCES exercise_runs (id),
+    org_id INTEGER NOT NULL REFERENCES organizations (id),
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    real_us INTEGER NOT NULL,
+    PRIMARY KEY (run_id, org_id, question)
+);
+
+-- Corrective actions of the improvement plan, followed to closure.
+CREATE TABLE exercise_actions (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES exercise_runs (id),
+    org_id INTEGER NOT NULL REFERENCES organizations (id),
+    title TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    due TEXT NOT NULL,
+    closed_us INTEGER,
+    created_by TEXT NOT NULL,
+    created_us INTEGER NOT NULL
+);
+CREATE INDEX exercise_actions_org ON exercise_actions (org_id, closed_us);
+CREATE INDEX exercise_actions_run ON exercise_actions (run_id);
+
+-- Links to a run's after-action report that need no account: only the SHA-256 of the token
+-- is kept; a link works until it expires or is revoked.
+CREATE TABLE exercise_shares (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES exercise_runs (id),
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_by TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL,
+    revoked_us INTEGER
+);
+CREATE INDEX exercise_shares_run ON exercise_shares (run_id);
