@@ -487,3 +487,4 @@ aar-closed = Closed
 aar-none = None
 aar-points = points
 aar-generated = Made by ciphub at
+exercise-filing-in = Filing in exercise run

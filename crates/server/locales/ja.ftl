@@ -487,3 +487,4 @@ aar-closed = 完了
 aar-none = なし
 aar-points = 点
 aar-generated = ciphub により作成：
+exercise-filing-in = 演習の実施に報告：

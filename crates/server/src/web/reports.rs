@@ -235,6 +235,9 @@ pub struct Draft {
     pub tlp: String,
     /// The severity schema the questions come from.
     pub schema: String,
+    /// Filing in an exercise: the run and the inject the report is about (empty otherwise).
+    pub exercise_run: String,
+    pub exercise_inject: String,
 }
 
 impl Draft {
@@ -329,6 +332,11 @@ async fn wizard_page(state: &AppState, ctx: Ctx, draft: Draft) -> Response {
 pub struct SchemaChoice {
     #[serde(default)]
     schema: Option<String>,
+    /// A report in an exercise run, about one of its injects (the run's page links here).
+    #[serde(default)]
+    exercise_run: Option<i64>,
+    #[serde(default)]
+    exercise_inject: Option<String>,
 }
 
 pub async fn wizard(
@@ -346,6 +354,11 @@ pub async fn wizard(
         cause: "unknown".into(),
         formation: "ceptoar-anonymous".into(),
         tlp: "TLP:AMBER".into(),
+        exercise_run: choice
+            .exercise_run
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        exercise_inject: choice.exercise_inject.unwrap_or_default(),
         ..Draft::default()
     };
     wizard_page(&state, user.ctx(), draft).await
@@ -369,6 +382,8 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
         schema: Some(form.get("schema"))
             .filter(|s| schema_ids().contains(&s.as_str()))
             .unwrap_or_else(|| "seed-draft".into()),
+        exercise_run: form.get("exercise_run"),
+        exercise_inject: form.get("exercise_inject"),
     };
     // Another severity schema: the same form again, every field kept but the answers, which
     // belong to the schema's own questions.
@@ -430,7 +445,12 @@ pub async fn file(State(state): State<AppState>, Posted(user, form): Posted) -> 
         formation: draft.formation.clone(),
         via: (!draft.via.is_empty()).then(|| draft.via.clone()),
         consent_named: draft.consent,
-        exercise: None,
+        exercise: draft.exercise_run.trim().parse().ok().map(|run| {
+            crate::api::reports::ExerciseInJson {
+                run,
+                inject: draft.exercise_inject.clone(),
+            }
+        }),
     };
     match create_report(
         State(state.clone()),
