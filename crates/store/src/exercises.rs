@@ -137,6 +137,25 @@ fn duration(us: i64) -> Duration {
     Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
 
+/// A run's spans, oldest first.
+async fn load_spans(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Vec<Span>, StoreError> {
+    let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT real_start_us, real_end_us, exercise_start_us FROM exercise_spans \
+         WHERE run_id = $1 ORDER BY real_start_us",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, e, x)| Span {
+            real_start_us: s,
+            real_end_us: e,
+            exercise_start: duration(x),
+        })
+        .collect())
+}
+
 impl RunRow {
     fn into_record(self, spans: Vec<Span>) -> Result<RunRecord, StoreError> {
         Ok(RunRecord {
@@ -236,21 +255,8 @@ impl Store {
     }
 
     async fn spans(&self, id: i64) -> Result<Vec<Span>, StoreError> {
-        let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT real_start_us, real_end_us, exercise_start_us FROM exercise_spans \
-             WHERE run_id = $1 ORDER BY real_start_us",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(s, e, x)| Span {
-                real_start_us: s,
-                real_end_us: e,
-                exercise_start: duration(x),
-            })
-            .collect())
+        let mut conn = self.pool.acquire().await?;
+        load_spans(&mut conn, id).await
     }
 
     /// The runs an organization owns or takes part in, newest first.
@@ -315,44 +321,21 @@ impl Store {
             .map_err(|m| StoreError::invalid("state", m))?;
         // The running span, if any, ends now; a start or a resume opens one at the exercise
         // time the run had reached.
-        let open: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT real_start_us, exercise_start_us FROM exercise_spans \
-             WHERE run_id = $1 AND real_end_us IS NULL",
+        sqlx::query(
+            "UPDATE exercise_spans SET real_end_us = $2 WHERE run_id = $1 AND real_end_us IS NULL",
         )
         .bind(id)
-        .fetch_optional(&mut *w.tx)
+        .bind(now)
+        .execute(&mut *w.tx)
         .await?;
-        if open.is_some() {
-            sqlx::query(
-                "UPDATE exercise_spans SET real_end_us = $2 WHERE run_id = $1 AND real_end_us IS NULL",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
-        }
         if to == RunState::Running {
             let speed: i64 = sqlx::query_scalar("SELECT speed FROM exercise_runs WHERE id = $1")
                 .bind(id)
                 .fetch_one(&mut *w.tx)
                 .await?;
-            let spans: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
-                "SELECT real_start_us, real_end_us, exercise_start_us FROM exercise_spans \
-                 WHERE run_id = $1 ORDER BY real_start_us",
-            )
-            .bind(id)
-            .fetch_all(&mut *w.tx)
-            .await?;
             let clock = Clock {
                 speed: u32::try_from(speed).map_err(corrupt)?,
-                spans: spans
-                    .into_iter()
-                    .map(|(s, e, x)| Span {
-                        real_start_us: s,
-                        real_end_us: e,
-                        exercise_start: duration(x),
-                    })
-                    .collect(),
+                spans: load_spans(&mut w.tx, id).await?,
             };
             let reached = clock.exercise_at(now).unwrap_or_default();
             sqlx::query(
@@ -569,12 +552,7 @@ impl Store {
         by: &By,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write(by).await?;
-        let org_id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
-                .bind(org.as_str())
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let org_id = org_id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        let org_id = crate::reports::org_id(&mut w.tx, org).await?;
         sqlx::query(
             "INSERT INTO exercise_replies (run_id, inject, org_id, user_name, body, real_us) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -772,12 +750,7 @@ impl Store {
         by: &By,
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write(by).await?;
-        let org_id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
-                .bind(org.as_str())
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let org_id = org_id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        let org_id = crate::reports::org_id(&mut w.tx, org).await?;
         for (question, answer) in answers {
             sqlx::query(
                 "DELETE FROM exercise_lessons WHERE run_id = $1 AND org_id = $2 AND question = $3",
@@ -838,12 +811,7 @@ impl Store {
         by: &By,
     ) -> Result<ActionRecord, StoreError> {
         let mut w = self.begin_write(by).await?;
-        let org_id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
-                .bind(org.as_str())
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let org_id = org_id.ok_or_else(|| StoreError::not_found("organization", org))?;
+        let org_id = crate::reports::org_id(&mut w.tx, org).await?;
         let id = w.fresh_id(crate::ids::Table::ExerciseActions).await?;
         sqlx::query(
             "INSERT INTO exercise_actions (id, run_id, org_id, title, assignee, due, created_by, created_us) \

@@ -930,7 +930,7 @@ impl Store {
     }
 }
 
-async fn org_id(conn: &mut sqlx::AnyConnection, org: &Slug) -> Result<i64, StoreError> {
+pub(crate) async fn org_id(conn: &mut sqlx::AnyConnection, org: &Slug) -> Result<i64, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
         .bind(org.as_str())
         .fetch_optional(&mut *conn)

@@ -78,11 +78,15 @@ pub async fn play(
         pending.sort_by_key(|p| p.at);
         let now_x = run.exercise_now(store.clock().now());
         let ready = pending.iter().take_while(|p| p.at <= now_x).count();
-        for p in pending.drain(..ready) {
-            let Some(org) = facts.get(&p.org) else {
-                continue;
-            };
-            act(store, &run, &s, org, &p).await?;
+        if ready > 0 {
+            let items = store.run_sent_items(id).await?;
+            for p in pending.drain(..ready) {
+                let Some(org) = facts.get(&p.org) else {
+                    continue;
+                };
+                let sent = items.get(&p.inject).copied().unwrap_or((None, None));
+                act(store, &run, &s, org, &p, sent).await?;
+            }
         }
         // Sleep until the next act, the engine's next moment, or a short while.
         let mut sleep = super::POLL / 10;
@@ -118,10 +122,9 @@ async fn act(
     s: &ciphub_domain::exercise::Scenario,
     org: &OrgFacts,
     p: &Planned,
+    (alert, report): (Option<i64>, Option<i64>),
 ) -> Result<(), StoreError> {
     let user = participant(org)?;
-    let items = store.run_sent_items(run.id).await?;
-    let (alert, report) = items.get(&p.inject).copied().unwrap_or((None, None));
     let schema = shipped_schema(&s.schema).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let answers_for = |level: Option<u8>| {
         level.and_then(|l| schema.answers_for(l)).map(|answers| {
