@@ -525,6 +525,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 62);
+        assert_eq!(checked, 80);
     }
 }

@@ -812,10 +812,32 @@ pub async fn after_action(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
-    /// en or ja (default en).
+    /// The language (default en).
+    #[param(value_type = Option<ReportLang>)]
     pub lang: Option<String>,
-    /// html or pdf (default html).
+    /// The format (default html).
+    #[param(value_type = Option<ReportFormat>)]
     pub format: Option<String>,
+}
+
+/// A report's language.
+// Only documents the values the query takes (`report_format` reads them, naming the field).
+#[allow(dead_code)]
+#[derive(Clone, Copy, ToSchema, PartialEq, Eq)]
+#[schema(rename_all = "lowercase")]
+pub enum ReportLang {
+    En,
+    Ja,
+}
+
+/// A report's format.
+// Only documents the values the query takes (`report_format` reads them, naming the field).
+#[allow(dead_code)]
+#[derive(Clone, Copy, ToSchema, PartialEq, Eq)]
+#[schema(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Html,
+    Pdf,
 }
 
 /// The report as a response: HTML, or a PDF to download.
@@ -857,27 +879,22 @@ pub fn report_response(
 
 fn report_format(q: &ReportQuery) -> Result<(crate::web::i18n::Lang, bool), AppError> {
     use crate::web::i18n::Lang;
+    let bad = |field: &str, what: &str, value: &str| {
+        AppError::malformed(
+            "invalid_query",
+            format!("{field} must be {what}, not {value:?}"),
+            Some(field.into()),
+        )
+    };
     let lang = match q.lang.as_deref() {
         None | Some("en") => Lang::En,
         Some("ja") => Lang::Ja,
-        Some(other) => {
-            return Err(AppError::malformed(
-                "invalid_query",
-                format!("lang must be en or ja, not {other:?}"),
-                Some("lang".into()),
-            ));
-        }
+        Some(other) => return Err(bad("lang", "en or ja", other)),
     };
     let pdf = match q.format.as_deref() {
         None | Some("html") => false,
         Some("pdf") => true,
-        Some(other) => {
-            return Err(AppError::malformed(
-                "invalid_query",
-                format!("format must be html or pdf, not {other:?}"),
-                Some("format".into()),
-            ));
-        }
+        Some(other) => return Err(bad("format", "html or pdf", other)),
     };
     Ok((lang, pdf))
 }

@@ -147,7 +147,7 @@ pub struct RelayJson {
     /// The secretariat's own assessment, as answers to the report's severity schema: the
     /// copy then carries the level they come to. Without it the copy keeps the report's.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub answers: Option<ciphub_domain::severity::Answers>,
 }
 

@@ -568,6 +568,6 @@ mod tests {
         );
         assert!(ja.len() >= 3, "{ja:?}");
         assert!(ja.iter().all(|l| width(l, 10.0) <= max));
-        assert_eq!(wrap("", 10.0, max), vec![String::new()]);
+        assert!(wrap("", 10.0, max).is_empty());
     }
 }
